@@ -1,0 +1,185 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+
+namespace jobq::app {
+namespace {
+
+using Setter = std::function<std::optional<std::string>(Config&, const std::string&)>;
+
+struct Option {
+    std::string flag;  // without the leading "--"
+    std::string env;
+    std::string default_text;
+    std::string help;
+    Setter set;
+};
+
+std::optional<std::int64_t> parse_int(const std::string& text) {
+    std::int64_t value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+    return value;
+}
+
+Setter integer(std::int64_t Config::*field, std::int64_t min, std::int64_t max) {
+    return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+        const auto n = parse_int(v);
+        if (!n || *n < min || *n > max)
+            return "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
+        c.*field = *n;
+        return std::nullopt;
+    };
+}
+
+std::vector<Option> options() {
+    return {
+        {"port", "PORT", "8080", "HTTP port (0: any free port)",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             const auto n = parse_int(v);
+             if (!n || *n < 0 || *n > 65535) return "must be a port number from 0 to 65535";
+             c.port = static_cast<std::uint16_t>(*n);
+             return std::nullopt;
+         }},
+        {"bind", "JOBQ_BIND", "127.0.0.1", "address to listen on",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v.empty()) return "must not be empty";
+             c.bind = v;
+             return std::nullopt;
+         }},
+        {"db", "JOBQ_DB", "./jobs.db", "SQLite database file",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v.empty()) return "must not be empty";
+             c.db = v;
+             return std::nullopt;
+         }},
+        {"workers", "WORKER_COUNT", "64", "jobs run at once", integer(&Config::workers, 1, 100'000)},
+        {"threads", "JOBQ_THREADS", "0", "event-loop threads (0: hardware threads)", integer(&Config::threads, 0, 1024)},
+        {"visibility-timeout-ms", "JOBQ_VISIBILITY_TIMEOUT_MS", "300000",
+         "lease on a running job; a run is cancelled a little before it ends",
+         integer(&Config::visibility_timeout_ms, 1'000, 86'400'000)},
+        {"shutdown-timeout-ms", "JOBQ_SHUTDOWN_TIMEOUT_MS", "30000",
+         "on SIGTERM, how long running jobs may finish before they are requeued",
+         integer(&Config::shutdown_timeout_ms, 0, 3'600'000)},
+        {"retry-base-ms", "JOBQ_RETRY_BASE_MS", "1000", "backoff window of the first retry (doubles each retry)",
+         integer(&Config::retry_base_ms, 0, 86'400'000)},
+        {"retry-max-ms", "JOBQ_RETRY_MAX_MS", "3600000", "largest backoff window",
+         integer(&Config::retry_max_ms, 0, 7 * 86'400'000LL)},
+        {"max-body-bytes", "JOBQ_MAX_BODY_BYTES", "1048576", "largest request body accepted",
+         integer(&Config::max_body_bytes, 1'024, 1LL << 30)},
+        {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v == "full") c.sync = storage::Synchronous::full;
+             else if (v == "normal") c.sync = storage::Synchronous::normal;
+             else return "must be full or normal";
+             return std::nullopt;
+         }},
+        {"log-level", "JOBQ_LOG_LEVEL", "info", "debug, info, warn or error",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             const auto level = core::log::parse_level(v);
+             if (!level) return "must be debug, info, warn or error";
+             c.log_level = *level;
+             return std::nullopt;
+         }},
+    };
+}
+
+std::string help_text(const std::vector<Option>& opts) {
+    std::string text =
+        "jobq: a persistent background job server\n\n"
+        "usage: jobq [--option value | --option=value]...\n\n"
+        "Precedence: flags > environment > .env in the working directory > defaults.\n\n";
+    for (const auto& o : opts) {
+        std::string left = "  --" + o.flag + " / " + o.env;
+        if (left.size() < 48) left.resize(48, ' ');
+        text += left + " " + o.help + " (default: " + o.default_text + ")\n";
+    }
+    return text;
+}
+
+std::optional<ConfigError> apply(const Option& o, Config& config, const std::string& value, const std::string& source) {
+    if (auto problem = o.set(config, value))
+        return ConfigError{source + " has an invalid value '" + value + "': " + *problem};
+    return std::nullopt;
+}
+
+std::string trim(const std::string& s) {
+    const auto first = s.find_first_not_of(" \t\r");
+    if (first == std::string::npos) return {};
+    const auto last = s.find_last_not_of(" \t\r");
+    return s.substr(first, last - first + 1);
+}
+
+}  // namespace
+
+ConfigResult load_config(const std::vector<std::string>& args, const Environment& env,
+                         const std::map<std::string, std::string>& dotenv) {
+    const auto opts = options();
+    Config config;
+
+    for (const auto& o : opts) {
+        std::optional<std::string> value = env(o.env);
+        std::string source = "environment variable " + o.env;
+        if (!value) {
+            if (const auto it = dotenv.find(o.env); it != dotenv.end()) {
+                value = it->second;
+                source = ".env entry " + o.env;
+            }
+        }
+        if (value)
+            if (auto error = apply(o, config, *value, source)) return *error;
+    }
+
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--help" || arg == "-h") return ShowHelp{help_text(opts)};
+        if (arg.rfind("--", 0) != 0) return ConfigError{"unexpected argument '" + arg + "' (see --help)"};
+        std::string name = arg.substr(2);
+        std::optional<std::string> value;
+        if (const auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name.resize(eq);
+        }
+        const auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return o.flag == name; });
+        if (it == opts.end()) return ConfigError{"unknown option --" + name + " (see --help)"};
+        if (!value) {
+            if (i + 1 >= args.size()) return ConfigError{"option --" + name + " needs a value"};
+            value = args[++i];
+        }
+        if (auto error = apply(*it, config, *value, "option --" + name)) return *error;
+    }
+    return config;
+}
+
+std::map<std::string, std::string> read_dotenv(const std::string& path) {
+    std::map<std::string, std::string> entries;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+        const auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        std::string key = trim(line.substr(0, eq));
+        std::string value = trim(line.substr(eq + 1));
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+            value = value.substr(1, value.size() - 2);
+        entries[key] = value;
+    }
+    return entries;
+}
+
+Environment process_environment() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (!value) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+}  // namespace jobq::app

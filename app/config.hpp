@@ -1,0 +1,53 @@
+#pragma once
+// Configuration, by precedence: command-line flags > environment > `.env` in the working
+// directory > defaults. Every option has a flag and an environment variable.
+
+#include "core/log.hpp"
+#include "storage/sqlite.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace jobq::app {
+
+struct Config {
+    std::uint16_t port = 8080;
+    std::string bind = "127.0.0.1";
+    std::string db = "./jobs.db";
+    std::int64_t workers = 64;
+    std::int64_t threads = 0;  // 0: one per hardware thread
+    std::int64_t visibility_timeout_ms = 300'000;
+    std::int64_t shutdown_timeout_ms = 30'000;
+    std::int64_t retry_base_ms = 1'000;
+    std::int64_t retry_max_ms = 3'600'000;
+    std::int64_t max_body_bytes = 1 << 20;
+    storage::Synchronous sync = storage::Synchronous::full;
+    core::log::Level log_level = core::log::Level::info;
+};
+
+struct ShowHelp {
+    std::string text;
+};
+struct ConfigError {
+    std::string message;  // names the option and the value
+};
+using ConfigResult = std::variant<Config, ShowHelp, ConfigError>;
+
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+
+// `dotenv` holds the entries of the .env file (empty when there is none).
+ConfigResult load_config(const std::vector<std::string>& args, const Environment& env,
+                         const std::map<std::string, std::string>& dotenv);
+
+// KEY=VALUE lines; blank lines and # comments skipped; optional "export "; values may be
+// quoted with ' or ". A missing file gives an empty map.
+std::map<std::string, std::string> read_dotenv(const std::string& path);
+
+Environment process_environment();
+
+}  // namespace jobq::app

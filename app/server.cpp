@@ -1,0 +1,155 @@
+#include "app/server.hpp"
+
+#include "app/api.hpp"
+#include "core/engine.hpp"
+#include "core/log.hpp"
+#include "handlers/noop.hpp"
+#include "net/http_server.hpp"
+#include "storage/lock_file.hpp"
+#include "storage/sqlite_job_store.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace jobq::app {
+
+namespace asio = boost::asio;
+namespace log = core::log;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// After the engine has stopped, requests already being handled get this long to finish.
+constexpr std::chrono::seconds request_grace{5};
+
+core::HandlerRegistry make_handlers() {
+    core::HandlerRegistry handlers;
+    handlers.add(std::make_unique<handlers::NoopHandler>());
+    return handlers;
+}
+
+core::EngineOptions engine_options(const Config& c) {
+    core::EngineOptions o;
+    o.workers = static_cast<std::size_t>(c.workers);
+    o.visibility_timeout_ms = c.visibility_timeout_ms;
+    o.shutdown_timeout_ms = c.shutdown_timeout_ms;
+    o.retry = {c.retry_base_ms, c.retry_max_ms};
+    return o;
+}
+
+// Before serving: every `processing` row was left by a process that is gone.
+void recover(asio::io_context& io, core::JobStore& store) {
+    auto done = asio::co_spawn(io, store.recover(core::system_now_ms()), asio::use_future);
+    io.run();
+    io.restart();
+    const auto report = done.get();
+    log::info("recovery finished", {{"requeued", std::to_string(report.requeued)},
+                                    {"dead_lettered", std::to_string(report.dead_lettered)}});
+}
+
+asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto deadline = std::chrono::steady_clock::now() + request_grace;
+    while (http.active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(5));
+        co_await timer.async_wait(use_nothrow);
+    }
+}
+
+asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine) {
+    log::info("shutting down");
+    http.stop_accepting();
+    api.start_draining();
+    co_await engine.stop();
+    co_await wait_for_requests(http);
+    io.stop();
+}
+
+}  // namespace
+
+int run_server(const Config& config) {
+    log::set_level(config.log_level);
+    std::optional<storage::LockFile> lock;
+    std::unique_ptr<storage::SqliteJobStore> store;
+    try {
+        lock.emplace(config.db + ".lock");
+        store = std::make_unique<storage::SqliteJobStore>(storage::StoreOptions{config.db, config.sync});
+    } catch (const std::exception& e) {
+        log::error("cannot open the database", {{"db", config.db}, {"error", e.what()}});
+        return 1;
+    }
+
+    const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads)
+                                            : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context io(static_cast<int>(threads));
+    try {
+        recover(io, *store);
+    } catch (const std::exception& e) {
+        log::error("recovery failed", {{"error", e.what()}});
+        return 1;
+    }
+
+    const core::HandlerRegistry handlers = make_handlers();
+    core::Engine engine(io, *store, handlers, engine_options(config));
+    Api api(*store, engine, handlers, core::system_clock());
+
+    std::unique_ptr<net::HttpServer> http;
+    try {
+        net::HttpServerOptions options;
+        options.bind_address = config.bind;
+        options.port = config.port;
+        options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+        http = std::make_unique<net::HttpServer>(io, options,
+                                                 [&api](net::HttpRequest r) { return api.handle(std::move(r)); });
+    } catch (const std::exception& e) {
+        log::error("cannot listen", {{"bind", config.bind}, {"port", std::to_string(config.port)}, {"error", e.what()}});
+        return 1;
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    bool stopping = false;
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                                int signal) {
+        if (ec) return;
+        if (stopping) {
+            // Recovery requeues whatever was running on the next start.
+            log::warn("second signal: exiting at once", {{"signal", std::to_string(signal)}});
+            std::_Exit(1);
+        }
+        stopping = true;
+        asio::co_spawn(io, shut_down(io, *http, api, engine), [](std::exception_ptr e) {
+            if (e) log::error("shutdown failed");
+        });
+        signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
+
+    engine.start();
+    http->start();
+    log::info("listening", {{"bind", config.bind}, {"port", std::to_string(http->port())},
+                            {"db", config.db}, {"workers", std::to_string(config.workers)}});
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+
+    try {
+        store->checkpoint();
+    } catch (const std::exception& e) {
+        log::warn("checkpoint failed", {{"error", e.what()}});
+    }
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace jobq::app

@@ -1,0 +1,148 @@
+#include "core/clock.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+namespace jobq::core {
+namespace {
+
+// Howard Hinnant's civil-date algorithms: exact for the proleptic Gregorian calendar.
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+struct civil {
+    std::int64_t year;
+    unsigned month;
+    unsigned day;
+};
+
+constexpr civil civil_from_days(std::int64_t z) {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
+}
+
+constexpr bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+constexpr unsigned days_in_month(std::int64_t y, unsigned m) {
+    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+class cursor {
+public:
+    explicit cursor(std::string_view s) : s_(s) {}
+    bool digits(std::size_t n, int& out) {
+        if (pos_ + n > s_.size()) return false;
+        int v = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const char c = s_[pos_ + i];
+            if (c < '0' || c > '9') return false;
+            v = v * 10 + (c - '0');
+        }
+        pos_ += n;
+        out = v;
+        return true;
+    }
+    bool literal(char c) {
+        if (pos_ < s_.size() && s_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool one_of(std::string_view set) {
+        if (pos_ < s_.size() && set.find(s_[pos_]) != std::string_view::npos) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool peek_digit() const { return pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9'; }
+    bool at_end() const { return pos_ == s_.size(); }
+
+private:
+    std::string_view s_;
+    std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+millis system_now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Clock system_clock() { return &system_now_ms; }
+
+std::string format_rfc3339(millis t) {
+    const std::int64_t ms_per_day = 86'400'000;
+    std::int64_t days = t / ms_per_day;
+    std::int64_t rest = t % ms_per_day;
+    if (rest < 0) {
+        rest += ms_per_day;
+        --days;
+    }
+    const civil c = civil_from_days(days);
+    const auto secs = rest / 1000;
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                  static_cast<long long>(c.year), c.month, c.day,
+                  static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
+                  static_cast<long long>(secs % 60), static_cast<long long>(rest % 1000));
+    return buf;
+}
+
+std::optional<millis> parse_rfc3339(std::string_view text) {
+    cursor in(text);
+    int year, month, day, hour, minute, second;
+    if (!in.digits(4, year) || !in.literal('-') || !in.digits(2, month) || !in.literal('-') ||
+        !in.digits(2, day) || !in.one_of("Tt ") || !in.digits(2, hour) || !in.literal(':') ||
+        !in.digits(2, minute) || !in.literal(':') || !in.digits(2, second))
+        return std::nullopt;
+    if (month < 1 || month > 12 || day < 1 ||
+        static_cast<unsigned>(day) > days_in_month(year, static_cast<unsigned>(month)) ||
+        hour > 23 || minute > 59 || second > 60)
+        return std::nullopt;
+
+    millis fraction_ms = 0;
+    if (in.literal('.')) {
+        if (!in.peek_digit()) return std::nullopt;
+        millis scale = 100;
+        while (in.peek_digit()) {
+            int digit = 0;
+            in.digits(1, digit);
+            fraction_ms += digit * scale;
+            scale /= 10;
+        }
+    }
+
+    millis offset_ms = 0;
+    if (!in.one_of("Zz")) {
+        const bool minus = in.literal('-');
+        if (!minus && !in.literal('+')) return std::nullopt;
+        int oh, om;
+        if (!in.digits(2, oh) || !in.literal(':') || !in.digits(2, om) || oh > 23 || om > 59)
+            return std::nullopt;
+        offset_ms = (oh * 60 + om) * 60'000LL * (minus ? -1 : 1);
+    }
+    if (!in.at_end()) return std::nullopt;
+
+    // A leap second (:60) is folded onto the next second.
+    const millis days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    return days * 86'400'000 + ((hour * 60LL + minute) * 60 + second) * 1000 + fraction_ms - offset_ms;
+}
+
+}  // namespace jobq::core

@@ -1,0 +1,30 @@
+#pragma once
+// Structured logging: one logfmt line per event on stderr.
+//   ts=2026-11-28T04:50:59.123Z level=info msg="recovered jobs" requeued=3
+// Thread-safe. Never pass payloads or secrets as fields.
+
+#include <atomic>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace jobq::core::log {
+
+enum class Level { debug, info, warn, error };
+
+std::optional<Level> parse_level(std::string_view text);
+void set_level(Level level);
+bool enabled(Level level);
+
+using Field = std::pair<std::string_view, std::string>;
+
+void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::debug)) write(Level::debug, m, f); }
+inline void info(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::info)) write(Level::info, m, f); }
+inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::warn)) write(Level::warn, m, f); }
+inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::error, m, f); }
+
+}  // namespace jobq::core::log

@@ -1,0 +1,175 @@
+#include "net/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cstdio>
+
+namespace jobq::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+HttpResponse protocol_error(unsigned status, std::string_view code, std::string_view message) {
+    HttpResponse r;
+    r.status = status;
+    r.body = R"({"error":{"code":")" + std::string(code) + R"(","message":")" + std::string(message) + R"("}})";
+    return r;
+}
+
+// Beast's parse errors mapped onto the statuses a client can act on.
+HttpResponse response_for_read_error(const beast::error_code& ec) {
+    if (ec == http::error::body_limit) return protocol_error(413, "body_too_large", "request body is too large");
+    if (ec == http::error::header_limit)
+        return protocol_error(431, "headers_too_large", "request headers are too large");
+    return protocol_error(400, "bad_request", "malformed HTTP request");
+}
+
+// A malformed or oversized request, as opposed to the peer going away or a timeout.
+bool is_parse_error(const beast::error_code& ec) {
+    static const auto& http_category = beast::error_code(http::error::end_of_stream).category();
+    return ec.category() == http_category && ec != http::error::end_of_stream &&
+           ec != http::error::partial_message;
+}
+
+HttpRequest to_plain(http::request<http::string_body>&& req) {
+    HttpRequest out;
+    out.method = std::string(req.method_string());
+    out.target = std::string(req.target());
+    out.content_type = std::string(req[http::field::content_type]);
+    out.authorization = std::string(req[http::field::authorization]);
+    out.body = std::move(req.body());
+    return out;
+}
+
+http::response<http::string_body> to_beast(HttpResponse&& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "jobq");
+    if (!r.body.empty() || r.status != 204) res.set(http::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) res.set(name, value);
+    res.body() = std::move(r.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace
+
+struct HttpServer::State : std::enable_shared_from_this<State> {
+    State(asio::io_context& io, HttpServerOptions opts, RequestHandler h)
+        : io(io), options(std::move(opts)), handler(std::move(h)), acceptor(asio::make_strand(io)) {
+        const tcp::endpoint endpoint(asio::ip::make_address(options.bind_address), options.port);
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(asio::socket_base::reuse_address(true));
+        acceptor.bind(endpoint);
+        acceptor.listen(asio::socket_base::max_listen_connections);
+    }
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> session(beast::tcp_stream stream);
+    asio::awaitable<bool> write(beast::tcp_stream& stream, http::response<http::string_body>& res);
+
+    asio::io_context& io;
+    HttpServerOptions options;
+    RequestHandler handler;
+    tcp::acceptor acceptor;
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> active{0};
+};
+
+asio::awaitable<void> HttpServer::State::accept_loop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), use_nothrow);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+            continue;  // a client that vanished mid-handshake, or EMFILE: keep serving others
+        }
+        socket.set_option(tcp::no_delay(true));
+        // The socket was accepted onto its own strand; the session runs there.
+        auto executor = socket.get_executor();
+        asio::co_spawn(executor, session(beast::tcp_stream(std::move(socket))), [](std::exception_ptr e) {
+            if (e) std::fprintf(stderr, "level=error msg=\"connection ended by an exception\"\n");
+        });
+    }
+}
+
+asio::awaitable<bool> HttpServer::State::write(beast::tcp_stream& stream, http::response<http::string_body>& res) {
+    stream.expires_after(options.write_timeout);
+    auto [ec, n] = co_await http::async_write(stream, res, use_nothrow);
+    co_return !ec;
+}
+
+asio::awaitable<void> HttpServer::State::session(beast::tcp_stream stream) {
+    auto self = shared_from_this();
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(options.max_body_bytes);
+        parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+        stream.expires_after(options.read_timeout);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+        if (ec) {
+            if (is_parse_error(ec)) {
+                auto res = to_beast(response_for_read_error(ec), 11, false);
+                co_await write(stream, res);
+            }
+            break;  // end of stream, timeout, reset
+        }
+
+        auto request = parser.release();
+        const unsigned version = request.version();
+        const bool keep_alive_requested = request.keep_alive();
+        ++active;
+        HttpResponse response;
+        try {
+            response = co_await handler(to_plain(std::move(request)));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "level=error msg=\"request handler threw\" error=\"%s\"\n", e.what());
+            response = protocol_error(500, "internal", "internal error");
+        }
+        --active;
+        const bool keep_alive = keep_alive_requested && !stopping;
+        auto res = to_beast(std::move(response), version, keep_alive);
+        if (!co_await write(stream, res) || !keep_alive) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, RequestHandler handler)
+    : state_(std::make_shared<State>(io, std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() = default;
+
+std::uint16_t HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }
+
+void HttpServer::start() {
+    asio::co_spawn(state_->acceptor.get_executor(), state_->accept_loop(), [](std::exception_ptr e) {
+        if (e) std::fprintf(stderr, "level=error msg=\"accept loop ended by an exception\"\n");
+    });
+}
+
+void HttpServer::stop_accepting() {
+    state_->stopping = true;
+    asio::post(state_->acceptor.get_executor(), [state = state_] {
+        beast::error_code ignored;
+        state->acceptor.close(ignored);
+    });
+}
+
+std::size_t HttpServer::active_requests() const { return state_->active.load(); }
+
+}  // namespace jobq::net

@@ -1,0 +1,25 @@
+#pragma once
+// Plain request and response values, so routing code never includes Beast.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jobq::net {
+
+struct HttpRequest {
+    std::string method;  // "GET", "POST", ...
+    std::string target;  // path and query, as sent
+    std::string content_type;
+    std::string authorization;
+    std::string body;
+};
+
+struct HttpResponse {
+    unsigned status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+}  // namespace jobq::net

@@ -1,0 +1,156 @@
+#include "storage/sqlite.hpp"
+
+#include <sqlite3.h>
+
+namespace jobq::storage {
+
+// --- Statement ---------------------------------------------------------------------
+
+void Statement::finalizer::operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+
+Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
+    db.check_thread();
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    stmt_.reset(raw);
+    if (rc != SQLITE_OK) db.fail(rc, "prepare");
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+    if (const int rc = sqlite3_bind_int64(stmt_.get(), index, value); rc != SQLITE_OK) db_->fail(rc, "bind");
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+    const int rc = sqlite3_bind_text64(stmt_.get(), index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    if (rc != SQLITE_OK) db_->fail(rc, "bind");
+    return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& text) {
+    return text ? bind(index, std::string_view(*text)) : bind_null(index);
+}
+
+Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
+    return value ? bind(index, *value) : bind_null(index);
+}
+
+Statement& Statement::bind_null(int index) {
+    if (const int rc = sqlite3_bind_null(stmt_.get(), index); rc != SQLITE_OK) db_->fail(rc, "bind");
+    return *this;
+}
+
+bool Statement::step() {
+    db_->check_thread();
+    const int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    sqlite3_reset(stmt_.get());
+    db_->fail(rc, "step");
+}
+
+std::int64_t Statement::run() {
+    while (step()) {
+    }
+    return db_->changes();
+}
+
+void Statement::reset() {
+    sqlite3_reset(stmt_.get());
+    sqlite3_clear_bindings(stmt_.get());
+}
+
+std::int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(stmt_.get(), index); }
+
+std::string Statement::column_text(int index) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), index));
+    return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_.get(), index))) : std::string();
+}
+
+bool Statement::column_is_null(int index) const { return sqlite3_column_type(stmt_.get(), index) == SQLITE_NULL; }
+
+std::optional<std::string> Statement::column_optional_text(int index) const {
+    if (column_is_null(index)) return std::nullopt;
+    return column_text(index);
+}
+
+std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
+    if (column_is_null(index)) return std::nullopt;
+    return column_int64(index);
+}
+
+// --- Database ----------------------------------------------------------------------
+
+Database::Database(const std::string& path, Synchronous sync) : owner_(std::this_thread::get_id()) {
+    const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+        const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close(db_);
+        throw core::StorageError("cannot open database " + path + ": " + message);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 5'000);
+    exec("PRAGMA journal_mode=WAL");
+    exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=ON");
+}
+
+Database::~Database() {
+    statements_.clear();  // statements must be finalized before the connection closes
+    sqlite3_close(db_);
+}
+
+void Database::check_thread() const {
+    if (std::this_thread::get_id() != owner_)
+        throw core::StorageError("database used off its own thread (a bug: use the DB executor)");
+}
+
+void Database::fail(int code, std::string_view what) const {
+    throw core::StorageError(std::string(what) + ": " + sqlite3_errstr(code) + " (" + sqlite3_errmsg(db_) + ")");
+}
+
+void Database::exec(std::string_view sql) {
+    check_thread();
+    const std::string text(sql);
+    if (const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK) fail(rc, "exec");
+}
+
+StatementLease Database::cached(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) it = statements_.emplace(std::string(sql), Statement(*this, sql)).first;
+    return StatementLease(it->second);
+}
+
+std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+
+std::int64_t Database::user_version() {
+    auto s = cached("PRAGMA user_version");
+    s->step();
+    return s->column_int64(0);
+}
+
+void Database::set_user_version(std::int64_t version) {
+    exec("PRAGMA user_version=" + std::to_string(version));  // PRAGMA takes no parameters
+}
+
+// --- Transaction -------------------------------------------------------------------
+
+Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+    if (!open_) return;
+    try {
+        db_.exec("ROLLBACK");
+    } catch (...) {
+        // SQLite may already have rolled back (after SQLITE_FULL, say); nothing to undo.
+    }
+}
+
+void Transaction::commit() {
+    db_.exec("COMMIT");
+    open_ = false;
+}
+
+}  // namespace jobq::storage

@@ -1,0 +1,76 @@
+#pragma once
+// core::JobStore on SQLite. Owns the DB thread and the read-write connection; every
+// write goes through group commit. Thread-safe: any thread may await any member.
+
+#include "core/job_store.hpp"
+#include "storage/db_executor.hpp"
+#include "storage/group_commit.hpp"
+#include "storage/sqlite.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace jobq::storage {
+
+struct StoreOptions {
+    std::string path;
+    Synchronous sync = Synchronous::full;
+};
+
+class SqliteJobStore final : public core::JobStore {
+public:
+    // Opens and migrates the database on the DB thread; throws StorageError on failure.
+    explicit SqliteJobStore(StoreOptions options);
+    ~SqliteJobStore() override;
+
+    boost::asio::awaitable<core::EnqueueResult> enqueue(core::JobSpec spec) override;
+    boost::asio::awaitable<std::optional<core::Job>> get(core::job_id id) override;
+    boost::asio::awaitable<std::vector<core::Job>> claim(std::size_t max, core::millis now,
+                                                         core::millis lease_until) override;
+    boost::asio::awaitable<bool> settle(core::Settlement settlement) override;
+    boost::asio::awaitable<std::optional<core::millis>> next_run_at() override;
+    boost::asio::awaitable<std::optional<core::millis>> next_lease_expiry() override;
+    boost::asio::awaitable<core::RecoveryReport> reap_expired(core::millis now) override;
+    boost::asio::awaitable<core::RecoveryReport> recover(core::millis now) override;
+
+    // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.
+    void checkpoint();
+
+    GroupCommitStats commit_stats();  // blocking
+    std::thread::id db_thread_id() const { return executor_.thread_id(); }
+
+    // Runs fn(db) on the DB thread outside any batch (a read). For the store's own
+    // members and for tests.
+    //
+    // The store's awaitable members are plain functions that build the operation and
+    // return co_spawn's awaitable: GCC 12 miscompiles lambdas with non-trivial captures
+    // created inside a coroutine body (their strings are relocated bitwise).
+    template <class R>
+    boost::asio::awaitable<R> on_db_thread(std::function<R(Database&)> fn) {
+        return boost::asio::co_spawn(executor_.executor(), run_now<R>(*db_, std::move(fn)), boost::asio::use_awaitable);
+    }
+
+private:
+    template <class R>
+    static boost::asio::awaitable<R> run_now(Database& db, std::function<R(Database&)> fn) {
+        co_return fn(db);
+    }
+
+    // Runs fn(db) inside the next group-commit transaction; completes after COMMIT.
+    template <class R>
+    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn);
+
+    template <class R>
+    R blocking(std::function<R(Database&)> fn);
+
+    DbExecutor executor_;  // declared first: destroyed last, after the connection
+    std::unique_ptr<Database> db_;
+    std::unique_ptr<GroupCommit> group_;
+};
+
+}  // namespace jobq::storage
