@@ -241,7 +241,11 @@ asio::awaitable<void> Engine::settle(Settlement settlement) {
 }
 
 asio::awaitable<void> Engine::stop() {
-    co_await asio::post(strand_, asio::use_awaitable);
+    // A bare post() would resume on the caller's executor; co_spawn really runs there.
+    return asio::co_spawn(strand_, drain_and_stop(), asio::use_awaitable);
+}
+
+asio::awaitable<void> Engine::drain_and_stop() {
     stopping_ = true;
     dispatch_timer_.cancel();
     reaper_timer_.cancel();

@@ -64,6 +64,7 @@ public:
     EngineStats stats() const;  // approximate when read off the strand
 
 private:
+    boost::asio::awaitable<void> drain_and_stop();
     boost::asio::awaitable<void> dispatch_loop();
     boost::asio::awaitable<void> worker_loop();
     boost::asio::awaitable<void> reaper_loop();

@@ -1,6 +1,7 @@
 #include "core/job.hpp"
 
 #include <array>
+#include <ostream>
 
 namespace jobq::core {
 namespace {
@@ -17,5 +18,7 @@ std::optional<JobState> parse_job_state(std::string_view text) {
         if (state_names[i] == text) return static_cast<JobState>(i);
     return std::nullopt;
 }
+
+std::ostream& operator<<(std::ostream& out, JobState state) { return out << to_string(state); }
 
 }  // namespace jobq::core

@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@ enum class JobState { queued, processing, done, failed, cancelled };
 
 std::string_view to_string(JobState state);
 std::optional<JobState> parse_job_state(std::string_view text);
+std::ostream& operator<<(std::ostream& out, JobState state);
 
 // A validated submission. `payload` is the JSON text exactly as it will be stored.
 struct JobSpec {

@@ -1,0 +1,135 @@
+// The HTTP API of the real build/jobq on a loopback port.
+
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "temp_dir.hpp"
+#include "wait.hpp"
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+using namespace jobq::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Server {
+    TempDir dir;
+    ServerProcess server{dir.file("jobs.db"), {"--retry-base-ms", "10", "--retry-max-ms", "50"}, dir.file("log")};
+    std::unique_ptr<HttpClient> client;
+
+    Server() {
+        BOOST_TEST_REQUIRE(server.start(), server.log());
+        client = std::make_unique<HttpClient>(server.port());
+    }
+
+    HttpReply post(const std::string& target, const std::string& body) {
+        auto r = client->post(target, body);
+        BOOST_TEST_REQUIRE(r.has_value());
+        return *r;
+    }
+    HttpReply get(const std::string& target) {
+        auto r = client->get(target);
+        BOOST_TEST_REQUIRE(r.has_value());
+        return *r;
+    }
+    json::object job(std::int64_t id) { return json::parse(get("/jobs/" + std::to_string(id)).body).as_object(); }
+    std::string error_code(const HttpReply& r) {
+        return std::string(json::parse(r.body).at("error").at("code").as_string());
+    }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(api)
+
+BOOST_FIXTURE_TEST_CASE(healthz_answers, Server) {
+    const auto r = get("/healthz");
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.headers.at("content-type") == "application/json");
+}
+
+BOOST_FIXTURE_TEST_CASE(post_jobs_answers_201_and_the_job_runs, Server) {
+    const auto r = post("/jobs", R"({"type":"noop","payload":{"note":"hi"},"queue":"q1","priority":4})");
+    BOOST_TEST_REQUIRE(r.status == 201, r.body);
+    const auto created = json::parse(r.body).as_object();
+    BOOST_TEST(created.at("state").as_string() == "queued");
+    const auto id = created.at("id").as_int64();
+    BOOST_TEST(wait_until([&] { return job(id).at("state").as_string() == "done"; }, 10s));
+    const auto j = job(id);
+    for (const char* field : {"id", "type", "queue", "priority", "state", "attempts", "max_retries", "payload", "run_at",
+                              "last_error", "created_at", "started_at", "finished_at"})
+        BOOST_TEST(j.contains(field), field);
+    BOOST_TEST(j.at("queue").as_string() == "q1");
+    BOOST_TEST(j.at("priority").as_int64() == 4);
+    BOOST_TEST(j.at("attempts").as_int64() == 1);
+    BOOST_TEST(j.at("payload").at("note").as_string() == "hi");
+    BOOST_TEST(j.at("finished_at").as_string().ends_with("Z"));
+}
+
+BOOST_FIXTURE_TEST_CASE(create_job_alias_of_the_seed, Server) {
+    const auto r = post("/createJob", R"({"type":"noop","payload":{},"max_retries":3})");
+    BOOST_TEST(r.status == 201, r.body);
+}
+
+BOOST_FIXTURE_TEST_CASE(repeated_idempotency_key_answers_200_with_the_same_job, Server) {
+    const std::string body = R"({"type":"noop","payload":{},"idempotency_key":"welcome-user-123"})";
+    const auto first = post("/jobs", body);
+    const auto second = post("/jobs", body);
+    BOOST_TEST(first.status == 201);
+    BOOST_TEST(second.status == 200);
+    BOOST_TEST(json::parse(first.body).at("id") == json::parse(second.body).at("id"));
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_submissions_are_400_with_an_error_body, Server) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"{", "invalid_json"},
+        {R"({"payload":{}})", "missing_field"},
+        {R"({"type":"noop"})", "missing_field"},
+        {R"({"type":"noop","payload":{},"extra":true})", "unknown_field"},
+        {R"({"type":"noop","payload":{},"max_retries":5000})", "invalid_field"},
+        {R"({"type":"noop","payload":{},"priority":"high"})", "invalid_field"},
+        {R"({"type":"noop","payload":{},"run_at":"yesterday"})", "invalid_field"},
+        {R"({"type":"sms","payload":{}})", "unknown_type"},
+        {R"({"type":"noop","payload":{"sleep_ms":-1}})", "invalid_payload"},
+    };
+    for (const auto& [body, code] : cases) {
+        const auto r = post("/jobs", body);
+        BOOST_TEST(r.status == 400, body);
+        BOOST_TEST(error_code(r) == code, body);
+        BOOST_TEST(json::parse(r.body).at("error").at("message").as_string().size() > 0u);
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_routes_and_methods, Server) {
+    const auto missing = get("/nope");
+    BOOST_TEST(missing.status == 404);
+    BOOST_TEST(error_code(missing) == "not_found");
+    BOOST_TEST(get("/jobs/999999").status == 404);
+    BOOST_TEST(get("/jobs/abc").status == 404);
+    const auto wrong = get("/jobs");
+    BOOST_TEST(wrong.status == 405);
+    BOOST_TEST(wrong.headers.at("allow") == "POST");
+    BOOST_TEST(error_code(wrong) == "method_not_allowed");
+}
+
+BOOST_FIXTURE_TEST_CASE(oversized_body_is_413, Server) {
+    const std::string big(2 << 20, 'x');
+    const auto r = client->request("POST", "/jobs", big);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->status == 413);
+    BOOST_TEST(error_code(*r) == "body_too_large");
+}
+
+BOOST_FIXTURE_TEST_CASE(malformed_http_is_400, Server) {
+    const auto r = client->raw("BLAH\r\n\r\n");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->status == 400);
+}
+
+BOOST_FIXTURE_TEST_CASE(keep_alive_serves_many_requests_on_one_connection, Server) {
+    for (int i = 0; i < 50; ++i) BOOST_TEST_REQUIRE(post("/jobs", R"({"type":"noop","payload":{}})").status == 201);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,26 @@
+#pragma once
+// Reads a server's database file directly (WAL lets a reader run beside the server).
+
+#include "storage/sqlite.hpp"
+
+#include <map>
+#include <string>
+
+namespace jobq::test {
+
+// id -> state of every job in the file.
+inline std::map<std::int64_t, std::string> job_states(const std::string& db_path) {
+    storage::Database db(db_path, storage::Synchronous::normal);
+    std::map<std::int64_t, std::string> states;
+    auto s = db.cached("SELECT id, state FROM jobs");
+    while (s->step()) states[s->column_int64(0)] = s->column_text(1);
+    return states;
+}
+
+inline std::size_t count_in_state(const std::string& db_path, const std::string& state) {
+    std::size_t n = 0;
+    for (const auto& [id, s] : job_states(db_path)) n += s == state;
+    return n;
+}
+
+}  // namespace jobq::test

@@ -1,0 +1,93 @@
+#include "app/config.hpp"
+
+#include "temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+using namespace jobq::app;
+
+namespace {
+
+Environment env_of(std::map<std::string, std::string> vars) {
+    return [vars](const std::string& name) -> std::optional<std::string> {
+        const auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+Config config_of(const ConfigResult& r) {
+    BOOST_TEST_REQUIRE(std::holds_alternative<Config>(r));
+    return std::get<Config>(r);
+}
+
+std::string error_of(const ConfigResult& r) {
+    BOOST_TEST_REQUIRE(std::holds_alternative<ConfigError>(r));
+    return std::get<ConfigError>(r).message;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(defaults) {
+    const Config c = config_of(load_config({}, env_of({}), {}));
+    BOOST_TEST(c.port == 8080);
+    BOOST_TEST(c.bind == "127.0.0.1");
+    BOOST_TEST(c.db == "./jobs.db");
+    BOOST_TEST(c.workers == 64);
+    BOOST_TEST(c.visibility_timeout_ms == 300'000);
+    BOOST_TEST(c.shutdown_timeout_ms == 30'000);
+    BOOST_TEST((c.sync == jobq::storage::Synchronous::full));
+}
+
+BOOST_AUTO_TEST_CASE(flags_beat_environment_beats_dotenv) {
+    const std::map<std::string, std::string> dotenv = {{"PORT", "1111"}, {"WORKER_COUNT", "11"}, {"JOBQ_DB", "d.db"}};
+    const auto env = env_of({{"PORT", "2222"}, {"WORKER_COUNT", "22"}});
+    const Config c = config_of(load_config({"--port", "3333"}, env, dotenv));
+    BOOST_TEST(c.port == 3333);    // flag
+    BOOST_TEST(c.workers == 22);   // environment
+    BOOST_TEST(c.db == "d.db");    // .env
+    BOOST_TEST(c.bind == "127.0.0.1");  // default
+}
+
+BOOST_AUTO_TEST_CASE(flag_forms) {
+    const Config c = config_of(load_config({"--sync=normal", "--workers", "5", "--log-level=debug"}, env_of({}), {}));
+    BOOST_TEST((c.sync == jobq::storage::Synchronous::normal));
+    BOOST_TEST(c.workers == 5);
+    BOOST_TEST((c.log_level == jobq::core::log::Level::debug));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_values_name_their_option) {
+    BOOST_TEST(error_of(load_config({"--port", "99999"}, env_of({}), {})).find("--port") != std::string::npos);
+    BOOST_TEST(error_of(load_config({"--workers=0"}, env_of({}), {})).find("--workers") != std::string::npos);
+    BOOST_TEST(error_of(load_config({"--sync", "sometimes"}, env_of({}), {})).find("--sync") != std::string::npos);
+    BOOST_TEST(error_of(load_config({}, env_of({{"WORKER_COUNT", "many"}}), {})).find("WORKER_COUNT") !=
+               std::string::npos);
+    BOOST_TEST(error_of(load_config({"--nope"}, env_of({}), {})).find("--nope") != std::string::npos);
+    BOOST_TEST(error_of(load_config({"--port"}, env_of({}), {})).find("--port") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_option_with_its_default) {
+    const auto r = load_config({"--help"}, env_of({}), {});
+    BOOST_TEST_REQUIRE(std::holds_alternative<ShowHelp>(r));
+    const auto& text = std::get<ShowHelp>(r).text;
+    for (const char* s : {"--port", "PORT", "--bind", "--db", "--workers", "WORKER_COUNT", "--visibility-timeout-ms",
+                          "--shutdown-timeout-ms", "--sync", "--log-level", "300000", "30000"})
+        BOOST_TEST(text.find(s) != std::string::npos, s);
+}
+
+BOOST_AUTO_TEST_CASE(dotenv_file_syntax) {
+    jobq::test::TempDir dir;
+    std::ofstream(dir.file(".env")) << "# comment\n\nPORT=9000\nexport JOBQ_DB = \"my jobs.db\"\nJOBQ_SYNC='normal'\nbroken line\n";
+    const auto entries = read_dotenv(dir.file(".env"));
+    BOOST_TEST(entries.at("PORT") == "9000");
+    BOOST_TEST(entries.at("JOBQ_DB") == "my jobs.db");
+    BOOST_TEST(entries.at("JOBQ_SYNC") == "normal");
+    BOOST_TEST(entries.size() == 3u);
+    BOOST_TEST(read_dotenv(dir.file("missing")).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,162 @@
+#include "core/engine.hpp"
+
+#include "handlers/noop.hpp"
+#include "storage/sqlite_job_store.hpp"
+#include "temp_dir.hpp"
+#include "wait.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+using namespace jobq;
+using core::Job;
+using core::JobSpec;
+using core::JobState;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The engine on a real SQLite store, its io_context on a thread of its own.
+struct EngineFixture {
+    explicit EngineFixture(core::EngineOptions options = default_options()) {
+        handlers.add(std::make_unique<handlers::NoopHandler>());
+        engine = std::make_unique<core::Engine>(io, store, handlers, options);
+        engine->start();
+        runner = std::thread([this] { io.run(); });
+    }
+    ~EngineFixture() {
+        stop();
+        work.reset();
+        io.stop();
+        if (runner.joinable()) runner.join();
+    }
+
+    static core::EngineOptions default_options() {
+        core::EngineOptions o;
+        o.workers = 8;
+        o.visibility_timeout_ms = 2'000;
+        o.shutdown_timeout_ms = 5'000;
+        o.retry = {5, 20};
+        return o;
+    }
+
+    template <class T>
+    T await(asio::awaitable<T> task) {
+        return asio::co_spawn(io, std::move(task), asio::use_future).get();
+    }
+
+    core::job_id enqueue(std::string payload, std::int32_t max_retries = 3, core::millis delay_ms = 0) {
+        JobSpec spec;
+        spec.type = "noop";
+        spec.payload = std::move(payload);
+        spec.max_retries = max_retries;
+        spec.run_at = core::system_now_ms() + delay_ms;
+        const auto id = await(store.enqueue(std::move(spec))).job.id;
+        engine->notify_enqueued();
+        return id;
+    }
+
+    Job get(core::job_id id) { return await(store.get(id)).value(); }
+
+    bool wait_for_state(core::job_id id, JobState state, std::chrono::milliseconds timeout = 10s) {
+        return test::wait_until([&] { return get(id).state == state; }, timeout);
+    }
+
+    void stop() {
+        if (stopped) return;
+        stopped = true;
+        asio::co_spawn(io, engine->stop(), asio::use_future).get();
+    }
+
+    test::TempDir dir;
+    storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::normal}};
+    core::HandlerRegistry handlers;
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::unique_ptr<core::Engine> engine;
+    std::thread runner;
+    bool stopped = false;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(engine)
+
+BOOST_FIXTURE_TEST_CASE(runs_every_enqueued_job, EngineFixture) {
+    std::vector<core::job_id> ids;
+    for (int i = 0; i < 200; ++i) ids.push_back(enqueue(R"({"sleep_ms": 1})"));
+    for (const auto id : ids) BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done));
+    for (const auto id : ids) BOOST_TEST(get(id).attempts == 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(retryable_failure_is_retried_then_dead_lettered, EngineFixture) {
+    const auto id = enqueue(R"({"fail": "retryable"})", 2);
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::failed));
+    const Job job = get(id);
+    BOOST_TEST(job.attempts == 3);  // max_retries + 1 runs
+    BOOST_TEST(job.last_error.value() == "noop asked to fail (retryable)");
+}
+
+BOOST_FIXTURE_TEST_CASE(permanent_failure_is_dead_at_once, EngineFixture) {
+    const auto id = enqueue(R"({"fail": "permanent"})", 5);
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::failed));
+    BOOST_TEST(get(id).attempts == 1);
+    BOOST_TEST(get(id).last_error.value() == "noop asked to fail (permanent)");
+}
+
+BOOST_FIXTURE_TEST_CASE(delayed_job_waits_for_its_run_at, EngineFixture) {
+    const auto id = enqueue("{}", 3, 300);
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done));
+    const Job job = get(id);
+    BOOST_TEST(job.started_at.value() >= job.run_at);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_run_past_its_deadline_is_cancelled_and_retried, EngineFixture) {
+    // visibility 2000 ms: the run is cancelled at 1800 ms, long before the 60 s sleep.
+    const auto id = enqueue(R"({"sleep_ms": 60000})", 0);
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::failed, 15s));
+    BOOST_TEST(get(id).last_error.value() == "timed out after 1800 ms");
+}
+
+BOOST_FIXTURE_TEST_CASE(more_jobs_than_workers_all_finish, EngineFixture) {
+    std::vector<core::job_id> ids;
+    for (int i = 0; i < 40; ++i) ids.push_back(enqueue(R"({"sleep_ms": 20})"));
+    for (const auto id : ids) BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done));
+}
+
+struct ShortShutdown : EngineFixture {
+    ShortShutdown() : EngineFixture(options()) {}
+    static core::EngineOptions options() {
+        auto o = default_options();
+        o.visibility_timeout_ms = 120'000;
+        o.shutdown_timeout_ms = 200;
+        return o;
+    }
+};
+
+BOOST_FIXTURE_TEST_CASE(stop_requeues_jobs_still_running_at_the_deadline, ShortShutdown) {
+    const auto slow = enqueue(R"({"sleep_ms": 30000})");
+    const auto quick = enqueue(R"({"sleep_ms": 50})");
+    BOOST_TEST_REQUIRE(wait_for_state(slow, JobState::processing));
+    const auto started = std::chrono::steady_clock::now();
+    stop();
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 5s));
+    BOOST_TEST(get(quick).state == JobState::done);
+    const Job job = get(slow);
+    BOOST_TEST(job.state == JobState::queued);
+    BOOST_TEST(job.attempts == 0);  // an interrupted run does not use up an attempt
+}
+
+BOOST_FIXTURE_TEST_CASE(stop_lets_running_jobs_finish_before_the_deadline, EngineFixture) {
+    const auto id = enqueue(R"({"sleep_ms": 300})");
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::processing));
+    stop();
+    BOOST_TEST(get(id).state == JobState::done);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,309 @@
+#include "storage/sqlite_job_store.hpp"
+#include "storage/schema.hpp"
+
+#include "run_awaitable.hpp"
+#include "temp_dir.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+
+using namespace jobq;
+using core::Job;
+using core::JobSpec;
+using core::JobState;
+using core::Settlement;
+using jobq::test::run_awaitable;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr core::millis t0 = 1'800'000'000'000;
+constexpr core::millis lease = 60'000;
+
+JobSpec noop(core::millis run_at = t0, std::int64_t priority = 0) {
+    JobSpec spec;
+    spec.type = "noop";
+    spec.payload = "{}";
+    spec.run_at = run_at;
+    spec.priority = priority;
+    return spec;
+}
+
+struct StoreFixture {
+    test::TempDir dir;
+    storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::full}};
+    asio::io_context io;
+
+    core::job_id enqueue(JobSpec spec) { return run_awaitable(io, store.enqueue(std::move(spec))).job.id; }
+    Job get(core::job_id id) { return run_awaitable(io, store.get(id)).value(); }
+    std::vector<Job> claim(std::size_t n, core::millis now = t0) {
+        return run_awaitable(io, store.claim(n, now, now + lease));
+    }
+    bool settle(Settlement s) { return run_awaitable(io, store.settle(std::move(s))); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sqlite_job_store)
+
+BOOST_FIXTURE_TEST_CASE(enqueued_job_reads_back_queued, StoreFixture) {
+    auto spec = noop(t0 + 5);
+    spec.queue = "mail";
+    spec.max_retries = 7;
+    spec.payload = R"({"a":1})";
+    const auto id = enqueue(spec);
+    const Job job = get(id);
+    BOOST_TEST(job.state == JobState::queued);
+    BOOST_TEST(job.queue == "mail");
+    BOOST_TEST(job.max_retries == 7);
+    BOOST_TEST(job.payload == R"({"a":1})");
+    BOOST_TEST(job.run_at == t0 + 5);
+    BOOST_TEST(job.attempts == 0);
+    BOOST_TEST(!run_awaitable(io, store.get(id + 100)).has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(idempotency_key_answers_the_existing_job, StoreFixture) {
+    auto spec = noop();
+    spec.idempotency_key = "order-17";
+    const auto first = run_awaitable(io, store.enqueue(spec));
+    const auto second = run_awaitable(io, store.enqueue(spec));
+    BOOST_TEST(first.created);
+    BOOST_TEST(!second.created);
+    BOOST_TEST(second.job.id == first.job.id);
+    BOOST_TEST(enqueue(noop()) == first.job.id + 1);  // no id was consumed by the repeat
+}
+
+BOOST_FIXTURE_TEST_CASE(claim_orders_by_priority_then_run_at_and_skips_future_jobs, StoreFixture) {
+    const auto late = enqueue(noop(t0 - 1));
+    const auto early = enqueue(noop(t0 - 2));
+    const auto urgent = enqueue(noop(t0, 5));
+    enqueue(noop(t0 + 1'000));  // not runnable yet
+    const auto jobs = claim(10);
+    BOOST_TEST_REQUIRE(jobs.size() == 3u);
+    BOOST_TEST(jobs[0].id == urgent);
+    BOOST_TEST(jobs[1].id == early);
+    BOOST_TEST(jobs[2].id == late);
+    for (const auto& job : jobs) {
+        BOOST_TEST(job.state == JobState::processing);
+        BOOST_TEST(job.attempts == 1);
+        BOOST_TEST(job.lease_expires_at.value() == t0 + lease);
+    }
+    BOOST_TEST(run_awaitable(io, store.next_run_at()).value() == t0 + 1'000);
+    BOOST_TEST(run_awaitable(io, store.next_lease_expiry()).value() == t0 + lease);
+}
+
+BOOST_FIXTURE_TEST_CASE(claim_takes_at_most_the_batch_size, StoreFixture) {
+    for (int i = 0; i < 10; ++i) enqueue(noop());
+    BOOST_TEST(claim(4).size() == 4u);
+    BOOST_TEST(claim(100).size() == 6u);
+    BOOST_TEST(claim(100).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(processing_to_done, StoreFixture) {
+    const auto id = enqueue(noop());
+    claim(1);
+    BOOST_TEST(settle({id, 1, Settlement::Kind::done, t0 + 10, 0, ""}));
+    const Job job = get(id);
+    BOOST_TEST(job.state == JobState::done);
+    BOOST_TEST(job.finished_at.value() == t0 + 10);
+    BOOST_TEST(!job.lease_expires_at.has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(processing_to_queued_on_retry_records_the_error, StoreFixture) {
+    const auto id = enqueue(noop());
+    claim(1);
+    BOOST_TEST(settle({id, 1, Settlement::Kind::retry, t0 + 10, t0 + 5'000, "smtp 451"}));
+    Job job = get(id);
+    BOOST_TEST(job.state == JobState::queued);
+    BOOST_TEST(job.run_at == t0 + 5'000);
+    BOOST_TEST(job.last_error.value() == "smtp 451");
+    BOOST_TEST(claim(1, t0 + 4'999).empty());  // backoff respected
+    BOOST_TEST(claim(1, t0 + 5'000).size() == 1u);
+    BOOST_TEST(get(id).attempts == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(processing_to_failed, StoreFixture) {
+    const auto id = enqueue(noop());
+    claim(1);
+    BOOST_TEST(settle({id, 1, Settlement::Kind::failed, t0 + 10, 0, "550 no such user"}));
+    const Job job = get(id);
+    BOOST_TEST(job.state == JobState::failed);
+    BOOST_TEST(job.last_error.value() == "550 no such user");
+    BOOST_TEST(job.finished_at.value() == t0 + 10);
+}
+
+BOOST_FIXTURE_TEST_CASE(released_job_is_queued_without_counting_the_attempt, StoreFixture) {
+    const auto id = enqueue(noop());
+    claim(1);
+    BOOST_TEST(settle({id, 1, Settlement::Kind::released, t0 + 10, 0, ""}));
+    const Job job = get(id);
+    BOOST_TEST(job.state == JobState::queued);
+    BOOST_TEST(job.attempts == 0);
+    BOOST_TEST(job.run_at == t0 + 10);
+}
+
+BOOST_FIXTURE_TEST_CASE(fencing_refuses_a_stale_attempt, StoreFixture) {
+    const auto id = enqueue(noop());
+    claim(1);  // attempt 1, whose lease will expire
+    const auto reaped = run_awaitable(io, store.reap_expired(t0 + lease));
+    BOOST_TEST(reaped.requeued == 1u);
+    BOOST_TEST(claim(1, t0 + lease).size() == 1u);  // attempt 2
+    BOOST_TEST(!settle({id, 1, Settlement::Kind::done, t0 + lease + 1, 0, ""}));
+    BOOST_TEST(get(id).state == JobState::processing);
+    BOOST_TEST(settle({id, 2, Settlement::Kind::done, t0 + lease + 2, 0, ""}));
+    BOOST_TEST(get(id).state == JobState::done);
+    BOOST_TEST(!settle({id, 2, Settlement::Kind::failed, t0 + lease + 3, 0, "late"}));  // done is final
+    BOOST_TEST(get(id).state == JobState::done);
+}
+
+BOOST_FIXTURE_TEST_CASE(reaper_dead_letters_a_job_out_of_attempts, StoreFixture) {
+    auto spec = noop();
+    spec.max_retries = 0;
+    const auto id = enqueue(spec);
+    claim(1);
+    BOOST_TEST(run_awaitable(io, store.reap_expired(t0 + lease - 1)).requeued == 0u);  // not expired yet
+    const auto report = run_awaitable(io, store.reap_expired(t0 + lease));
+    BOOST_TEST(report.dead_lettered == 1u);
+    BOOST_TEST(get(id).state == JobState::failed);
+    BOOST_TEST(get(id).last_error.value() == "lease expired");
+}
+
+BOOST_FIXTURE_TEST_CASE(recovery_requeues_every_processing_row, StoreFixture) {
+    const auto a = enqueue(noop());
+    auto last_chance = noop();
+    last_chance.max_retries = 0;
+    const auto b = enqueue(last_chance);
+    const auto c = enqueue(noop());
+    claim(3);
+    BOOST_TEST(settle({c, 1, Settlement::Kind::done, t0, 0, ""}));
+    // Leases far in the future: recovery must not wait for them.
+    const auto report = run_awaitable(io, store.recover(t0 + 1));
+    BOOST_TEST(report.requeued == 1u);
+    BOOST_TEST(report.dead_lettered == 1u);
+    BOOST_TEST(get(a).state == JobState::queued);
+    BOOST_TEST(get(a).run_at == t0 + 1);
+    BOOST_TEST(get(b).state == JobState::failed);
+    BOOST_TEST(get(c).state == JobState::done);
+}
+
+BOOST_FIXTURE_TEST_CASE(queued_to_cancelled_is_not_claimed, StoreFixture) {
+    // Cancellation arrives with the REST API; the claim must already skip the state.
+    const auto id = enqueue(noop());
+    run_awaitable(io, store.on_db_thread<int>([id](storage::Database& db) {
+        db.exec("UPDATE jobs SET state = 'cancelled' WHERE id = " + std::to_string(id));
+        return 0;
+    }));
+    BOOST_TEST(claim(10).empty());
+    BOOST_TEST(get(id).state == JobState::cancelled);
+}
+
+BOOST_FIXTURE_TEST_CASE(sqlite_runs_on_the_db_thread_only, StoreFixture) {
+    const auto on = run_awaitable(io, store.on_db_thread<std::thread::id>([](storage::Database& db) {
+        db.check_thread();
+        return std::this_thread::get_id();
+    }));
+    BOOST_TEST((on == store.db_thread_id()));
+    BOOST_TEST((on != std::this_thread::get_id()));
+    // And a connection refuses a call from any other thread.
+    storage::Database* db = nullptr;
+    run_awaitable(io, store.on_db_thread<int>([&db](storage::Database& d) {
+        db = &d;
+        return 0;
+    }));
+    BOOST_CHECK_THROW(db->exec("SELECT 1"), core::StorageError);
+}
+
+BOOST_FIXTURE_TEST_CASE(group_commit_batches_concurrent_enqueues, StoreFixture) {
+    constexpr int count = 1000;
+    // A second connection, opened on this thread: it sees only committed rows.
+    storage::Database reader(dir.file("jobs.db"), storage::Synchronous::full);
+    int acknowledged = 0;
+    int visible_when_acknowledged = 0;
+    auto submit = [&](int i) -> asio::awaitable<void> {
+        auto spec = noop();
+        spec.idempotency_key = "k" + std::to_string(i);
+        const auto result = co_await store.enqueue(std::move(spec));
+        ++acknowledged;
+        auto s = reader.cached("SELECT count(*) FROM jobs WHERE id = ?1");
+        s->bind(1, result.job.id);
+        s->step();
+        visible_when_acknowledged += static_cast<int>(s->column_int64(0));
+    };
+    const auto before = store.commit_stats();
+    for (int i = 0; i < count; ++i) asio::co_spawn(io, submit(i), asio::detached);
+    io.restart();
+    io.run_for(std::chrono::seconds(60));
+    const auto after = store.commit_stats();
+
+    BOOST_TEST(acknowledged == count);
+    BOOST_TEST(visible_when_acknowledged == count);  // each ack came after its commit
+    const auto transactions = after.transactions - before.transactions;
+    BOOST_TEST_MESSAGE("1000 concurrent enqueues took " << transactions << " transactions, largest batch "
+                                                        << after.largest_batch);
+    BOOST_TEST(transactions <= 100u);
+    BOOST_TEST(after.largest_batch >= 10u);
+}
+
+BOOST_FIXTURE_TEST_CASE(failed_commit_fails_every_waiter_and_stores_nothing, StoreFixture) {
+    enqueue(noop());
+    // Cap the file at its current size: the next inserts cannot fit (SQLITE_FULL).
+    run_awaitable(io, store.on_db_thread<int>([](storage::Database& db) {
+        db.exec("PRAGMA max_page_count = 1");  // clamps to the current page count
+        return 0;
+    }));
+    const std::string big_payload = "\"" + std::string(20'000, 'x') + "\"";
+    int failed = 0, succeeded = 0;
+    auto submit = [&]() -> asio::awaitable<void> {
+        auto spec = noop();
+        spec.payload = big_payload;
+        try {
+            co_await store.enqueue(std::move(spec));
+            ++succeeded;
+        } catch (const core::StorageError&) {
+            ++failed;
+        }
+    };
+    for (int i = 0; i < 20; ++i) asio::co_spawn(io, submit(), asio::detached);
+    io.restart();
+    io.run_for(std::chrono::seconds(30));
+    BOOST_TEST(failed == 20);
+    BOOST_TEST(succeeded == 0);
+    const auto stored = run_awaitable(io, store.on_db_thread<std::int64_t>([](storage::Database& db) {
+        auto s = db.cached("SELECT count(*) FROM jobs");
+        s->step();
+        return s->column_int64(0);
+    }));
+    BOOST_TEST(stored == 1);
+
+    // When space returns, writes resume without a restart.
+    run_awaitable(io, store.on_db_thread<int>([](storage::Database& db) {
+        db.exec("PRAGMA max_page_count = 1073741823");
+        return 0;
+    }));
+    auto spec = noop();
+    spec.payload = big_payload;
+    BOOST_TEST(enqueue(spec) > 0);
+}
+
+BOOST_AUTO_TEST_CASE(newer_schema_is_refused) {
+    test::TempDir dir;
+    {
+        storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+        asio::io_context io;
+        run_awaitable(io, store.on_db_thread<int>([](storage::Database& db) {
+            db.set_user_version(storage::schema_version + 1);
+            return 0;
+        }));
+    }
+    try {
+        storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+        BOOST_FAIL("a newer schema was opened");
+    } catch (const core::StorageError& e) {
+        BOOST_TEST(std::string(e.what()).find("newer") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
