@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <cstdio>
 
 namespace jobq::net {
@@ -80,6 +81,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(beast::tcp_stream stream);
     asio::awaitable<bool> write(beast::tcp_stream& stream, http::response<http::string_body>& res);
+    asio::awaitable<void> lingering_close(beast::tcp_stream& stream);
 
     asio::io_context& io;
     HttpServerOptions options;
@@ -124,7 +126,7 @@ asio::awaitable<void> HttpServer::State::session(beast::tcp_stream stream) {
         if (ec) {
             if (is_parse_error(ec)) {
                 auto res = to_beast(response_for_read_error(ec), 11, false);
-                co_await write(stream, res);
+                if (co_await write(stream, res)) co_await lingering_close(stream);
             }
             break;  // end of stream, timeout, reset
         }
@@ -147,6 +149,22 @@ asio::awaitable<void> HttpServer::State::session(beast::tcp_stream stream) {
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// After refusing a request whose body is still arriving: closing at once would reset the
+// connection and the client could lose the error reply. Stop sending, then discard what
+// arrives for a bounded time and amount (the body is never read in full).
+asio::awaitable<void> HttpServer::State::lingering_close(beast::tcp_stream& stream) {
+    constexpr std::size_t max_discard = 4 << 20;
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> sink;
+    for (std::size_t discarded = 0; discarded < max_discard;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+        if (ec) break;
+        discarded += n;
+    }
 }
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, RequestHandler handler)

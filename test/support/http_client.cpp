@@ -64,17 +64,11 @@ std::optional<HttpReply> HttpClient::raw(const std::string& bytes) {
             if (n <= 0) break;
             sent += static_cast<std::size_t>(n);
         }
-        if (sent == bytes.size()) {
-            auto reply = read_reply();
-            if (reply) return reply;
-            if (attempt == 0 && buffer_.empty()) {
-                close();
-                continue;
-            }
-            close();
-            return std::nullopt;
-        }
+        // Even when the server stopped reading (a 413), its reply may be waiting.
+        if (auto reply = read_reply()) return reply;
+        const bool nothing_arrived = buffer_.empty() && sent == bytes.size();
         close();
+        if (attempt > 0 || !nothing_arrived) return std::nullopt;
     }
     return std::nullopt;
 }
