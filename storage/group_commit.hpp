@@ -1,19 +1,27 @@
 #pragma once
-// Group commit: write operations that arrive while the DB thread is busy are applied
-// together in one BEGIN IMMEDIATE ... COMMIT, so one fsync serves all of them.
+// Group commit: write operations submitted from any thread queue up; the DB thread drains
+// whatever is pending into one BEGIN IMMEDIATE ... COMMIT, so one fsync serves all of
+// them, then completes each on its caller's executor.
 //
-// DB-thread-confined: call run() only from a coroutine already on the DB executor.
-// run() completes after the transaction holding the operation has committed; if the
-// transaction fails, every operation in it fails with the same StorageError.
+// Thread-safe: run() may be called from any thread. It completes after the transaction
+// holding the operation has committed; if the transaction fails, every operation in it
+// fails with the same StorageError. Not cancellable: an operation once queued is applied.
 
 #include "storage/sqlite.hpp"
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace jobq::storage {
 
@@ -25,22 +33,66 @@ struct GroupCommitStats {
 
 class GroupCommit {
 public:
-    using Operation = std::function<void(Database&)>;
+    GroupCommit(Database& db, boost::asio::io_context::executor_type db_executor);
 
-    GroupCommit(Database& db, boost::asio::any_io_executor db_executor);
+    // `op` runs on the DB thread inside the transaction; R must be default-constructible.
+    // Deliberately not a coroutine: it returns the awaitable of an asynchronous operation,
+    // so no lambda with captures is built inside a coroutine body (GCC 12 miscompiles
+    // those).
+    template <class R>
+    boost::asio::awaitable<R> run(std::function<R(Database&)> op) {
+        return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
+            Initiation<R>{this}, boost::asio::use_awaitable, std::move(op));
+    }
 
-    boost::asio::awaitable<void> run(Operation op);
-
+    // DB thread only.
     const GroupCommitStats& stats() const { return stats_; }
 
 private:
-    struct Batch;
+    struct Pending {
+        std::function<void(Database&)> apply;              // inside the transaction
+        std::function<void(std::exception_ptr)> complete;  // after it, on the DB thread
+    };
+
+    template <class R, class Handler>
+    struct Operation {
+        Operation(Handler&& h, std::function<R(Database&)> f)
+            : handler(std::move(h)), work(boost::asio::get_associated_executor(handler)), op(std::move(f)) {}
+        Handler handler;
+        // Keeps the caller's io_context running until the result is delivered.
+        boost::asio::executor_work_guard<boost::asio::associated_executor_t<Handler>> work;
+        std::function<R(Database&)> op;
+        R result{};
+    };
+
+    template <class R>
+    struct Initiation {
+        GroupCommit* self;
+
+        template <class Handler>
+        void operator()(Handler&& handler, std::function<R(Database&)> op) const {
+            using State = Operation<R, std::decay_t<Handler>>;
+            auto state = std::make_shared<State>(std::forward<Handler>(handler), std::move(op));
+            self->submit({[state](Database& db) { state->result = state->op(db); },
+                          [state](std::exception_ptr error) {
+                              auto executor = state->work.get_executor();
+                              boost::asio::post(executor, [state, error]() mutable {
+                                  state->work.reset();
+                                  std::move(state->handler)(error, std::move(state->result));
+                              });
+                          }});
+        }
+    };
+
+    void submit(Pending pending);
     void flush();
 
     Database& db_;
-    boost::asio::any_io_executor executor_;
-    std::shared_ptr<Batch> open_;  // the batch accepting operations, if any
-    GroupCommitStats stats_;
+    boost::asio::io_context::executor_type executor_;
+    std::mutex mutex_;
+    std::vector<Pending> queue_;   // guarded by mutex_
+    bool flush_posted_ = false;    // guarded by mutex_
+    GroupCommitStats stats_;       // DB thread only
 };
 
 }  // namespace jobq::storage

@@ -121,19 +121,11 @@ core::RecoveryReport settle_lost_leases(Database& db, millis now, millis expired
     return report;
 }
 
-// Runs on the DB thread.
-template <class R>
-asio::awaitable<R> run_in_batch(GroupCommit& group, std::function<R(Database&)> fn) {
-    std::optional<R> result;
-    co_await group.run([&](Database& db) { result.emplace(fn(db)); });
-    co_return std::move(*result);
-}
-
 }  // namespace
 
 template <class R>
 asio::awaitable<R> SqliteJobStore::in_transaction(std::function<R(Database&)> fn) {
-    return asio::co_spawn(executor_.executor(), run_in_batch<R>(*group_, std::move(fn)), asio::use_awaitable);
+    return group_->run<R>(std::move(fn));
 }
 
 template <class R>
