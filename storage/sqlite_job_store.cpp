@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view sql_insert =
     "INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, idempotency_key, "
     "created_at) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING " JOBQ_JOB_COLUMNS;
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
@@ -97,12 +97,28 @@ std::optional<millis> single_optional(Database& db, std::string_view sql) {
     return s->column_optional_int64(0);
 }
 
-core::EnqueueResult insert_job(Database& db, const core::JobSpec& spec, millis now) {
+// The stored row, built from what was inserted: cheaper than reading it back.
+Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
+    Job job;
+    job.id = id;
+    job.type = std::move(spec.type);
+    job.queue = std::move(spec.queue);
+    job.priority = spec.priority;
+    job.payload = std::move(spec.payload);
+    job.state = core::JobState::queued;
+    job.max_retries = spec.max_retries;
+    job.run_at = spec.run_at;
+    job.idempotency_key = std::move(spec.idempotency_key);
+    job.created_at = now;
+    return job;
+}
+
+core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
     {
         auto s = db.cached(sql_insert);
         s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
         s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
-        if (s->step()) return {read_job(*s), true};
+        if (s->step()) return {job_from_spec(std::move(spec), s->column_int64(0), now), true};
     }
     // No row: the idempotency key is taken. The same key always answers the same job.
     auto existing = find_one(db, sql_by_key, std::string_view(*spec.idempotency_key));
@@ -158,7 +174,7 @@ SqliteJobStore::~SqliteJobStore() {
 
 asio::awaitable<core::EnqueueResult> SqliteJobStore::enqueue(core::JobSpec spec) {
     return in_transaction<core::EnqueueResult>(
-        [spec = std::move(spec)](Database& db) { return insert_job(db, spec, core::system_now_ms()); });
+        [spec = std::move(spec)](Database& db) mutable { return insert_job(db, spec, core::system_now_ms()); });
 }
 
 asio::awaitable<std::optional<Job>> SqliteJobStore::get(core::job_id id) {
