@@ -49,7 +49,7 @@ asio::awaitable<HttpResponse> Api::handle(net::HttpRequest request) {
     constexpr std::string_view jobs_prefix = "/jobs/";
 
     if (path == "/healthz") {
-        if (request.method != "GET" && request.method != "HEAD") co_return method_not_allowed("GET, HEAD");
+        if (request.method != "GET") co_return method_not_allowed("GET");
         co_return json_response(200, json::object{{"status", "ok"}});
     }
     if (path == "/jobs" || path == "/createJob") {
