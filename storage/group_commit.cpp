@@ -43,7 +43,19 @@ void GroupCommit::flush() {
     } catch (...) {
         error = std::make_exception_ptr(core::StorageError("unknown failure in a write transaction"));
     }
-    for (auto& pending : batch) pending.complete(error);
+    deliver(std::move(batch), error);
+}
+
+void GroupCommit::deliver(std::vector<Pending> batch, std::exception_ptr error) {
+    if (batch.empty()) return;
+    // One hand-off to the callers' side for the whole batch: waking an event-loop thread
+    // per operation costs more than the insert. From there each result is posted to its
+    // caller's executor, which is cheap on a thread already running that io_context.
+    auto first = batch.front().executor;
+    asio::post(first, [batch = std::move(batch), error]() mutable {
+        for (auto& pending : batch)
+            asio::post(pending.executor, [complete = std::move(pending.complete), error] { complete(error); });
+    });
 }
 
 }  // namespace jobq::storage

@@ -9,6 +9,7 @@
 
 #include "storage/sqlite.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -51,7 +52,8 @@ public:
 private:
     struct Pending {
         std::function<void(Database&)> apply;              // inside the transaction
-        std::function<void(std::exception_ptr)> complete;  // after it, on the DB thread
+        std::function<void(std::exception_ptr)> complete;  // after it, on `executor`
+        boost::asio::any_io_executor executor;             // the caller's
     };
 
     template <class R, class Handler>
@@ -73,19 +75,19 @@ private:
         void operator()(Handler&& handler, std::function<R(Database&)> op) const {
             using State = Operation<R, std::decay_t<Handler>>;
             auto state = std::make_shared<State>(std::forward<Handler>(handler), std::move(op));
+            auto executor = state->work.get_executor();
             self->submit({[state](Database& db) { state->result = state->op(db); },
                           [state](std::exception_ptr error) {
-                              auto executor = state->work.get_executor();
-                              boost::asio::post(executor, [state, error]() mutable {
-                                  state->work.reset();
-                                  std::move(state->handler)(error, std::move(state->result));
-                              });
-                          }});
+                              state->work.reset();
+                              std::move(state->handler)(error, std::move(state->result));
+                          },
+                          std::move(executor)});
         }
     };
 
     void submit(Pending pending);
     void flush();
+    static void deliver(std::vector<Pending> batch, std::exception_ptr error);
 
     Database& db_;
     boost::asio::io_context::executor_type executor_;
