@@ -27,10 +27,17 @@ constexpr std::string_view sql_insert =
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
-constexpr std::string_view sql_claim =
+// Claiming walks the priority levels from the highest down. Within one level the index
+// (priority DESC, run_at, id) gives the due jobs as a range seek; a single query ordered
+// by priority across levels would instead scan every queued row whenever the first ones
+// are not due yet (a backlog of delayed jobs made each claim O(n)).
+constexpr std::string_view sql_top_level = "SELECT MAX(priority) FROM jobs WHERE state = 'queued'";
+constexpr std::string_view sql_next_level =
+    "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND priority < ?1";
+constexpr std::string_view sql_claim_level =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?1, started_at = ?2 "
-    "WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?2 "
-    "             ORDER BY priority DESC, run_at, id LIMIT ?3) "
+    "WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND priority = ?3 AND run_at <= ?2 "
+    "             ORDER BY run_at, id LIMIT ?4) "
     "RETURNING " JOBQ_JOB_COLUMNS;
 
 // Fencing: every settlement names the attempt it ends.
@@ -126,6 +133,28 @@ core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
     return {std::move(*existing), false};
 }
 
+std::optional<std::int64_t> next_priority_level(Database& db, std::optional<std::int64_t> below) {
+    auto s = below ? db.cached(sql_next_level) : db.cached(sql_top_level);
+    if (below) s->bind(1, *below);
+    s->step();
+    return s->column_optional_int64(0);
+}
+
+std::vector<Job> claim_due(Database& db, std::size_t max, millis now, millis lease_until) {
+    std::vector<Job> jobs;
+    for (auto level = next_priority_level(db, std::nullopt); level && jobs.size() < max;
+         level = next_priority_level(db, level)) {
+        const std::size_t first = jobs.size();
+        auto s = db.cached(sql_claim_level);
+        s->bind(1, lease_until).bind(2, now).bind(3, *level).bind(4, static_cast<std::int64_t>(max - jobs.size()));
+        while (s->step()) jobs.push_back(read_job(*s));
+        // RETURNING does not promise an order.
+        std::sort(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+                  [](const Job& a, const Job& b) { return std::tie(a.run_at, a.id) < std::tie(b.run_at, b.id); });
+    }
+    return jobs;
+}
+
 core::RecoveryReport settle_lost_leases(Database& db, millis now, millis expired_before, std::string_view why) {
     const std::string reason(why);
     db.cached(sql_record_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run();
@@ -182,17 +211,7 @@ asio::awaitable<std::optional<Job>> SqliteJobStore::get(core::job_id id) {
 }
 
 asio::awaitable<std::vector<Job>> SqliteJobStore::claim(std::size_t max, millis now, millis lease_until) {
-    return in_transaction<std::vector<Job>>([=](Database& db) {
-        std::vector<Job> jobs;
-        auto s = db.cached(sql_claim);
-        s->bind(1, lease_until).bind(2, now).bind(3, static_cast<std::int64_t>(max));
-        while (s->step()) jobs.push_back(read_job(*s));
-        // RETURNING does not promise an order.
-        std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-            return std::tie(b.priority, a.run_at, a.id) < std::tie(a.priority, b.run_at, b.id);
-        });
-        return jobs;
-    });
+    return in_transaction<std::vector<Job>>([=](Database& db) { return claim_due(db, max, now, lease_until); });
 }
 
 asio::awaitable<bool> SqliteJobStore::settle(core::Settlement st) {

@@ -95,6 +95,21 @@ BOOST_FIXTURE_TEST_CASE(claim_orders_by_priority_then_run_at_and_skips_future_jo
     BOOST_TEST(run_awaitable(io, store.next_lease_expiry()).value() == t0 + lease);
 }
 
+BOOST_FIXTURE_TEST_CASE(claim_walks_priority_levels_past_jobs_not_yet_due, StoreFixture) {
+    enqueue(noop(t0 + 1'000, 9));  // the highest level holds only a future job
+    const auto low_late = enqueue(noop(t0 - 1, -2));
+    const auto mid = enqueue(noop(t0, 3));
+    const auto low_early = enqueue(noop(t0 - 5, -2));
+    enqueue(noop(t0 + 1'000, 3));
+    const auto jobs = claim(2);
+    BOOST_TEST_REQUIRE(jobs.size() == 2u);
+    BOOST_TEST(jobs[0].id == mid);
+    BOOST_TEST(jobs[1].id == low_early);  // the batch ends inside a level, in run_at order
+    const auto rest = claim(10);
+    BOOST_TEST_REQUIRE(rest.size() == 1u);
+    BOOST_TEST(rest[0].id == low_late);
+}
+
 BOOST_FIXTURE_TEST_CASE(claim_takes_at_most_the_batch_size, StoreFixture) {
     for (int i = 0; i < 10; ++i) enqueue(noop());
     BOOST_TEST(claim(4).size() == 4u);
