@@ -251,8 +251,14 @@ asio::awaitable<void> Engine::drain_and_stop() {
     reaper_timer_.cancel();
     const auto deadline = steady_deadline(options_.shutdown_timeout_ms);
 
+    // The dispatcher ends after its current claim. Wait for it whatever the deadline, so
+    // nothing it claims finds the workers gone.
+    while (dispatcher_running_) {
+        stop_timer_.expires_at(asio::steady_timer::time_point::max());
+        co_await stop_timer_.async_wait(use_nothrow);
+    }
     // Drain: running jobs may finish until the deadline.
-    while ((dispatcher_running_ || in_flight_ > 0) && std::chrono::steady_clock::now() < deadline) {
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
         stop_timer_.expires_at(deadline);
         co_await stop_timer_.async_wait(use_nothrow);
     }
