@@ -125,6 +125,8 @@ StatementLease Database::cached(std::string_view sql) {
 
 std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
 
+std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
 std::int64_t Database::user_version() {
     auto s = cached("PRAGMA user_version");
     s->step();

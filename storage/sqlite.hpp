@@ -87,6 +87,7 @@ public:
     // A statement prepared on first use and reused after.
     StatementLease cached(std::string_view sql);
     std::int64_t changes() const;
+    std::int64_t last_insert_rowid() const;
     std::int64_t user_version();
     void set_user_version(std::int64_t version);
 

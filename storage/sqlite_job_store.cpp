@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view sql_insert =
     "INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, idempotency_key, "
     "created_at) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+    "ON CONFLICT (idempotency_key) DO NOTHING";  // no RETURNING: it costs an ephemeral table per row
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
@@ -125,7 +125,7 @@ core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
         auto s = db.cached(sql_insert);
         s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
         s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
-        if (s->step()) return {job_from_spec(std::move(spec), s->column_int64(0), now), true};
+        if (s->run() == 1) return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
     }
     // No row: the idempotency key is taken. The same key always answers the same job.
     auto existing = find_one(db, sql_by_key, std::string_view(*spec.idempotency_key));
