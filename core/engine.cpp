@@ -63,8 +63,6 @@ millis Engine::execution_timeout_ms() const {
     return std::max<millis>(options_.visibility_timeout_ms - margin, 1);
 }
 
-EngineStats Engine::stats() const { return {options_.workers, busy_.load(std::memory_order_relaxed)}; }
-
 void Engine::spawn(asio::awaitable<void> task, const char* name) {
     ++tasks_running_;
     asio::co_spawn(strand_, std::move(task), [this, name](std::exception_ptr e) {
@@ -175,9 +173,7 @@ asio::awaitable<void> Engine::process(Job job) {
         co_await settle({job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"});
         co_return;
     }
-    busy_.fetch_add(1, std::memory_order_relaxed);
     const Outcome outcome = co_await execute(job);
-    busy_.fetch_sub(1, std::memory_order_relaxed);
     co_await settle(settlement_for(job, outcome));
 }
 

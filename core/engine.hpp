@@ -35,11 +35,6 @@ struct EngineOptions {
     RetryPolicyOptions retry;
 };
 
-struct EngineStats {
-    std::size_t workers = 0;
-    std::size_t busy = 0;
-};
-
 class Engine {
 public:
     Engine(boost::asio::io_context& io, JobStore& store, const HandlerRegistry& handlers,
@@ -60,8 +55,6 @@ public:
     // The execution deadline: shorter than the lease so a run is cancelled before
     // another process could re-claim the job.
     millis execution_timeout_ms() const;
-
-    EngineStats stats() const;  // approximate when read off the strand
 
 private:
     boost::asio::awaitable<void> drain_and_stop();
@@ -95,7 +88,6 @@ private:
     bool stopping_ = false;
     bool interrupting_ = false;  // past the shutdown deadline: cancel and requeue
     std::size_t in_flight_ = 0;  // claimed and not yet settled
-    std::atomic<std::size_t> busy_{0};
     std::size_t tasks_running_ = 0;
     bool dispatcher_running_ = false;
 };

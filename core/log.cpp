@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <mutex>
 

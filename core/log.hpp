@@ -3,7 +3,6 @@
 //   ts=2026-11-28T04:50:59.123Z level=info msg="recovered jobs" requeued=3
 // Thread-safe. Never pass payloads or secrets as fields.
 
-#include <atomic>
 #include <initializer_list>
 #include <optional>
 #include <string>

@@ -24,8 +24,6 @@ public:
 
     boost::asio::awaitable<std::optional<Job>> pop();
 
-    std::size_t size() const { return jobs_.size(); }
-
 private:
     std::deque<Job> jobs_;
     // Never fires on its own: waiting workers are woken by cancel_one() (a push) or

@@ -50,7 +50,6 @@ HttpRequest to_plain(http::request<http::string_body>&& req) {
     out.method = std::string(req.method_string());
     out.target = std::string(req.target());
     out.content_type = std::string(req[http::field::content_type]);
-    out.authorization = std::string(req[http::field::authorization]);
     out.body = std::move(req.body());
     return out;
 }

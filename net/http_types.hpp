@@ -11,7 +11,6 @@ struct HttpRequest {
     std::string method;  // "GET", "POST", ...
     std::string target;  // path and query, as sent
     std::string content_type;
-    std::string authorization;
     std::string body;
 };
 
