@@ -52,6 +52,9 @@ void GroupCommit::deliver(std::vector<Pending> batch, std::exception_ptr error) 
     // per operation costs more than the insert. From there each result is posted to its
     // caller's executor, which is cheap on a thread already running that io_context.
     auto first = batch.front().executor;
+    // The callers' io_context may run out of work the moment the batch runs there; this
+    // guard keeps it (and its scheduler) alive until this thread has left post().
+    const auto keep_running = asio::make_work_guard(first);
     asio::post(first, [batch = std::move(batch), error]() mutable {
         for (auto& pending : batch)
             asio::post(pending.executor, [complete = std::move(pending.complete), error] { complete(error); });

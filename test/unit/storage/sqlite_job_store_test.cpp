@@ -34,8 +34,8 @@ JobSpec noop(core::millis run_at = t0, std::int64_t priority = 0) {
 
 struct StoreFixture {
     test::TempDir dir;
+    asio::io_context io;  // outlives the store, whose DB thread posts results to it
     storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::full}};
-    asio::io_context io;
 
     core::job_id enqueue(JobSpec spec) { return run_awaitable(io, store.enqueue(std::move(spec))).job.id; }
     Job get(core::job_id id) { return run_awaitable(io, store.get(id)).value(); }
