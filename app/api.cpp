@@ -3,22 +3,19 @@
 #include "app/job_json.hpp"
 #include "core/log.hpp"
 
-#include <boost/json/serialize.hpp>
-
 #include <charconv>
 
 namespace jobq::app {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using net::HttpResponse;
 
 namespace {
 
-HttpResponse json_response(unsigned status, const json::value& body) {
+HttpResponse json_response(unsigned status, std::string body) {
     HttpResponse r;
     r.status = status;
-    r.body = json::serialize(body);
+    r.body = std::move(body);
     return r;
 }
 
@@ -50,7 +47,7 @@ asio::awaitable<HttpResponse> Api::handle(net::HttpRequest request) {
 
     if (path == "/healthz") {
         if (request.method != "GET") co_return method_not_allowed("GET");
-        co_return json_response(200, json::object{{"status", "ok"}});
+        co_return json_response(200, R"({"status":"ok"})");
     }
     if (path == "/jobs" || path == "/createJob") {
         if (request.method != "POST") co_return method_not_allowed("POST");

@@ -5,8 +5,10 @@
 #include "core/handler_registry.hpp"
 #include "core/job.hpp"
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -21,9 +23,14 @@ std::variant<core::JobSpec, ApiError> parse_job_spec(std::string_view body, cons
 std::variant<core::JobSpec, ApiError> job_spec_from_json(const boost::json::value& value,
                                                          const core::HandlerRegistry& handlers, core::millis now);
 
-// Strict parse: at most 64 levels of nesting, UTF-8 checked.
-std::variant<boost::json::value, ApiError> parse_json_body(std::string_view body);
+// Strict parse: at most 64 levels of nesting, UTF-8 checked. The value's memory comes from
+// `storage` (the default heap when none is given).
+std::variant<boost::json::value, ApiError> parse_json_body(std::string_view body,
+                                                           boost::json::storage_ptr storage = {});
 
-boost::json::object job_to_json(const core::Job& job);
+// The job as a JSON object, appended to `out` (a list response appends many). The stored
+// payload is copied through as text, never parsed again.
+void append_job_json(std::string& out, const core::Job& job);
+std::string job_to_json(const core::Job& job);
 
 }  // namespace jobq::app

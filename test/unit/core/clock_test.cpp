@@ -10,6 +10,7 @@ BOOST_AUTO_TEST_CASE(formats_utc_with_milliseconds) {
     BOOST_TEST(format_rfc3339(0) == "1970-01-01T00:00:00.000Z");
     BOOST_TEST(format_rfc3339(1'795'841'459'123) == "2026-11-28T04:50:59.123Z");
     BOOST_TEST(format_rfc3339(951'782'400'000) == "2000-02-29T00:00:00.000Z");
+    BOOST_TEST(format_rfc3339(-1) == "1969-12-31T23:59:59.999Z");
 }
 
 BOOST_AUTO_TEST_CASE(parses_what_it_formats) {
