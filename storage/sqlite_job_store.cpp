@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view sql_insert =
     "INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, idempotency_key, "
     "created_at) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT (idempotency_key) DO NOTHING";  // no RETURNING: it costs an ephemeral table per row
+    "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";  // no RETURNING: it costs an ephemeral table per row
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
@@ -56,7 +56,8 @@ constexpr std::string_view sql_released =
 constexpr std::string_view sql_record_attempt =
     "INSERT OR REPLACE INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-constexpr std::string_view sql_next_run = "SELECT MIN(run_at) FROM jobs WHERE state = 'queued'";
+constexpr std::string_view sql_level_next_run =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND priority = ?1";
 constexpr std::string_view sql_next_lease = "SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'processing'";
 
 // Lost leases (expired, or left by a dead process): the attempt counts. A job that has
@@ -155,6 +156,19 @@ std::vector<Job> claim_due(Database& db, std::size_t max, millis now, millis lea
     return jobs;
 }
 
+// The earliest run_at of any queued job: the minimum over the first entry of each level.
+std::optional<millis> earliest_run_at(Database& db) {
+    std::optional<millis> earliest;
+    for (auto level = next_priority_level(db, std::nullopt); level; level = next_priority_level(db, level)) {
+        auto s = db.cached(sql_level_next_run);
+        s->bind(1, *level);
+        s->step();
+        const auto run_at = s->column_optional_int64(0);
+        if (run_at && (!earliest || *run_at < *earliest)) earliest = run_at;
+    }
+    return earliest;
+}
+
 core::RecoveryReport settle_lost_leases(Database& db, millis now, millis expired_before, std::string_view why) {
     const std::string reason(why);
     db.cached(sql_record_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run();
@@ -241,7 +255,7 @@ asio::awaitable<bool> SqliteJobStore::settle(core::Settlement st) {
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_run_at() {
-    return on_db_thread<std::optional<millis>>([](Database& db) { return single_optional(db, sql_next_run); });
+    return on_db_thread<std::optional<millis>>([](Database& db) { return earliest_run_at(db); });
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_lease_expiry() {

@@ -110,6 +110,22 @@ BOOST_FIXTURE_TEST_CASE(claim_walks_priority_levels_past_jobs_not_yet_due, Store
     BOOST_TEST(rest[0].id == low_late);
 }
 
+BOOST_FIXTURE_TEST_CASE(next_run_at_is_the_earliest_across_priority_levels, StoreFixture) {
+    BOOST_TEST(!run_awaitable(io, store.next_run_at()).has_value());
+    enqueue(noop(t0 + 5'000, 9));
+    enqueue(noop(t0 + 3'000, 0));  // a lower level holds the earliest
+    enqueue(noop(t0 + 4'000, -7));
+    BOOST_TEST(run_awaitable(io, store.next_run_at()).value() == t0 + 3'000);
+}
+
+BOOST_FIXTURE_TEST_CASE(jobs_without_an_idempotency_key_never_conflict, StoreFixture) {
+    const auto a = run_awaitable(io, store.enqueue(noop()));
+    const auto b = run_awaitable(io, store.enqueue(noop()));
+    BOOST_TEST(a.created);
+    BOOST_TEST(b.created);
+    BOOST_TEST(a.job.id != b.job.id);
+}
+
 BOOST_FIXTURE_TEST_CASE(claim_takes_at_most_the_batch_size, StoreFixture) {
     for (int i = 0; i < 10; ++i) enqueue(noop());
     BOOST_TEST(claim(4).size() == 4u);
