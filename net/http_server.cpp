@@ -1,5 +1,7 @@
 #include "net/http_server.hpp"
 
+#include "net/connection_deadlines.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -103,14 +106,17 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     }
 
     asio::awaitable<void> accept_loop();
-    asio::awaitable<void> session(beast::tcp_stream stream);
-    asio::awaitable<bool> write(beast::tcp_stream& stream, const std::string& bytes);
-    asio::awaitable<void> lingering_close(beast::tcp_stream& stream);
+    asio::awaitable<void> session(std::shared_ptr<Connection> connection);
+    asio::awaitable<bool> write(Connection& connection, const std::string& bytes);
+    asio::awaitable<void> lingering_close(Connection& connection);
+    asio::awaitable<void> sweep_deadlines();
+    std::chrono::milliseconds sweep_interval() const;
 
     asio::io_context& io;
     HttpServerOptions options;
     RequestHandler handler;
     tcp::acceptor acceptor;
+    ConnectionDeadlines deadlines;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> active{0};
 };
@@ -123,34 +129,46 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
             continue;  // a client that vanished mid-handshake, or EMFILE: keep serving others
         }
-        socket.set_option(tcp::no_delay(true));
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        // Writes are tried at once and only wait when the socket buffer is full.
+        socket.non_blocking(true, ignored);
         // The socket was accepted onto its own strand; the session runs there.
         auto executor = socket.get_executor();
-        asio::co_spawn(executor, session(beast::tcp_stream(std::move(socket))), [](std::exception_ptr e) {
+        asio::co_spawn(executor, session(std::make_shared<Connection>(std::move(socket))), [](std::exception_ptr e) {
             if (e) std::fprintf(stderr, "level=error msg=\"connection ended by an exception\"\n");
         });
     }
 }
 
-asio::awaitable<bool> HttpServer::State::write(beast::tcp_stream& stream, const std::string& bytes) {
-    stream.expires_after(options.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), use_nothrow);
-    co_return !ec;
+// A response almost always fits the socket buffer: write it now, and go through the event
+// loop (with a deadline) only for what did not fit.
+asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std::string& bytes) {
+    boost::system::error_code ec;
+    const std::size_t written = connection.socket().write_some(asio::buffer(bytes), ec);
+    if (!ec && written == bytes.size()) co_return true;
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+    connection.expires_after(options.write_timeout);
+    auto [error, n] = co_await asio::async_write(connection.socket(), asio::buffer(bytes) + written, use_nothrow);
+    connection.expires_never();
+    co_return !error;
 }
 
-asio::awaitable<void> HttpServer::State::session(beast::tcp_stream stream) {
+asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> connection) {
     auto self = shared_from_this();
+    const auto registration = deadlines.add(connection);
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-        stream.expires_after(options.read_timeout);
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+        connection->expires_after(options.read_timeout);
+        auto [ec, n] = co_await http::async_read(connection->socket(), buffer, parser, use_nothrow);
+        connection->expires_never();
         if (ec) {
             if (is_parse_error(ec)) {
                 const auto bytes = wire_format(response_for_read_error(ec), 11, false);
-                if (co_await write(stream, bytes)) co_await lingering_close(stream);
+                if (co_await write(*connection, bytes)) co_await lingering_close(*connection);
             }
             break;  // end of stream, timeout, reset
         }
@@ -169,26 +187,38 @@ asio::awaitable<void> HttpServer::State::session(beast::tcp_stream stream) {
         --active;
         const bool keep_alive = keep_alive_requested && !stopping;
         const auto bytes = wire_format(std::move(response), version, keep_alive);
-        if (!co_await write(stream, bytes) || !keep_alive) break;
+        if (!co_await write(*connection, bytes) || !keep_alive) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    boost::system::error_code ignored;
+    connection->socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 // After refusing a request whose body is still arriving: closing at once would reset the
 // connection and the client could lose the error reply. Stop sending, then discard what
 // arrives for a bounded time and amount (the body is never read in full).
-asio::awaitable<void> HttpServer::State::lingering_close(beast::tcp_stream& stream) {
+asio::awaitable<void> HttpServer::State::lingering_close(Connection& connection) {
     constexpr std::size_t max_discard = 4 << 20;
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.expires_after(std::chrono::seconds(2));
+    boost::system::error_code ignored;
+    connection.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    connection.expires_after(std::chrono::seconds(2));
     std::array<char, 16384> sink;
     for (std::size_t discarded = 0; discarded < max_discard;) {
-        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+        auto [ec, n] = co_await connection.socket().async_read_some(asio::buffer(sink), use_nothrow);
         if (ec) break;
         discarded += n;
     }
+}
+
+asio::awaitable<void> HttpServer::State::sweep_deadlines() {
+    auto self = shared_from_this();
+    co_await deadlines.sweep_every(sweep_interval());
+}
+
+// Deadlines are enforced to within a quarter of the shortest timeout, and at most a second
+// late.
+std::chrono::milliseconds HttpServer::State::sweep_interval() const {
+    const auto shortest = std::min({options.read_timeout, options.write_timeout, std::chrono::milliseconds(2'000)});
+    return std::clamp(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1'000));
 }
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, RequestHandler handler)
@@ -201,6 +231,9 @@ std::uint16_t HttpServer::port() const { return state_->acceptor.local_endpoint(
 void HttpServer::start() {
     asio::co_spawn(state_->acceptor.get_executor(), state_->accept_loop(), [](std::exception_ptr e) {
         if (e) std::fprintf(stderr, "level=error msg=\"accept loop ended by an exception\"\n");
+    });
+    asio::co_spawn(asio::make_strand(state_->io), state_->sweep_deadlines(), [](std::exception_ptr e) {
+        if (e) std::fprintf(stderr, "level=error msg=\"deadline sweeper ended by an exception\"\n");
     });
 }
 
