@@ -71,6 +71,36 @@ std::vector<Option> options() {
          integer(&Config::retry_max_ms, 0, 7 * 86'400'000LL)},
         {"max-body-bytes", "JOBQ_MAX_BODY_BYTES", "1048576", "largest request body accepted",
          integer(&Config::max_body_bytes, 1'024, 1LL << 30)},
+        {"max-connections", "JOBQ_MAX_CONNECTIONS", "10000", "open connections; more are closed at once",
+         integer(&Config::max_connections, 1, 1'000'000)},
+        {"max-pending-writes", "JOBQ_MAX_PENDING_WRITES", "10000",
+         "jobs waiting for a commit; a submission beyond it is answered 429 with Retry-After",
+         integer(&Config::max_pending_writes, 1, 10'000'000)},
+        {"header-timeout-ms", "JOBQ_HEADER_TIMEOUT_MS", "10000", "from a request's first byte to the end of its headers",
+         integer(&Config::header_timeout_ms, 10, 3'600'000)},
+        {"request-timeout-ms", "JOBQ_REQUEST_TIMEOUT_MS", "30000", "reading a whole request; writing a response",
+         integer(&Config::request_timeout_ms, 10, 3'600'000)},
+        {"idle-timeout-ms", "JOBQ_IDLE_TIMEOUT_MS", "60000", "a kept-alive connection waiting for its next request",
+         integer(&Config::idle_timeout_ms, 10, 86'400'000)},
+        {"max-db-mb", "JOBQ_MAX_DB_MB", "0", "largest database file; submissions get 503 at the limit (0: none)",
+         integer(&Config::max_db_mb, 0, 16'000'000)},
+        {"api-token", "JOBQ_API_TOKEN", "", "when set, every route but /healthz and /readyz needs Authorization: Bearer <token>",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             c.api_token = v;
+             return std::nullopt;
+         }},
+        {"access-log", "JOBQ_ACCESS_LOG", "on", "one log line per request (at info level): on or off",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v != "on" && v != "off") return "must be on or off";
+             c.access_log = v == "on";
+             return std::nullopt;
+         }},
+        {"metrics", "JOBQ_METRICS", "on", "count for /metrics and /stats: on or off",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v != "on" && v != "off") return "must be on or off";
+             c.metrics = v == "on";
+             return std::nullopt;
+         }},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;

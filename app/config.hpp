@@ -20,12 +20,21 @@ struct Config {
     std::string bind = "127.0.0.1";
     std::string db = "./jobs.db";
     std::int64_t workers = 64;
-    std::int64_t threads = 0;  // 0: one per hardware thread
+    std::int64_t threads = 0;  // 0: hardware threads - 1, at least 1
     std::int64_t visibility_timeout_ms = 300'000;
     std::int64_t shutdown_timeout_ms = 30'000;
     std::int64_t retry_base_ms = 1'000;
     std::int64_t retry_max_ms = 3'600'000;
     std::int64_t max_body_bytes = 1 << 20;
+    std::int64_t max_connections = 10'000;
+    std::int64_t max_pending_writes = 10'000;  // jobs waiting for a commit; more get 429
+    std::int64_t header_timeout_ms = 10'000;    // from a request's first byte to its last header
+    std::int64_t request_timeout_ms = 30'000;   // a whole request, body included, and each response write
+    std::int64_t idle_timeout_ms = 60'000;      // a kept-alive connection with no request
+    std::int64_t max_db_mb = 0;                 // 0: no limit
+    std::string api_token;                      // empty: no authentication
+    bool access_log = true;
+    bool metrics = true;
     storage::Synchronous sync = storage::Synchronous::full;
     core::log::Level log_level = core::log::Level::info;
 };

@@ -37,8 +37,9 @@ core::HandlerRegistry make_handlers() {
     return handlers;
 }
 
-core::EngineOptions engine_options(const Config& c) {
+core::EngineOptions engine_options(const Config& c, core::Metrics* metrics) {
     core::EngineOptions o;
+    o.metrics = metrics;
     o.workers = static_cast<std::size_t>(c.workers);
     o.visibility_timeout_ms = c.visibility_timeout_ms;
     o.shutdown_timeout_ms = c.shutdown_timeout_ms;
@@ -85,13 +86,37 @@ unsigned default_event_loop_threads() {
 
 }  // namespace
 
+net::HttpServerOptions http_options(const Config& c) {
+    net::HttpServerOptions o;
+    o.bind_address = c.bind;
+    o.port = c.port;
+    o.max_body_bytes = static_cast<std::size_t>(c.max_body_bytes);
+    o.max_connections = static_cast<std::size_t>(c.max_connections);
+    o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+    o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+    o.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+    return o;
+}
+
+ApiOptions api_options(const Config& c) {
+    ApiOptions o;
+    o.api_token = c.api_token;
+    o.max_pending_writes = static_cast<std::size_t>(c.max_pending_writes);
+    o.access_log = c.access_log;
+    return o;
+}
+
 int run_server(const Config& config) {
     log::set_level(config.log_level);
+    const log::BufferedOutput log_output;
+    core::Metrics metrics_registry;
+    core::Metrics* metrics = config.metrics ? &metrics_registry : nullptr;
     std::optional<storage::LockFile> lock;
     std::unique_ptr<storage::SqliteJobStore> store;
     try {
         lock.emplace(config.db + ".lock");
-        store = std::make_unique<storage::SqliteJobStore>(storage::StoreOptions{config.db, config.sync});
+        store = std::make_unique<storage::SqliteJobStore>(
+            storage::StoreOptions{config.db, config.sync, metrics, config.max_db_mb * (1 << 20)});
     } catch (const std::exception& e) {
         log::error("cannot open the database", {{"db", config.db}, {"error", e.what()}});
         return 1;
@@ -107,16 +132,12 @@ int run_server(const Config& config) {
     }
 
     const core::HandlerRegistry handlers = make_handlers();
-    core::Engine engine(io, *store, handlers, engine_options(config));
-    Api api(*store, engine, handlers, core::system_clock());
+    core::Engine engine(io, *store, handlers, engine_options(config, metrics));
+    Api api(*store, *store, engine, handlers, metrics, api_options(config), core::system_clock());
 
     std::unique_ptr<net::HttpServer> http;
     try {
-        net::HttpServerOptions options;
-        options.bind_address = config.bind;
-        options.port = config.port;
-        options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
-        http = std::make_unique<net::HttpServer>(io, options,
+        http = std::make_unique<net::HttpServer>(io, http_options(config),
                                                  [&api](net::HttpRequest r) { return api.handle(std::move(r)); });
     } catch (const std::exception& e) {
         log::error("cannot listen", {{"bind", config.bind}, {"port", std::to_string(config.port)}, {"error", e.what()}});

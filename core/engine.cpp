@@ -55,6 +55,7 @@ Engine::Engine(asio::io_context& io, JobStore& store, const HandlerRegistry& han
       reaper_timer_(strand_),
       stop_timer_(strand_) {
     options_.workers = std::max<std::size_t>(options_.workers, 1);
+    if (options_.metrics) options_.metrics->workers_total = static_cast<std::int64_t>(options_.workers);
 }
 
 millis Engine::execution_timeout_ms() const {
@@ -109,7 +110,7 @@ asio::awaitable<void> Engine::dispatch_loop() {
             if (free_workers > 0) {
                 const millis now = clock_();
                 auto jobs = co_await store_.claim(free_workers, now, now + options_.visibility_timeout_ms);
-                in_flight_ += jobs.size();
+                set_in_flight(in_flight_ + jobs.size());
                 const bool maybe_more = jobs.size() == free_workers;
                 for (auto& job : jobs) ready_.push(std::move(job));
                 // Every worker is busy: the next event is a worker finishing.
@@ -162,7 +163,7 @@ asio::awaitable<void> Engine::reaper_loop() {
 asio::awaitable<void> Engine::worker_loop() {
     while (auto job = co_await ready_.pop()) {
         co_await process(std::move(*job));
-        --in_flight_;
+        set_in_flight(in_flight_ - 1);
         wake_dispatcher();
         if (stopping_) stop_timer_.cancel();
     }
@@ -173,8 +174,30 @@ asio::awaitable<void> Engine::process(Job job) {
         co_await settle({job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"});
         co_return;
     }
+    const auto started = std::chrono::steady_clock::now();
     const Outcome outcome = co_await execute(job);
-    co_await settle(settlement_for(job, outcome));
+    auto settlement = settlement_for(job, outcome);
+    record_run(job, settlement.kind, std::chrono::steady_clock::now() - started);
+    co_await settle(std::move(settlement));
+}
+
+void Engine::record_run(const Job& job, Settlement::Kind kind, std::chrono::steady_clock::duration took) {
+    if (!options_.metrics) return;
+    std::string_view outcome = "succeeded";
+    switch (kind) {
+        case Settlement::Kind::done: outcome = "succeeded"; break;
+        case Settlement::Kind::retry: outcome = "retried"; break;
+        case Settlement::Kind::failed: outcome = "failed"; break;
+        case Settlement::Kind::released: outcome = "interrupted"; break;
+    }
+    options_.metrics->job_runs.at({job.type, std::string(outcome)}).add();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    options_.metrics->job_duration.at({job.type}).observe(static_cast<std::uint64_t>(us));
+}
+
+void Engine::set_in_flight(std::size_t n) {
+    in_flight_ = n;
+    if (options_.metrics) options_.metrics->workers_busy.store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
 }
 
 asio::awaitable<Outcome> Engine::execute(const Job& job) {

@@ -14,6 +14,7 @@
 #include "core/clock.hpp"
 #include "core/handler_registry.hpp"
 #include "core/job_store.hpp"
+#include "core/metrics.hpp"
 #include "core/ready_queue.hpp"
 #include "core/retry_policy.hpp"
 
@@ -30,6 +31,7 @@ namespace jobq::core {
 
 struct EngineOptions {
     std::size_t workers = 64;
+    Metrics* metrics = nullptr;  // optional; outlives the engine
     millis visibility_timeout_ms = 300'000;
     millis shutdown_timeout_ms = 30'000;
     RetryPolicyOptions retry;
@@ -65,6 +67,8 @@ private:
     boost::asio::awaitable<Outcome> execute(const Job& job);
     boost::asio::awaitable<void> settle(Settlement settlement);
     Settlement settlement_for(const Job& job, const Outcome& outcome);
+    void record_run(const Job& job, Settlement::Kind kind, std::chrono::steady_clock::duration took);
+    void set_in_flight(std::size_t n);
 
     void wake_dispatcher();
     void spawn(boost::asio::awaitable<void> task, const char* name);

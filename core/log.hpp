@@ -21,6 +21,22 @@ using Field = std::pair<std::string_view, std::string>;
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
+// For high-volume lines (the access log): while a BufferedOutput is alive they are
+// collected and written together, at most 100 ms late.
+void write_batched(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+// While one is alive, write_batched() lines are collected and written together every
+// 100 ms or when 64 KiB are waiting: the access log would otherwise cost a system call per
+// request. Every other line is written at once, after what was collected before it.
+// Without one, every line is written at once. One at a time.
+class BufferedOutput {
+public:
+    BufferedOutput();
+    ~BufferedOutput();  // writes what is left
+    BufferedOutput(const BufferedOutput&) = delete;
+    BufferedOutput& operator=(const BufferedOutput&) = delete;
+};
+
 inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::debug)) write(Level::debug, m, f); }
 inline void info(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::info)) write(Level::info, m, f); }
 inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { if (enabled(Level::warn)) write(Level::warn, m, f); }

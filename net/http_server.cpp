@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -16,6 +17,7 @@
 #include <array>
 #include <cstdio>
 #include <string>
+#include <tuple>
 
 namespace jobq::net {
 
@@ -55,6 +57,7 @@ HttpRequest to_plain(http::request<http::string_body>&& req) {
     out.method = std::string(req.method_string());
     out.target = std::string(req.target());
     out.content_type = std::string(req[http::field::content_type]);
+    out.authorization = std::string(req[http::field::authorization]);
     out.body = std::move(req.body());
     return out;
 }
@@ -107,6 +110,9 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(std::shared_ptr<Connection> connection);
+    asio::awaitable<beast::error_code> read_request(Connection& connection, beast::flat_buffer& buffer,
+                                                    http::request_parser<http::string_body>& parser);
+    static void refuse_connection(tcp::socket socket);
     asio::awaitable<bool> write(Connection& connection, const std::string& bytes);
     asio::awaitable<void> lingering_close(Connection& connection);
     asio::awaitable<void> sweep_deadlines();
@@ -127,7 +133,15 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
         auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), use_nothrow);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
-            continue;  // a client that vanished mid-handshake, or EMFILE: keep serving others
+            // Out of file descriptors (or a client gone mid-handshake): pause rather than
+            // spin on an accept that fails at once.
+            asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_nothrow);
+            continue;
+        }
+        if (deadlines.size() >= options.max_connections) {
+            refuse_connection(std::move(socket));
+            continue;
         }
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
@@ -141,6 +155,18 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
     }
 }
 
+// Over --max-connections: a short 503 written without waiting, then closed.
+void HttpServer::State::refuse_connection(tcp::socket socket) {
+    static const std::string refusal = wire_format(
+        protocol_error(503, "too_many_connections", "the server has too many open connections; retry shortly"), 11,
+        false);
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(refusal), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+}
+
 // A response almost always fits the socket buffer: write it now, and go through the event
 // loop (with a deadline) only for what did not fit.
 asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std::string& bytes) {
@@ -148,10 +174,29 @@ asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std
     const std::size_t written = connection.socket().write_some(asio::buffer(bytes), ec);
     if (!ec && written == bytes.size()) co_return true;
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
-    connection.expires_after(options.write_timeout);
+    connection.expires_after(options.request_timeout);
     auto [error, n] = co_await asio::async_write(connection.socket(), asio::buffer(bytes) + written, use_nothrow);
     connection.expires_never();
     co_return !error;
+}
+
+// Reads the next request into `parser`, each phase under its deadline. Pipelined bytes
+// already in `buffer` skip the idle wait.
+asio::awaitable<beast::error_code> HttpServer::State::read_request(Connection& connection, beast::flat_buffer& buffer,
+                                                                   http::request_parser<http::string_body>& parser) {
+    if (buffer.size() == 0) {
+        connection.expires_after(options.idle_timeout);
+        auto [ec] = co_await connection.socket().async_wait(tcp::socket::wait_read, use_nothrow);
+        if (ec) co_return ec;
+    }
+    connection.expires_after(options.header_timeout);
+    auto [ec, n] = co_await http::async_read_header(connection.socket(), buffer, parser, use_nothrow);
+    if (!ec && !parser.is_done()) {
+        connection.expires_after(options.request_timeout);
+        std::tie(ec, n) = co_await http::async_read(connection.socket(), buffer, parser, use_nothrow);
+    }
+    connection.expires_never();
+    co_return ec;
 }
 
 asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> connection) {
@@ -162,9 +207,7 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
         http::request_parser<http::string_body> parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-        connection->expires_after(options.read_timeout);
-        auto [ec, n] = co_await http::async_read(connection->socket(), buffer, parser, use_nothrow);
-        connection->expires_never();
+        const auto ec = co_await read_request(*connection, buffer, parser);
         if (ec) {
             if (is_parse_error(ec)) {
                 const auto bytes = wire_format(response_for_read_error(ec), 11, false);
@@ -217,7 +260,8 @@ asio::awaitable<void> HttpServer::State::sweep_deadlines() {
 // Deadlines are enforced to within a quarter of the shortest timeout, and at most a second
 // late.
 std::chrono::milliseconds HttpServer::State::sweep_interval() const {
-    const auto shortest = std::min({options.read_timeout, options.write_timeout, std::chrono::milliseconds(2'000)});
+    const auto shortest = std::min({options.idle_timeout, options.header_timeout, options.request_timeout,
+                                    std::chrono::milliseconds(2'000)});
     return std::clamp(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1'000));
 }
 

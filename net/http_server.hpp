@@ -3,6 +3,9 @@
 // keep-alive and pipelining, a fresh parser per request with explicit body and header
 // limits, timeouts on every read and write.
 //
+// Every wait on the peer has a deadline: idle (between requests), header (a slow client
+// sending headers byte by byte is cut off), request (body, response).
+//
 // Protocol errors are answered here (400 malformed, 413 body too large, 431 headers too
 // large) with a JSON error body and the connection closed; everything else goes to the
 // RequestHandler. Thread-safe: stop_accepting() may be called from any thread.
@@ -28,8 +31,10 @@ struct HttpServerOptions {
     std::uint16_t port = 8080;
     std::size_t max_body_bytes = 1 << 20;
     std::size_t max_header_bytes = 16 << 10;
-    std::chrono::milliseconds read_timeout{30'000};   // a whole request, headers and body
-    std::chrono::milliseconds write_timeout{30'000};
+    std::size_t max_connections = 10'000;              // beyond it a connection gets 503 and is closed
+    std::chrono::milliseconds idle_timeout{60'000};     // waiting for the next request on a connection
+    std::chrono::milliseconds header_timeout{10'000};   // first byte to the end of the headers
+    std::chrono::milliseconds request_timeout{30'000};  // reading the body; writing the response
 };
 
 class HttpServer {

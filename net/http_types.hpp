@@ -11,6 +11,7 @@ struct HttpRequest {
     std::string method;  // "GET", "POST", ...
     std::string target;  // path and query, as sent
     std::string content_type;
+    std::string authorization;  // the Authorization header; never logged
     std::string body;
 };
 

@@ -1,13 +1,14 @@
 #include "storage/group_commit.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace jobq::storage {
 
 namespace asio = boost::asio;
 
-GroupCommit::GroupCommit(Database& db, asio::io_context::executor_type db_executor)
-    : db_(db), executor_(std::move(db_executor)) {}
+GroupCommit::GroupCommit(Database& db, asio::io_context::executor_type db_executor, core::Metrics* metrics)
+    : db_(db), executor_(std::move(db_executor)), metrics_(metrics) {}
 
 void GroupCommit::submit(Pending pending) {
     bool post_flush = false;
@@ -28,6 +29,7 @@ void GroupCommit::flush() {
         batch.swap(queue_);
         flush_posted_ = false;
     }
+    const auto started = std::chrono::steady_clock::now();
     std::exception_ptr error;
     try {
         Transaction tx(db_);
@@ -42,6 +44,12 @@ void GroupCommit::flush() {
         error = std::make_exception_ptr(core::StorageError(e.what()));
     } catch (...) {
         error = std::make_exception_ptr(core::StorageError("unknown failure in a write transaction"));
+    }
+    if (metrics_) {
+        const auto took = std::chrono::steady_clock::now() - started;
+        metrics_->db_commit_batch_size.observe(batch.size());
+        metrics_->db_commit_duration.observe(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
     }
     deliver(std::move(batch), error);
 }

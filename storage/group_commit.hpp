@@ -7,6 +7,7 @@
 // holding the operation has committed; if the transaction fails, every operation in it
 // fails with the same StorageError. Not cancellable: an operation once queued is applied.
 
+#include "core/metrics.hpp"
 #include "storage/sqlite.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,7 +35,8 @@ struct GroupCommitStats {
 
 class GroupCommit {
 public:
-    GroupCommit(Database& db, boost::asio::io_context::executor_type db_executor);
+    // `metrics` (optional) gets each transaction's size and duration.
+    GroupCommit(Database& db, boost::asio::io_context::executor_type db_executor, core::Metrics* metrics = nullptr);
 
     // `op` runs on the DB thread inside the transaction; R must be default-constructible.
     // Deliberately not a coroutine: it returns the awaitable of an asynchronous operation,
@@ -91,6 +93,7 @@ private:
 
     Database& db_;
     boost::asio::io_context::executor_type executor_;
+    core::Metrics* metrics_;
     std::mutex mutex_;
     std::vector<Pending> queue_;   // guarded by mutex_
     bool flush_posted_ = false;    // guarded by mutex_

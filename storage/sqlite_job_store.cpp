@@ -88,12 +88,20 @@ core::RecoveryReport settle_lost_leases(Database& db, millis now, millis expired
     return report;
 }
 
-}  // namespace
-
-template <class R>
-asio::awaitable<R> SqliteJobStore::in_transaction(std::function<R(Database&)> fn) {
-    return group_->run<R>(std::move(fn));
+// A write that would grow the file past the limit fails with SQLITE_FULL, like a full disk:
+// the transaction is rolled back and nothing in it is acknowledged. The limit is in pages;
+// deleted jobs free pages that new ones reuse.
+void limit_size(Database& db, std::int64_t max_bytes) {
+    std::int64_t page_size = 4096;
+    {
+        auto s = db.cached("PRAGMA page_size");
+        if (s->step()) page_size = s->column_int64(0);
+    }
+    const std::int64_t pages = std::max<std::int64_t>(1, max_bytes / page_size);
+    db.exec("PRAGMA max_page_count=" + std::to_string(pages));  // PRAGMA takes no parameters
 }
+
+}  // namespace
 
 template <class R>
 R SqliteJobStore::blocking(std::function<R(Database&)> fn) {
@@ -107,11 +115,12 @@ SqliteJobStore::SqliteJobStore(StoreOptions options) {
     std::packaged_task<void()> open([&] {
         db_ = std::make_unique<Database>(options.path, options.sync);
         migrate(*db_);
+        if (options.max_bytes > 0) limit_size(*db_, options.max_bytes);
     });
     auto opened = open.get_future();
     asio::post(executor_.executor(), [&open] { open(); });
     opened.get();
-    group_ = std::make_unique<GroupCommit>(*db_, executor_.executor());
+    group_ = std::make_unique<GroupCommit>(*db_, executor_.executor(), options.metrics);
 }
 
 SqliteJobStore::~SqliteJobStore() {

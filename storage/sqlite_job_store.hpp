@@ -1,7 +1,9 @@
 #pragma once
-// core::JobStore on SQLite. Owns the DB thread and the read-write connection; every
-// write goes through group commit. Thread-safe: any thread may await any member.
+// core::JobStore and core::JobAdmin on SQLite. Owns the DB thread and the read-write
+// connection; every write goes through group commit. Thread-safe: any thread may await
+// any member. The operator's members are in sqlite_job_admin.cpp.
 
+#include "core/job_admin.hpp"
 #include "core/job_store.hpp"
 #include "storage/db_executor.hpp"
 #include "storage/group_commit.hpp"
@@ -20,9 +22,11 @@ namespace jobq::storage {
 struct StoreOptions {
     std::string path;
     Synchronous sync = Synchronous::full;
+    core::Metrics* metrics = nullptr;  // optional; outlives the store
+    std::int64_t max_bytes = 0;        // the database file may not grow past this (0: no limit)
 };
 
-class SqliteJobStore final : public core::JobStore {
+class SqliteJobStore final : public core::JobStore, public core::JobAdmin {
 public:
     // Opens and migrates the database on the DB thread; throws StorageError on failure.
     explicit SqliteJobStore(StoreOptions options);
@@ -37,6 +41,16 @@ public:
     boost::asio::awaitable<std::optional<core::millis>> next_lease_expiry() override;
     boost::asio::awaitable<core::RecoveryReport> reap_expired(core::millis now) override;
     boost::asio::awaitable<core::RecoveryReport> recover(core::millis now) override;
+
+    boost::asio::awaitable<std::vector<core::EnqueueResult>> enqueue_batch(std::vector<core::JobSpec> specs) override;
+    boost::asio::awaitable<core::JobPage> list(core::JobFilter filter, std::optional<core::job_id> after,
+                                               std::size_t limit) override;
+    boost::asio::awaitable<core::JobChange> retry(core::job_id id, core::millis now) override;
+    boost::asio::awaitable<core::JobChange> cancel(core::job_id id, core::millis now) override;
+    boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
+    boost::asio::awaitable<std::vector<core::JobCount>> counts() override;
+    boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
+    boost::asio::awaitable<bool> writable() override;
 
     // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.
     void checkpoint();
@@ -63,7 +77,9 @@ private:
 
     // Runs fn(db) inside the next group-commit transaction; completes after COMMIT.
     template <class R>
-    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn);
+    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn) {
+        return group_->run<R>(std::move(fn));
+    }
 
     template <class R>
     R blocking(std::function<R(Database&)> fn);
