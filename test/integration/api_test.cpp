@@ -1,8 +1,6 @@
 // The HTTP API of the real build/jobq on a loopback port.
 
-#include "http_client.hpp"
-#include "server_process.hpp"
-#include "temp_dir.hpp"
+#include "server_fixture.hpp"
 #include "wait.hpp"
 
 #include <boost/json.hpp>
@@ -12,35 +10,6 @@ using namespace jobq::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct Server {
-    TempDir dir;
-    ServerProcess server{dir.file("jobs.db"), {"--retry-base-ms", "10", "--retry-max-ms", "50"}, dir.file("log")};
-    std::unique_ptr<HttpClient> client;
-
-    Server() {
-        BOOST_TEST_REQUIRE(server.start(), server.log());
-        client = std::make_unique<HttpClient>(server.port());
-    }
-
-    HttpReply post(const std::string& target, const std::string& body) {
-        auto r = client->post(target, body);
-        BOOST_TEST_REQUIRE(r.has_value());
-        return *r;
-    }
-    HttpReply get(const std::string& target) {
-        auto r = client->get(target);
-        BOOST_TEST_REQUIRE(r.has_value());
-        return *r;
-    }
-    json::object job(std::int64_t id) { return json::parse(get("/jobs/" + std::to_string(id)).body).as_object(); }
-    std::string error_code(const HttpReply& r) {
-        return std::string(json::parse(r.body).at("error").at("code").as_string());
-    }
-};
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(api)
 

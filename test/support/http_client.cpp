@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ bool HttpClient::connect() {
 std::optional<HttpReply> HttpClient::request(const std::string& method, const std::string& target,
                                              const std::string& body, const std::string& content_type) {
     std::string bytes = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& [name, value] : headers_) bytes += name + ": " + value + "\r\n";
     if (!body.empty() || method == "POST") {
         bytes += "Content-Type: " + content_type + "\r\n";
         bytes += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -71,6 +73,30 @@ std::optional<HttpReply> HttpClient::raw(const std::string& bytes) {
         if (attempt > 0 || !nothing_arrived) return std::nullopt;
     }
     return std::nullopt;
+}
+
+bool HttpClient::send_only(const std::string& bytes) {
+    if (fd_ < 0 && !connect()) return false;
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+bool HttpClient::closed_by_server(std::chrono::milliseconds timeout) {
+    if (fd_ < 0) return true;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        char chunk[4096];
+        const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (n <= 0) return true;  // end of stream or reset
+    }
+    return false;
 }
 
 std::optional<HttpReply> HttpClient::read_reply() {

@@ -36,15 +36,25 @@ public:
     // Sends raw bytes on the connection and reads one reply.
     std::optional<HttpReply> raw(const std::string& bytes);
 
+    // Added to every request from now on (e.g. Authorization).
+    void set_header(const std::string& name, const std::string& value) { headers_[name] = value; }
+
+    // The pieces of raw(), for pipelining and slow clients: send without reading, then
+    // read replies one by one.
+    bool send_only(const std::string& bytes);
+    std::optional<HttpReply> read_reply();
+
+    // True when the server closes the connection within `timeout` (nothing else arrives).
+    bool closed_by_server(std::chrono::milliseconds timeout);
+
 private:
     bool connect();
     void close();
-    std::optional<HttpReply> read_reply();
-
     std::uint16_t port_;
     std::chrono::milliseconds timeout_;
     int fd_ = -1;
     std::string buffer_;
+    std::map<std::string, std::string> headers_;
 };
 
 }  // namespace jobq::test
