@@ -84,6 +84,19 @@ BOOST_FIXTURE_TEST_CASE(unknown_routes_and_methods, Server) {
     BOOST_TEST(error_code(*wrong) == "method_not_allowed");
 }
 
+BOOST_FIXTURE_TEST_CASE(deep_nesting_and_invalid_utf8_are_400, Server) {
+    const std::string deep = R"({"type":"noop","payload":)" + std::string(70, '[') + std::string(70, ']') + "}";
+    BOOST_TEST(post("/jobs", deep).status == 400);
+    BOOST_TEST(error_code(post("/jobs", deep)) == "invalid_json");
+    const std::string bad_utf8 = "{\"type\":\"noop\",\"payload\":{\"s\":\"\xff\xfe\"}}";
+    BOOST_TEST(post("/jobs", bad_utf8).status == 400);
+    BOOST_TEST(error_code(post("/jobs", bad_utf8)) == "invalid_json");
+    std::string nested = "{}";
+    for (int i = 0; i < 60; ++i) nested = R"({"a":)" + nested + "}";  // 62 levels with the job itself
+    const std::string nested_ok = R"({"type":"noop","payload":)" + nested + "}";
+    BOOST_TEST(post("/jobs", nested_ok).status == 201);
+}
+
 BOOST_FIXTURE_TEST_CASE(oversized_body_is_413, Server) {
     const std::string big(2 << 20, 'x');
     const auto r = client->request("POST", "/jobs", big);
