@@ -36,6 +36,14 @@ Setter integer(std::int64_t Config::*field, std::int64_t min, std::int64_t max) 
     };
 }
 
+Setter on_off(bool Config::*field) {
+    return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+        if (v != "on" && v != "off") return "must be on or off";
+        c.*field = v == "on";
+        return std::nullopt;
+    };
+}
+
 std::vector<Option> options() {
     return {
         {"port", "PORT", "8080", "HTTP port (0: any free port)",
@@ -90,17 +98,8 @@ std::vector<Option> options() {
              return std::nullopt;
          }},
         {"access-log", "JOBQ_ACCESS_LOG", "on", "one log line per request (at info level): on or off",
-         [](Config& c, const std::string& v) -> std::optional<std::string> {
-             if (v != "on" && v != "off") return "must be on or off";
-             c.access_log = v == "on";
-             return std::nullopt;
-         }},
-        {"metrics", "JOBQ_METRICS", "on", "count for /metrics and /stats: on or off",
-         [](Config& c, const std::string& v) -> std::optional<std::string> {
-             if (v != "on" && v != "off") return "must be on or off";
-             c.metrics = v == "on";
-             return std::nullopt;
-         }},
+         on_off(&Config::access_log)},
+        {"metrics", "JOBQ_METRICS", "on", "count for /metrics and /stats: on or off", on_off(&Config::metrics)},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;

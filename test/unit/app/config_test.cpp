@@ -43,6 +43,26 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST((c.sync == jobq::storage::Synchronous::full));
 }
 
+BOOST_AUTO_TEST_CASE(http_and_operability_options) {
+    const Config d = config_of(load_config({}, env_of({}), {}));
+    BOOST_TEST(d.api_token.empty());
+    BOOST_TEST(d.access_log);
+    BOOST_TEST(d.metrics);
+    BOOST_TEST(d.max_db_mb == 0);
+    BOOST_TEST(d.max_connections == 10'000);
+    BOOST_TEST(d.header_timeout_ms == 10'000);
+    const Config c = config_of(load_config({"--access-log", "off", "--max-pending-writes", "5", "--idle-timeout-ms=100"},
+                                           env_of({{"JOBQ_API_TOKEN", "t0ken"}, {"JOBQ_METRICS", "off"}}), {}));
+    BOOST_TEST(c.api_token == "t0ken");
+    BOOST_TEST(!c.access_log);
+    BOOST_TEST(!c.metrics);
+    BOOST_TEST(c.max_pending_writes == 5);
+    BOOST_TEST(c.idle_timeout_ms == 100);
+    BOOST_TEST(error_of(load_config({"--access-log", "yes"}, env_of({}), {})).find("--access-log") != std::string::npos);
+    BOOST_TEST(error_of(load_config({"--max-connections", "0"}, env_of({}), {})).find("--max-connections") !=
+               std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(flags_beat_environment_beats_dotenv) {
     const std::map<std::string, std::string> dotenv = {{"PORT", "1111"}, {"WORKER_COUNT", "11"}, {"JOBQ_DB", "d.db"}};
     const auto env = env_of({{"PORT", "2222"}, {"WORKER_COUNT", "22"}});
