@@ -67,9 +67,9 @@ asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
 }
 
 asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine) {
-    log::info("shutting down");
     http.stop_accepting();
     api.start_draining();
+    log::info("shutting down");  // after the switch: a request that sees this line sees the server draining
     co_await engine.stop();
     co_await wait_for_requests(http);
     io.stop();

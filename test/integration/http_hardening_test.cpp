@@ -77,6 +77,14 @@ BOOST_FIXTURE_TEST_CASE(a_20_mib_body_is_refused_413_before_it_is_sent, Server) 
     BOOST_TEST(greedy.closed_by_server(5s));
 }
 
+BOOST_FIXTURE_TEST_CASE(oversized_headers_are_431, Server) {
+    const auto r = client->raw("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(64 << 10, 'h') +
+                               "\r\n\r\n");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->status == 431);
+    BOOST_TEST(error_code(*r) == "headers_too_large");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_thousand_pipelined_requests_are_answered_in_order, Server) {
     const auto id = submit(R"({"type":"noop","payload":{}})");
     std::string burst;

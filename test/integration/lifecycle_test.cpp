@@ -75,6 +75,31 @@ BOOST_AUTO_TEST_CASE(sigterm_lets_running_jobs_finish_and_exits_0) {
     for (const auto id : ids) BOOST_TEST(states.at(id) == "done");
 }
 
+BOOST_AUTO_TEST_CASE(while_draining_submissions_and_readyz_answer_503) {
+    TempDir dir;
+    ServerProcess server(dir.file("jobs.db"), {"--shutdown-timeout-ms", "20000"}, dir.file("log"));
+    BOOST_TEST_REQUIRE(server.start(), server.log());
+    HttpClient probe(server.port());
+    HttpClient submitter(server.port());
+    const auto running = submit(submitter, R"({"type":"noop","payload":{"sleep_ms":3000}})");
+    BOOST_TEST_REQUIRE(reaches(probe, running, "processing"));
+    BOOST_TEST(probe.get("/readyz")->status == 200);
+
+    server.signal(SIGTERM);  // the running job keeps the server draining for about 3 s
+    BOOST_TEST_REQUIRE(wait_until([&] { return server.log().find("shutting down") != std::string::npos; }, 5s));
+    const auto not_ready = probe.get("/readyz");  // on connections opened before: no new ones now
+    BOOST_TEST_REQUIRE(not_ready.has_value());
+    BOOST_TEST(not_ready->status == 503);
+    const auto refused = submitter.post("/jobs", R"({"type":"noop","payload":{}})");
+    BOOST_TEST_REQUIRE(refused.has_value());
+    BOOST_TEST(refused->status == 503);
+    BOOST_TEST(json::parse(refused->body).at("error").at("code").as_string() == "shutting_down");
+    BOOST_TEST((server.wait_exit(30s) == std::optional<int>(0)), server.log());
+    const auto states = job_states(dir.file("jobs.db"));
+    BOOST_TEST(states.size() == 1u);  // the refused job was not stored
+    BOOST_TEST(states.at(running) == "done");
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_requeues_jobs_still_running_at_the_deadline) {
     TempDir dir;
     ServerProcess server(dir.file("jobs.db"), {"--shutdown-timeout-ms", "300"}, dir.file("log"));
