@@ -338,3 +338,95 @@ BOOST_AUTO_TEST_CASE(newer_schema_is_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The operator's side (core::JobAdmin).
+BOOST_AUTO_TEST_SUITE(sqlite_job_admin)
+
+using Outcome = core::JobChange::Outcome;
+
+BOOST_FIXTURE_TEST_CASE(a_batch_is_stored_in_one_transaction_in_order, StoreFixture) {
+    const auto before = store.commit_stats().transactions;
+    auto keyed = noop();
+    keyed.idempotency_key = "k";
+    const auto results = run_awaitable(io, store.enqueue_batch({noop(), keyed, noop(), keyed}));
+    BOOST_TEST_REQUIRE(results.size() == 4u);
+    BOOST_TEST(store.commit_stats().transactions == before + 1);
+    BOOST_TEST(results[0].job.id < results[1].job.id);
+    BOOST_TEST(results[1].job.id < results[2].job.id);
+    BOOST_TEST(!results[3].created);  // the key repeats within the batch: the same job
+    BOOST_TEST(results[3].job.id == results[1].job.id);
+}
+
+BOOST_FIXTURE_TEST_CASE(list_filters_and_pages_by_id, StoreFixture) {
+    std::vector<core::job_id> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(enqueue(noop()));
+    auto mail = noop();
+    mail.queue = "mail";
+    const auto mail_id = enqueue(mail);
+    claim(1);  // ids[0] is processing now
+
+    auto page = run_awaitable(io, store.list({}, std::nullopt, 4));
+    BOOST_TEST_REQUIRE(page.jobs.size() == 4u);
+    BOOST_TEST(page.jobs.front().id == ids[0]);
+    BOOST_TEST(page.next_cursor.value() == ids[3]);
+    page = run_awaitable(io, store.list({}, page.next_cursor, 4));
+    BOOST_TEST(page.jobs.size() == 2u);
+    BOOST_TEST(!page.next_cursor.has_value());
+
+    core::JobFilter queued_mail;
+    queued_mail.state = JobState::queued;
+    queued_mail.queue = "mail";
+    page = run_awaitable(io, store.list(queued_mail, std::nullopt, 100));
+    BOOST_TEST_REQUIRE(page.jobs.size() == 1u);
+    BOOST_TEST(page.jobs[0].id == mail_id);
+    core::JobFilter processing;
+    processing.state = JobState::processing;
+    BOOST_TEST(run_awaitable(io, store.list(processing, std::nullopt, 100)).jobs.size() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(cancel_retry_and_remove_follow_the_lifecycle, StoreFixture) {
+    const auto id = enqueue(noop());
+    auto change = run_awaitable(io, store.cancel(id, t0 + 1));
+    BOOST_TEST((change.outcome == Outcome::changed));
+    BOOST_TEST(change.job->state == JobState::cancelled);
+    BOOST_TEST(change.job->finished_at.value() == t0 + 1);
+    BOOST_TEST((run_awaitable(io, store.cancel(id, t0 + 2)).outcome == Outcome::conflict));
+
+    change = run_awaitable(io, store.retry(id, t0 + 3));
+    BOOST_TEST((change.outcome == Outcome::changed));
+    BOOST_TEST(change.job->state == JobState::queued);
+    BOOST_TEST(change.job->run_at == t0 + 3);
+    BOOST_TEST(change.job->attempts == 0);
+    BOOST_TEST(!change.job->finished_at.has_value());
+
+    claim(1, t0 + 3);
+    change = run_awaitable(io, store.remove(id));
+    BOOST_TEST((change.outcome == Outcome::conflict));
+    BOOST_TEST(change.job->state == JobState::processing);
+    BOOST_TEST((run_awaitable(io, store.retry(id, t0 + 4)).outcome == Outcome::conflict));
+    BOOST_TEST(settle({id, 1, Settlement::Kind::failed, t0 + 5, 0, "boom"}));
+    BOOST_TEST((run_awaitable(io, store.remove(id)).outcome == Outcome::changed));
+    BOOST_TEST(!run_awaitable(io, store.get(id)).has_value());
+    for (const auto outcome : {run_awaitable(io, store.remove(id)).outcome, run_awaitable(io, store.cancel(id, t0)).outcome,
+                               run_awaitable(io, store.retry(id, t0)).outcome})
+        BOOST_TEST((outcome == Outcome::not_found));
+}
+
+BOOST_FIXTURE_TEST_CASE(counts_group_by_state_queue_and_type, StoreFixture) {
+    enqueue(noop());
+    enqueue(noop());
+    auto mail = noop(t0 + 10'000);
+    mail.queue = "mail";
+    enqueue(mail);
+    claim(1);
+    const auto counts = run_awaitable(io, store.counts());
+    std::map<std::tuple<JobState, std::string>, std::int64_t> by;
+    for (const auto& c : counts) by[{c.state, c.queue}] += c.count;
+    BOOST_TEST((by[{JobState::queued, "default"}] == 1));
+    BOOST_TEST((by[{JobState::processing, "default"}] == 1));
+    BOOST_TEST((by[{JobState::queued, "mail"}] == 1));
+    BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 5)).value() == t0);  // the due one, not mail
+    BOOST_TEST(run_awaitable(io, store.writable()));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
