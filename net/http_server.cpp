@@ -17,7 +17,6 @@
 #include <array>
 #include <cstdio>
 #include <string>
-#include <tuple>
 
 namespace jobq::net {
 
@@ -180,23 +179,41 @@ asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std
     co_return !error;
 }
 
-// Reads the next request into `parser`, each phase under its deadline. Pipelined bytes
-// already in `buffer` skip the idle wait.
+// Reads the next request into `parser`. The parser is fed from the buffer directly and
+// the socket is read only when it needs more, so a request that arrives in one segment
+// costs one read; each wait has the deadline of its phase: idle until the request's first
+// byte, then header, then request (the body).
 asio::awaitable<beast::error_code> HttpServer::State::read_request(Connection& connection, beast::flat_buffer& buffer,
                                                                    http::request_parser<http::string_body>& parser) {
-    if (buffer.size() == 0) {
-        connection.expires_after(options.idle_timeout);
-        auto [ec] = co_await connection.socket().async_wait(tcp::socket::wait_read, use_nothrow);
+    constexpr std::size_t read_size = 16 << 10;
+    enum class Phase { none, idle, header, body };
+    Phase deadline_for = Phase::none;  // each phase's deadline is set once, when it begins
+    parser.eager(true);  // parse the body in the same pass as the header when it is there
+    for (;;) {
+        while (buffer.size() > 0) {
+            beast::error_code ec;
+            const std::size_t used = parser.put(buffer.data(), ec);
+            buffer.consume(used);
+            if (ec && ec != http::error::need_more) co_return ec;  // malformed, or over a limit
+            if (parser.is_done()) {
+                connection.expires_never();  // the handler's own timeouts apply from here
+                co_return beast::error_code{};
+            }
+            if (used == 0) break;  // an incomplete header: it needs more bytes
+        }
+        const bool idle = !parser.got_some() && buffer.size() == 0;
+        const Phase phase = idle ? Phase::idle : parser.is_header_done() ? Phase::body : Phase::header;
+        if (phase != deadline_for) {
+            deadline_for = phase;
+            connection.expires_after(phase == Phase::idle     ? options.idle_timeout
+                                     : phase == Phase::header ? options.header_timeout
+                                                              : options.request_timeout);
+        }
+        auto [ec, n] = co_await connection.socket().async_read_some(buffer.prepare(read_size), use_nothrow);
+        if (ec == asio::error::eof) ec = idle ? http::error::end_of_stream : http::error::partial_message;
         if (ec) co_return ec;
+        buffer.commit(n);
     }
-    connection.expires_after(options.header_timeout);
-    auto [ec, n] = co_await http::async_read_header(connection.socket(), buffer, parser, use_nothrow);
-    if (!ec && !parser.is_done()) {
-        connection.expires_after(options.request_timeout);
-        std::tie(ec, n) = co_await http::async_read(connection.socket(), buffer, parser, use_nothrow);
-    }
-    connection.expires_never();
-    co_return ec;
 }
 
 asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> connection) {
