@@ -23,6 +23,9 @@ constexpr std::string_view sql_cancel =
     "UPDATE jobs SET state = 'cancelled', finished_at = ?2 WHERE id = ?1 AND state = 'queued' "
     "RETURNING " JOBQ_JOB_COLUMNS;
 constexpr std::string_view sql_delete = "DELETE FROM jobs WHERE id = ?1 AND state <> 'processing'";
+constexpr std::string_view sql_probe_insert =
+    "INSERT INTO jobs (type, queue, priority, payload, state, max_retries, run_at, created_at) "
+    "VALUES ('readiness probe', 'readiness probe', 0, zeroblob(4096), 'cancelled', 0, 0, 0)";
 constexpr std::string_view sql_counts =
     "SELECT state, queue, type, COUNT(*) FROM jobs GROUP BY state, queue, type";
 
@@ -115,9 +118,19 @@ boost::asio::awaitable<std::optional<millis>> SqliteJobStore::oldest_runnable(mi
 }
 
 boost::asio::awaitable<bool> SqliteJobStore::writable() {
-    // Rewriting the schema version writes the database header: a real page in the WAL and
-    // an fsync, so a full disk or a read-only file fails here.
     return in_transaction<bool>([](Database& db) {
+        // A row of a page's size is inserted and rolled back: when the database cannot grow
+        // by a page (its size limit reached, the disk full) this fails as a submission would.
+        db.exec("SAVEPOINT readiness");
+        try {
+            db.exec(sql_probe_insert);
+        } catch (...) {
+            db.exec("ROLLBACK TO readiness; RELEASE readiness");
+            throw;
+        }
+        db.exec("ROLLBACK TO readiness; RELEASE readiness");
+        // Rewriting the schema version writes the database header: a real page in the WAL
+        // and an fsync at commit, so a full disk or a read-only file fails too.
         db.set_user_version(db.user_version());
         return true;
     });

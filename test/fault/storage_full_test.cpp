@@ -40,9 +40,11 @@ BOOST_AUTO_TEST_CASE(a_full_database_answers_503_loses_nothing_acknowledged_and_
     BOOST_TEST(json::parse(refusal->body).at("error").at("code").as_string() == "storage_unavailable");
     BOOST_TEST(acknowledged.size() > 100u);
 
-    // Still full: refused again, the server alive and reading.
+    // Still full: refused again and not ready, the server alive and reading.
     BOOST_TEST(client.post("/jobs", job)->status == 503);
+    BOOST_TEST(client.get("/readyz")->status == 503);
     BOOST_TEST(client.get("/healthz")->status == 200);
+    BOOST_TEST(client.get("/jobs?limit=1")->status == 200);
 
     // Every acknowledged job is stored, and no refused one is.
     const auto stored = job_states(dir.file("jobs.db"));
