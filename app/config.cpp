@@ -99,7 +99,7 @@ std::vector<Option> options() {
          }},
         {"access-log", "JOBQ_ACCESS_LOG", "on", "one log line per request (at info level): on or off",
          on_off(&Config::access_log)},
-        {"metrics", "JOBQ_METRICS", "on", "count for /metrics and /stats: on or off", on_off(&Config::metrics)},
+        {"metrics", "JOBQ_METRICS", "on", "count runs, requests and commits for /metrics and /stats (off: those read 0): on or off", on_off(&Config::metrics)},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;
