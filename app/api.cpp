@@ -85,13 +85,15 @@ ApiError conflict(core::job_id id, core::JobState state, std::string_view allowe
 
 // Batch elements are reported by index: "jobs[3]: type is required".
 std::variant<std::vector<core::JobSpec>, ApiError> parse_batch(std::string_view body,
-                                                                const core::HandlerRegistry& handlers, core::millis now) {
+                                                                const core::HandlerRegistry& handlers,
+                                                                core::millis now) {
     auto parsed = parse_json_body(body);
     if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
     const auto* object = std::get<json::value>(parsed).if_object();
     if (!object) return ApiError{400, "invalid_json", "a batch must be a JSON object {\"jobs\": [...]}"};
     for (const auto& entry : *object)
-        if (entry.key() != "jobs") return ApiError{400, "unknown_field", "unknown field '" + std::string(entry.key()) + "'"};
+        if (entry.key() != "jobs")
+            return ApiError{400, "unknown_field", "unknown field '" + std::string(entry.key()) + "'"};
     const auto* jobs = object->if_contains("jobs");
     if (!jobs || !jobs->is_array()) return ApiError{400, "missing_field", "jobs must be an array of jobs"};
     const auto& array = jobs->get_array();
@@ -145,8 +147,8 @@ public:
     bool admitted() const { return admitted_; }
 
     static HttpResponse refusal() {
-        return with_header(error_response({429, "too_many_requests", "too many jobs are waiting to be stored; retry shortly"}),
-                           "Retry-After", "1");
+        const ApiError busy{429, "too_many_requests", "too many jobs are waiting to be stored; retry shortly"};
+        return with_header(error_response(busy), "Retry-After", "1");
     }
 
 private:
@@ -170,8 +172,8 @@ asio::awaitable<HttpResponse> Api::handle(net::HttpRequest request) {
     const RouteMatch match = match_route(request.method, path_of(request.target));
     Answer answer;
     if (match.route && !match.route->open && !authorized(request)) {
-        answer.response = with_header(error_response({401, "unauthorized", "a valid Authorization: Bearer token is required"}),
-                                      "WWW-Authenticate", "Bearer");
+        const ApiError refused{401, "unauthorized", "a valid Authorization: Bearer token is required"};
+        answer.response = with_header(error_response(refused), "WWW-Authenticate", "Bearer");
     } else if (match.route) {
         answer = co_await dispatch(match, request);
     } else if (!match.allowed.empty()) {
@@ -277,13 +279,17 @@ asio::awaitable<Api::Answer> Api::list_jobs(std::string_view query) {
     if (const auto it = params->find("limit"); it != params->end()) {
         const auto n = parse_positive(it->second);
         if (!n || *n > static_cast<std::int64_t>(max_page))
-            co_return Answer{error_response({400, "invalid_query", "limit must be from 1 to " + std::to_string(max_page)})};
+            co_return Answer{
+                error_response({400, "invalid_query", "limit must be from 1 to " + std::to_string(max_page)})};
         limit = static_cast<std::size_t>(*n);
     }
     std::optional<core::job_id> after;
     if (const auto it = params->find("cursor"); it != params->end()) {
         after = parse_positive(it->second);
-        if (!after) co_return Answer{error_response({400, "invalid_query", "cursor must be a next_cursor from a previous page"})};
+        if (!after) {
+            const ApiError bad_cursor{400, "invalid_query", "cursor must be a next_cursor from a previous page"};
+            co_return Answer{error_response(bad_cursor)};
+        }
     }
 
     core::JobPage page;
@@ -362,7 +368,8 @@ asio::awaitable<Api::Answer> Api::stats() {
         core::log::error("stats failed", {{"error", e.what()}});
         co_return Answer{error_response(storage_unavailable)};
     }
-    co_return Answer{json_response(200, stats_json(counts, oldest ? std::optional(now - *oldest) : std::nullopt, metrics_))};
+    const auto oldest_age = oldest ? std::optional(now - *oldest) : std::nullopt;
+    co_return Answer{json_response(200, stats_json(counts, oldest_age, metrics_))};
 }
 
 asio::awaitable<Api::Answer> Api::metrics() {

@@ -66,7 +66,9 @@ std::vector<Option> options() {
              return std::nullopt;
          }},
         {"workers", "WORKER_COUNT", "64", "jobs run at once", integer(&Config::workers, 1, 100'000)},
-        {"threads", "JOBQ_THREADS", "0", "event-loop threads (0: one per hardware thread but the one left to the database thread)", integer(&Config::threads, 0, 1024)},
+        {"threads", "JOBQ_THREADS", "0",
+         "event-loop threads (0: one per hardware thread but the one left to the database thread)",
+         integer(&Config::threads, 0, 1024)},
         {"visibility-timeout-ms", "JOBQ_VISIBILITY_TIMEOUT_MS", "300000",
          "lease on a running job; a run is cancelled a little before it ends",
          integer(&Config::visibility_timeout_ms, 1'000, 86'400'000)},
@@ -92,14 +94,17 @@ std::vector<Option> options() {
          integer(&Config::idle_timeout_ms, 10, 86'400'000)},
         {"max-db-mb", "JOBQ_MAX_DB_MB", "0", "largest database file; submissions get 503 at the limit (0: none)",
          integer(&Config::max_db_mb, 0, 16'000'000)},
-        {"api-token", "JOBQ_API_TOKEN", "", "when set, every route but /healthz and /readyz needs Authorization: Bearer <token>",
+        {"api-token", "JOBQ_API_TOKEN", "",
+         "when set, every route but /healthz and /readyz needs Authorization: Bearer <token>",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              c.api_token = v;
              return std::nullopt;
          }},
         {"access-log", "JOBQ_ACCESS_LOG", "on", "one log line per request (at info level): on or off",
          on_off(&Config::access_log)},
-        {"metrics", "JOBQ_METRICS", "on", "count runs, requests and commits for /metrics and /stats (off: those read 0): on or off", on_off(&Config::metrics)},
+        {"metrics", "JOBQ_METRICS", "on",
+         "count runs, requests and commits for /metrics and /stats (off: those read 0): on or off",
+         on_off(&Config::metrics)},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;
