@@ -34,6 +34,17 @@ Envelope mail_to(std::vector<std::string> recipients, std::string message = "Sub
 
 const std::string ehlo_after_tls = "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n";
 
+// Greeting, EHLO, STARTTLS and the handshake: the second EHLO has been sent.
+Session encrypted_session() {
+    Session s(secure());
+    s.start();
+    answer(s, "220 hi\r\n");
+    answer(s, "250-mx\r\n250 STARTTLS\r\n");
+    BOOST_TEST_REQUIRE((answer(s, "220 go\r\n").kind == Kind::start_tls));
+    BOOST_TEST_REQUIRE(s.tls_established().bytes == "EHLO jobq.test\r\n");
+    return s;
+}
+
 // Greeting, EHLO, STARTTLS, handshake, EHLO, AUTH PLAIN: a session ready to send.
 // `second_ehlo` must offer AUTH PLAIN.
 Session ready_session(const std::string& second_ehlo = ehlo_after_tls) {
@@ -152,22 +163,12 @@ BOOST_AUTO_TEST_CASE(starttls_auth_plain_and_a_pipelined_message) {
 }
 
 BOOST_AUTO_TEST_CASE(auth_plain_sends_the_rfc_4616_string) {
-    Session s(secure());
-    s.start();
-    answer(s, "220 hi\r\n");
-    answer(s, "250-mx\r\n250 STARTTLS\r\n");
-    answer(s, "220 go\r\n");
-    s.tls_established();
+    Session s = encrypted_session();  // the second EHLO is sent
     BOOST_TEST(answer(s, "250-mx\r\n250 AUTH PLAIN\r\n").bytes == "AUTH PLAIN AHVzZXIAcGFzcw==\r\n");  // \0user\0pass
 }
 
 BOOST_AUTO_TEST_CASE(auth_login_when_plain_is_not_offered) {
-    Session s(secure());
-    s.start();
-    answer(s, "220 hi\r\n");
-    answer(s, "250-mx\r\n250 STARTTLS\r\n");
-    answer(s, "220 go\r\n");
-    s.tls_established();
+    Session s = encrypted_session();  // the second EHLO is sent
     BOOST_TEST(answer(s, "250-mx\r\n250 AUTH LOGIN\r\n").bytes == "AUTH LOGIN\r\n");
     BOOST_TEST(answer(s, "334 VXNlcm5hbWU6\r\n").bytes == "dXNlcg==\r\n");
     BOOST_TEST(answer(s, "334 UGFzc3dvcmQ6\r\n").bytes == "cGFzcw==\r\n");
@@ -208,12 +209,7 @@ BOOST_AUTO_TEST_CASE(credentials_are_never_sent_unencrypted) {
 }
 
 BOOST_AUTO_TEST_CASE(failed_authentication_is_permanent_and_names_no_password) {
-    Session s(secure());
-    s.start();
-    answer(s, "220 hi\r\n");
-    answer(s, "250-mx\r\n250 STARTTLS\r\n");
-    answer(s, "220 go\r\n");
-    s.tls_established();
+    Session s = encrypted_session();  // the second EHLO is sent
     answer(s, "250-mx\r\n250 AUTH PLAIN\r\n");
     const auto step = answer(s, "535 5.7.8 bad credentials\r\n");
     BOOST_TEST((step.kind == Kind::failed));
