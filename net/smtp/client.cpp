@@ -1,0 +1,181 @@
+#include "net/smtp/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+
+namespace jobq::net::smtp {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+Failure retryable(std::string message) { return Failure{false, false, std::move(message)}; }
+
+// Runs `op` against a timer: nullopt when the timer wins (the operation is cancelled).
+template <class T>
+asio::awaitable<std::optional<T>> with_timeout(asio::awaitable<T> op, std::chrono::milliseconds timeout) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+    auto result = co_await (std::move(op) || timer.async_wait(use_nothrow));
+    if (result.index() == 1) co_return std::nullopt;
+    co_return std::get<0>(std::move(result));
+}
+
+std::string describe(const boost::system::error_code& ec) {
+    // OpenSSL's reason ("certificate verify failed") is what an operator needs to see.
+    return ec.message();
+}
+
+}  // namespace
+
+ssl::context make_tls_context(const std::string& ca_file) {
+    ssl::context context(ssl::context::tls_client);
+    context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    context.set_verify_mode(ssl::verify_peer);
+    if (ca_file.empty()) context.set_default_verify_paths();
+    else context.load_verify_file(ca_file);
+    return context;
+}
+
+Connection::Connection(asio::any_io_executor executor, ServerOptions options, ssl::context& tls)
+    : options_(std::move(options)),
+      stream_(std::move(executor), tls),
+      session_(SessionOptions{options_.client_name, options_.tls, options_.credentials}) {}
+
+asio::awaitable<Connection::Opened> Connection::open(asio::any_io_executor executor, ServerOptions options,
+                                                     ssl::context& tls) {
+    auto connection = std::make_unique<Connection>(std::move(executor), std::move(options), tls);
+    if (auto failure = co_await connection->connect()) co_return *failure;
+    if (connection->options_.tls == TlsMode::implicit) {
+        if (auto failure = co_await connection->handshake()) co_return *failure;
+    }
+    const Step step = co_await connection->drive(connection->session_.start());
+    if (step.kind == Step::Kind::failed) co_return step.failure;
+    if (step.kind != Step::Kind::ready) co_return retryable("the SMTP session did not become ready");
+    co_return std::move(connection);
+}
+
+asio::awaitable<std::optional<Failure>> Connection::connect() {
+    tcp::resolver resolver(co_await asio::this_coro::executor);
+    const auto port = std::to_string(options_.port);
+    auto resolved = co_await with_timeout(resolver.async_resolve(options_.host, port, use_nothrow), options_.timeout);
+    if (!resolved) co_return retryable("timed out resolving " + options_.host);
+    auto [resolve_error, endpoints] = std::move(*resolved);
+    if (resolve_error) co_return retryable("cannot resolve " + options_.host + ": " + describe(resolve_error));
+    auto connected = co_await with_timeout(
+        asio::async_connect(stream_.next_layer(), endpoints, use_nothrow), options_.timeout);
+    if (!connected) co_return retryable("timed out connecting to " + options_.host + ":" + port);
+    if (auto [ec, endpoint] = *connected; ec)
+        co_return retryable("cannot connect to " + options_.host + ":" + port + ": " + describe(ec));
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<Failure>> Connection::handshake() {
+    // SNI (for a name, not an address literal), and the certificate must name the host
+    // we meant to reach.
+    boost::system::error_code not_an_address;
+    asio::ip::make_address(options_.host, not_an_address);
+    if (not_an_address && !SSL_set_tlsext_host_name(stream_.native_handle(), options_.host.c_str()))
+        co_return retryable("cannot set the TLS server name");
+    stream_.set_verify_callback(ssl::host_name_verification(options_.host));
+    auto done = co_await with_timeout(stream_.async_handshake(ssl::stream_base::client, use_nothrow), options_.timeout);
+    if (!done) co_return retryable("timed out in the TLS handshake with " + options_.host);
+    if (auto [ec] = *done; ec) co_return retryable("TLS handshake with " + options_.host + " failed: " + describe(ec));
+    encrypted_ = true;
+    co_return std::nullopt;
+}
+
+Step Connection::failed(Failure failure) {
+    if (!failure.session_usable) usable_ = false;
+    return Step{Step::Kind::failed, {}, std::move(failure)};
+}
+
+asio::awaitable<Step> Connection::drive(Step step) {
+    for (;;) {
+        if (step.kind == Step::Kind::failed) co_return failed(std::move(step.failure));
+        if (step.kind == Step::Kind::start_tls) {
+            // Bytes after the 220 arrived before encryption: someone may have injected them.
+            if (parser_.has_unread_bytes()) co_return failed(retryable("data after the STARTTLS reply; dropped"));
+            if (auto failure = co_await handshake()) co_return failed(std::move(*failure));
+            step = session_.tls_established();
+            continue;
+        }
+        if (step.kind != Step::Kind::receive) co_return step;
+        if (!step.bytes.empty()) {
+            if (auto failure = co_await write(step.bytes)) co_return failed(std::move(*failure));
+        }
+        auto reply = co_await read_reply();
+        if (auto* failure = std::get_if<Failure>(&reply)) co_return failed(std::move(*failure));
+        step = session_.on_reply(std::get<Reply>(reply));
+    }
+}
+
+asio::awaitable<std::optional<Failure>> Connection::write(const std::string& bytes) {
+    auto written = encrypted_
+                       ? co_await with_timeout(asio::async_write(stream_, asio::buffer(bytes), use_nothrow),
+                                               options_.timeout)
+                       : co_await with_timeout(asio::async_write(stream_.next_layer(), asio::buffer(bytes), use_nothrow),
+                                               options_.timeout);
+    if (!written) co_return retryable("timed out writing to " + options_.host);
+    if (auto [ec, n] = *written; ec) co_return retryable("connection to " + options_.host + " lost: " + describe(ec));
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::variant<Reply, Failure>> Connection::read_reply() {
+    std::array<char, 4096> chunk;
+    for (;;) {
+        if (auto reply = parser_.next()) co_return std::move(*reply);
+        auto read = encrypted_
+                        ? co_await with_timeout(stream_.async_read_some(asio::buffer(chunk), use_nothrow), options_.timeout)
+                        : co_await with_timeout(stream_.next_layer().async_read_some(asio::buffer(chunk), use_nothrow),
+                                                options_.timeout);
+        if (!read) co_return retryable("timed out after " + std::to_string(options_.timeout.count()) +
+                                       " ms waiting for " + options_.host);
+        auto [ec, n] = *read;
+        if (ec) co_return retryable("connection to " + options_.host + " lost: " + describe(ec));
+        if (!parser_.feed(std::string_view(chunk.data(), n)))
+            co_return retryable("malformed reply from " + options_.host + ": " + parser_.error());
+    }
+}
+
+asio::awaitable<std::optional<Failure>> Connection::send(const Envelope& envelope) {
+    if (!usable_) co_return retryable("the connection is no longer usable");
+    Step step = co_await drive(session_.send_message(envelope));
+    if (step.kind == Step::Kind::delivered) co_return std::nullopt;
+    Failure failure = step.kind == Step::Kind::failed ? std::move(step.failure)
+                                                      : retryable("unexpected state after a message");
+    if (failure.session_usable && usable_) {
+        const Step reset = co_await drive(session_.reset());
+        if (reset.kind != Step::Kind::ready) usable_ = false;
+    }
+    co_return failure;
+}
+
+asio::awaitable<bool> Connection::alive() {
+    if (!usable_) co_return false;
+    const Step step = co_await drive(session_.noop());
+    co_return step.kind == Step::Kind::ready;
+}
+
+asio::awaitable<void> Connection::quit() {
+    if (usable_) co_await drive(session_.quit());
+    usable_ = false;
+    boost::system::error_code ignored;
+    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.next_layer().close(ignored);
+}
+
+}  // namespace jobq::net::smtp

@@ -1,0 +1,81 @@
+#pragma once
+// An SMTP connection over Asio: the I/O around smtp::Session. It connects, greets,
+// upgrades to TLS (STARTTLS, or TLS from the start), authenticates and sends messages;
+// every wait on the server has a timeout. Failures come back as values (retryable or
+// permanent, with the server's reply), never as exceptions. Not thread-safe: one
+// coroutine uses a connection at a time.
+
+#include "net/smtp/session.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace jobq::net::smtp {
+
+struct ServerOptions {
+    std::string host;
+    std::uint16_t port = 587;
+    TlsMode tls = TlsMode::starttls;
+    std::optional<Credentials> credentials;
+    std::string ca_file;  // PEM certificates to trust; empty: the system's store
+    std::string client_name = "localhost";
+    std::chrono::milliseconds timeout{30'000};  // connect, handshake, and each reply
+};
+
+// Verifies the server's certificate chain (against `ca_file` or the system store).
+// The host name is checked per connection.
+boost::asio::ssl::context make_tls_context(const std::string& ca_file);
+
+class Connection {
+public:
+    using Opened = std::variant<std::unique_ptr<Connection>, Failure>;
+
+    // `tls` must outlive the connection.
+    static boost::asio::awaitable<Opened> open(boost::asio::any_io_executor executor, ServerOptions options,
+                                               boost::asio::ssl::context& tls);
+
+    // nullopt once the server accepted the message. After a failure that leaves the
+    // session usable, RSET has been sent and the connection is ready for the next one.
+    boost::asio::awaitable<std::optional<Failure>> send(const Envelope& envelope);
+
+    // NOOP: whether a pooled connection still works.
+    boost::asio::awaitable<bool> alive();
+
+    // QUIT, best effort, then close.
+    boost::asio::awaitable<void> quit();
+
+    bool usable() const { return usable_; }
+    std::uint64_t messages_sent() const { return session_.messages_sent(); }
+
+    Connection(boost::asio::any_io_executor executor, ServerOptions options, boost::asio::ssl::context& tls);
+
+private:
+    using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+    boost::asio::awaitable<std::optional<Failure>> connect();
+    boost::asio::awaitable<std::optional<Failure>> handshake();
+    // Writes and reads until the session wants something other than a reply.
+    boost::asio::awaitable<Step> drive(Step step);
+    boost::asio::awaitable<std::variant<Reply, Failure>> read_reply();
+    boost::asio::awaitable<std::optional<Failure>> write(const std::string& bytes);
+    Step failed(Failure failure);
+
+    ServerOptions options_;
+    Stream stream_;
+    bool encrypted_ = false;
+    bool usable_ = true;
+    ReplyParser parser_;
+    Session session_;
+};
+
+}  // namespace jobq::net::smtp

@@ -1,0 +1,152 @@
+// net/smtp against a real SMTP server (aiosmtpd) that requires STARTTLS and AUTH, with a
+// self-signed certificate made for the test.
+
+#include "child_process.hpp"
+#include "run_awaitable.hpp"
+#include "temp_dir.hpp"
+#include "wait.hpp"
+
+#include "net/smtp/client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace jobq;
+using namespace jobq::test;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace smtp = jobq::net::smtp;
+
+namespace {
+
+// A certificate for 127.0.0.1 (and localhost), valid for a day.
+bool make_certificate(const std::string& cert, const std::string& key) {
+    return run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-days", "1", "-keyout", key, "-out", cert});
+}
+
+struct SmtpServer {
+    TempDir dir;
+    std::string cert = dir.file("cert.pem");
+    std::string out = dir.file("received");
+    std::unique_ptr<ChildProcess> process;
+    std::uint16_t port = 0;
+
+    SmtpServer() {
+        std::filesystem::create_directory(out);
+        BOOST_TEST_REQUIRE(make_certificate(cert, dir.file("key.pem")));
+        process = std::make_unique<ChildProcess>(std::vector<std::string>{
+            "/usr/bin/python3", std::string(JOBQ_SOURCE_DIR) + "/test/support/smtp_server.py", "--cert", cert, "--key",
+            dir.file("key.pem"), "--out", out, "--user", "mailer", "--password", "s3cret"});
+        const auto ready = process->read_line(20s);
+        BOOST_TEST_REQUIRE((ready && ready->starts_with("READY ")), "the SMTP server did not start");
+        port = static_cast<std::uint16_t>(std::stoi(ready->substr(6)));
+    }
+
+    smtp::ServerOptions options(std::string password = "s3cret") const {
+        smtp::ServerOptions o;
+        o.host = "127.0.0.1";
+        o.port = port;
+        o.tls = smtp::TlsMode::starttls;
+        o.credentials = smtp::Credentials{"mailer", std::move(password)};
+        o.ca_file = cert;
+        o.client_name = "jobq.test";
+        o.timeout = 10s;
+        return o;
+    }
+
+    std::size_t received() const {
+        std::size_t n = 0;
+        for (const auto& entry : std::filesystem::directory_iterator(out)) n += entry.path().extension() == ".json";
+        return n;
+    }
+
+    json::object message(int n) const {
+        std::ifstream in(out + "/" + std::to_string(n) + ".json");
+        std::stringstream text;
+        text << in.rdbuf();
+        return json::parse(text.str()).as_object();
+    }
+};
+
+smtp::Envelope envelope(int n, std::string body = "Hello") {
+    return {"sender@jobq.test", {"to" + std::to_string(n) + "@example.com"},
+            "Subject: message " + std::to_string(n) + "\r\n\r\n" + std::move(body) + "\r\n"};
+}
+
+smtp::Connection::Opened open(asio::io_context& io, smtp::ServerOptions options, asio::ssl::context& tls) {
+    return run_awaitable(io, smtp::Connection::open(io.get_executor(), std::move(options), tls));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(smtp_client)
+
+BOOST_FIXTURE_TEST_CASE(delivers_over_starttls_with_auth_on_one_connection, SmtpServer) {
+    asio::io_context io;
+    auto tls = smtp::make_tls_context(cert);
+    auto opened = open(io, options(), tls);
+    const auto* refused = std::get_if<smtp::Failure>(&opened);
+    BOOST_TEST_REQUIRE(!refused, (refused ? refused->message : ""));
+    auto& connection = *std::get<std::unique_ptr<smtp::Connection>>(opened);
+    for (int i = 1; i <= 20; ++i) {
+        const auto failure = run_awaitable(io, connection.send(envelope(i, i == 7 ? "before\r\n.\r\nafter" : "Hello")));
+        BOOST_TEST_REQUIRE(!failure.has_value(), (failure ? failure->message : ""));
+    }
+    BOOST_TEST(connection.messages_sent() == 20u);
+    BOOST_TEST(run_awaitable(io, connection.alive()));
+    run_awaitable(io, connection.quit());
+
+    BOOST_TEST_REQUIRE(wait_until([&] { return received() == 20u; }, 10s));
+    const auto first = message(1);
+    BOOST_TEST(first.at("mail_from").as_string() == "sender@jobq.test");
+    BOOST_TEST(first.at("rcpt_tos").as_array().at(0).as_string() == "to1@example.com");
+    BOOST_TEST(first.at("content").as_string().find("Subject: message 1\r\n") != std::string::npos);
+    // A line holding a single dot survives the dot-stuffing.
+    BOOST_TEST(message(7).at("content").as_string().find("before\r\n.\r\nafter") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_certificate_that_does_not_verify_is_a_retryable_failure, SmtpServer) {
+    SmtpServer other;  // its certificate is not the one this server presents
+    asio::io_context io;
+    auto tls = smtp::make_tls_context(other.cert);
+    const auto opened = open(io, options(), tls);
+    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
+    const auto& failure = std::get<smtp::Failure>(opened);
+    BOOST_TEST(!failure.permanent);
+    BOOST_TEST(failure.message.find("certificate verify failed") != std::string::npos, failure.message);
+    BOOST_TEST(received() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_permanent_and_not_echoed, SmtpServer) {
+    asio::io_context io;
+    auto tls = smtp::make_tls_context(cert);
+    const auto opened = open(io, options("wrong-password"), tls);
+    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
+    const auto& failure = std::get<smtp::Failure>(opened);
+    BOOST_TEST(failure.permanent, failure.message);
+    BOOST_TEST(failure.message.find("535") != std::string::npos, failure.message);
+    BOOST_TEST(failure.message.find("wrong-password") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(nothing_listening_is_a_retryable_failure) {
+    asio::io_context io;
+    auto tls = smtp::make_tls_context("");
+    smtp::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 1;  // nothing listens on port 1 on loopback
+    o.timeout = 2s;
+    const auto opened = open(io, o, tls);
+    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
+    BOOST_TEST(!std::get<smtp::Failure>(opened).permanent);
+    BOOST_TEST(std::get<smtp::Failure>(opened).message.find("cannot connect") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
