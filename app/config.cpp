@@ -16,6 +16,7 @@ struct Option {
     std::string default_text;
     std::string help;
     Setter set;
+    std::string alias_env = {};  // an older name also read (the original project's)
 };
 
 std::optional<std::int64_t> parse_int(const std::string& text) {
@@ -32,6 +33,13 @@ Setter integer(std::int64_t Config::*field, std::int64_t min, std::int64_t max) 
         if (!n || *n < min || *n > max)
             return "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
         c.*field = *n;
+        return std::nullopt;
+    };
+}
+
+Setter text(std::string Config::*field) {
+    return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+        c.*field = v;
         return std::nullopt;
     };
 }
@@ -105,6 +113,31 @@ std::vector<Option> options() {
         {"metrics", "JOBQ_METRICS", "on",
          "count runs, requests and commits for /metrics and /stats (off: those read 0): on or off",
          on_off(&Config::metrics)},
+        {"smtp-host", "SMTP_HOST", "", "SMTP server for email jobs (none: email jobs wait, retried)",
+         text(&Config::smtp_host)},
+        {"smtp-port", "SMTP_PORT", "587", "SMTP port", integer(&Config::smtp_port, 1, 65535)},
+        {"smtp-user", "SMTP_USER", "", "SMTP user (AUTH PLAIN or LOGIN, only over TLS)", text(&Config::smtp_user),
+         "GMAIL_USER"},
+        {"smtp-password", "SMTP_PASSWORD", "", "SMTP password; never logged", text(&Config::smtp_password),
+         "GMAIL_APP_PASSWORD"},
+        {"smtp-from", "SMTP_FROM", "(the SMTP user)", "From of every email, \"Name <address>\" or an address",
+         text(&Config::smtp_from)},
+        {"smtp-tls", "SMTP_TLS", "starttls (tls on port 465)", "starttls, tls (from the first byte) or none",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v != "starttls" && v != "tls" && v != "none") return "must be starttls, tls or none";
+             c.smtp_tls = v;
+             return std::nullopt;
+         }},
+        {"smtp-ca-file", "SMTP_CA_FILE", "(the system's)", "PEM certificates to trust for the SMTP server",
+         text(&Config::smtp_ca_file)},
+        {"smtp-pool-size", "SMTP_POOL_SIZE", "8", "SMTP connections open at once",
+         integer(&Config::smtp_pool_size, 1, 1'000)},
+        {"smtp-max-messages-per-connection", "SMTP_MAX_MESSAGES_PER_CONNECTION", "100",
+         "messages before a connection is replaced", integer(&Config::smtp_max_messages, 1, 1'000'000)},
+        {"smtp-timeout-ms", "SMTP_TIMEOUT_MS", "30000", "each SMTP connect, handshake and reply",
+         integer(&Config::smtp_timeout_ms, 100, 600'000)},
+        {"smtp-rate-limit", "SMTP_RATE_LIMIT", "0", "emails per second at most (0: no limit); jobs wait, not fail",
+         integer(&Config::smtp_rate_limit, 0, 1'000'000)},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;
@@ -128,7 +161,7 @@ std::string help_text(const std::vector<Option>& opts) {
         "usage: jobq [--option value | --option=value]...\n\n"
         "Precedence: flags > environment > .env in the working directory > defaults.\n\n";
     for (const auto& o : opts) {
-        std::string left = "  --" + o.flag + " / " + o.env;
+        std::string left = "  --" + o.flag + " / " + o.env + (o.alias_env.empty() ? "" : " / " + o.alias_env);
         if (left.size() < 48) left.resize(48, ' ');
         text += left + " " + o.help + " (default: " + o.default_text + ")\n";
     }
@@ -156,12 +189,18 @@ ConfigResult load_config(const std::vector<std::string>& args, const Environment
     Config config;
 
     for (const auto& o : opts) {
-        std::optional<std::string> value = env(o.env);
-        std::string source = "environment variable " + o.env;
-        if (!value) {
-            if (const auto it = dotenv.find(o.env); it != dotenv.end()) {
+        std::optional<std::string> value;
+        std::string source;
+        for (const auto& name : {o.env, o.alias_env}) {
+            if (name.empty() || value) continue;
+            value = env(name);
+            source = "environment variable " + name;
+        }
+        for (const auto& name : {o.env, o.alias_env}) {
+            if (name.empty() || value) continue;
+            if (const auto it = dotenv.find(name); it != dotenv.end()) {
                 value = it->second;
-                source = ".env entry " + o.env;
+                source = ".env entry " + name;
             }
         }
         if (value)

@@ -35,6 +35,18 @@ struct Config {
     std::string api_token;                      // empty: no authentication
     bool access_log = true;
     bool metrics = true;
+    // Email (SMTP). No host: email jobs are retried until one is configured.
+    std::string smtp_host;
+    std::int64_t smtp_port = 587;
+    std::string smtp_user;      // also read from GMAIL_USER
+    std::string smtp_password;  // also read from GMAIL_APP_PASSWORD; never logged
+    std::string smtp_from;      // empty: the user
+    std::string smtp_tls;       // starttls | tls | none; empty: tls on port 465, else starttls
+    std::string smtp_ca_file;
+    std::int64_t smtp_pool_size = 8;
+    std::int64_t smtp_max_messages = 100;
+    std::int64_t smtp_timeout_ms = 30'000;
+    std::int64_t smtp_rate_limit = 0;
     storage::Synchronous sync = storage::Synchronous::full;
     core::log::Level log_level = core::log::Level::info;
 };

@@ -3,6 +3,7 @@
 #include "app/api.hpp"
 #include "core/engine.hpp"
 #include "core/log.hpp"
+#include "handlers/email.hpp"
 #include "handlers/noop.hpp"
 #include "net/http_server.hpp"
 #include "storage/lock_file.hpp"
@@ -31,9 +32,34 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // After the engine has stopped, requests already being handled get this long to finish.
 constexpr std::chrono::seconds request_grace{5};
 
-core::HandlerRegistry make_handlers() {
+// SMTP_TLS, or by the port when it is not set: 465 speaks TLS from the first byte.
+net::smtp::TlsMode smtp_tls_mode(const Config& c) {
+    if (c.smtp_tls == "none") return net::smtp::TlsMode::none;
+    if (c.smtp_tls == "tls" || (c.smtp_tls.empty() && c.smtp_port == 465)) return net::smtp::TlsMode::implicit;
+    return net::smtp::TlsMode::starttls;
+}
+
+std::optional<handlers::EmailSettings> email_settings(const Config& c) {
+    if (c.smtp_host.empty()) return std::nullopt;
+    namespace smtp = net::smtp;
+    handlers::EmailSettings s;
+    s.server.host = c.smtp_host;
+    s.server.port = static_cast<std::uint16_t>(c.smtp_port);
+    s.server.tls = smtp_tls_mode(c);
+    if (!c.smtp_user.empty()) s.server.credentials = smtp::Credentials{c.smtp_user, c.smtp_password};
+    s.server.ca_file = c.smtp_ca_file;
+    s.server.timeout = std::chrono::milliseconds(c.smtp_timeout_ms);
+    s.pool.size = static_cast<std::size_t>(c.smtp_pool_size);
+    s.pool.max_messages = static_cast<std::uint64_t>(c.smtp_max_messages);
+    s.pool.rate_limit = static_cast<double>(c.smtp_rate_limit);
+    s.from = c.smtp_from.empty() ? c.smtp_user : c.smtp_from;
+    return s;
+}
+
+core::HandlerRegistry make_handlers(const Config& config) {
     core::HandlerRegistry handlers;
     handlers.add(std::make_unique<handlers::NoopHandler>());
+    handlers.add(std::make_unique<handlers::EmailHandler>(email_settings(config)));
     return handlers;
 }
 
@@ -131,7 +157,7 @@ int run_server(const Config& config) {
         return 1;
     }
 
-    const core::HandlerRegistry handlers = make_handlers();
+    const core::HandlerRegistry handlers = make_handlers(config);
     core::Engine engine(io, *store, handlers, engine_options(config, metrics));
     Api api(*store, *store, engine, handlers, metrics, api_options(config), core::system_clock());
 

@@ -1,9 +1,8 @@
 // net/smtp against a real SMTP server (aiosmtpd) that requires STARTTLS and AUTH, with a
 // self-signed certificate made for the test.
 
-#include "child_process.hpp"
 #include "run_awaitable.hpp"
-#include "temp_dir.hpp"
+#include "smtp_server_fixture.hpp"
 #include "wait.hpp"
 
 #include "net/smtp/client.hpp"
@@ -11,10 +10,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 using namespace jobq;
 using namespace jobq::test;
@@ -24,57 +19,6 @@ namespace json = boost::json;
 namespace smtp = jobq::net::smtp;
 
 namespace {
-
-// A certificate for 127.0.0.1 (and localhost), valid for a day.
-bool make_certificate(const std::string& cert, const std::string& key) {
-    return run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-days", "1", "-keyout", key, "-out", cert});
-}
-
-struct SmtpServer {
-    TempDir dir;
-    std::string cert = dir.file("cert.pem");
-    std::string out = dir.file("received");
-    std::unique_ptr<ChildProcess> process;
-    std::uint16_t port = 0;
-
-    SmtpServer() {
-        std::filesystem::create_directory(out);
-        BOOST_TEST_REQUIRE(make_certificate(cert, dir.file("key.pem")));
-        process = std::make_unique<ChildProcess>(std::vector<std::string>{
-            "/usr/bin/python3", std::string(JOBQ_SOURCE_DIR) + "/test/support/smtp_server.py", "--cert", cert, "--key",
-            dir.file("key.pem"), "--out", out, "--user", "mailer", "--password", "s3cret"});
-        const auto ready = process->read_line(20s);
-        BOOST_TEST_REQUIRE((ready && ready->starts_with("READY ")), "the SMTP server did not start");
-        port = static_cast<std::uint16_t>(std::stoi(ready->substr(6)));
-    }
-
-    smtp::ServerOptions options(std::string password = "s3cret") const {
-        smtp::ServerOptions o;
-        o.host = "127.0.0.1";
-        o.port = port;
-        o.tls = smtp::TlsMode::starttls;
-        o.credentials = smtp::Credentials{"mailer", std::move(password)};
-        o.ca_file = cert;
-        o.client_name = "jobq.test";
-        o.timeout = 10s;
-        return o;
-    }
-
-    std::size_t received() const {
-        std::size_t n = 0;
-        for (const auto& entry : std::filesystem::directory_iterator(out)) n += entry.path().extension() == ".json";
-        return n;
-    }
-
-    json::object message(int n) const {
-        std::ifstream in(out + "/" + std::to_string(n) + ".json");
-        std::stringstream text;
-        text << in.rdbuf();
-        return json::parse(text.str()).as_object();
-    }
-};
 
 smtp::Envelope envelope(int n, std::string body = "Hello") {
     return {"sender@jobq.test", {"to" + std::to_string(n) + "@example.com"},
