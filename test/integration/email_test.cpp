@@ -18,25 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct MailingServer : SmtpServer {
-    ServerProcess jobq{dir.file("jobs.db"),
-                       {"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(port), "--smtp-user", "mailer",
-                        "--smtp-password", "s3cret", "--smtp-from", "jobq <noreply@jobq.test>", "--smtp-ca-file", cert,
-                        "--retry-base-ms", "50", "--retry-max-ms", "200"},
-                       dir.file("jobq.log")};
-    std::unique_ptr<HttpClient> client;
-
-    MailingServer() {
-        BOOST_TEST_REQUIRE(jobq.start(), jobq.log());
-        client = std::make_unique<HttpClient>(jobq.port());
-    }
-
-    std::int64_t done() {
-        const auto r = client->get("/stats");
-        return r ? json::parse(r->body).at("jobs").at("done").as_int64() : -1;
-    }
-};
-
 std::string email_job(int i) {
     if (i % 100 == 7)
         return R"({"type":"email","payload":{"to":"user)" + std::to_string(i) +
@@ -46,6 +27,40 @@ std::string email_job(int i) {
 }
 
 // The value of a header (on one line), or "".
+struct MailingServer : SmtpServer {
+    std::unique_ptr<ServerProcess> jobq;
+    std::unique_ptr<HttpClient> client;
+
+    explicit MailingServer(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(port),
+                                      "--smtp-user", "mailer", "--smtp-password", "s3cret",
+                                      "--smtp-from", "jobq <noreply@jobq.test>", "--smtp-ca-file", cert,
+                                      "--retry-base-ms", "50", "--retry-max-ms", "200"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        jobq = std::make_unique<ServerProcess>(dir.file("jobs.db"), std::move(args), dir.file("jobq.log"));
+        BOOST_TEST_REQUIRE(jobq->start(), jobq->log());
+        client = std::make_unique<HttpClient>(jobq->port());
+    }
+
+    // Submits `n` plain emails in one batch.
+    void submit_batch(int n) {
+        std::string batch = R"({"jobs":[)";
+        for (int i = 0; i < n; ++i) {
+            if (i) batch += ',';
+            batch += email_job(i);
+        }
+        batch += "]}";
+        const auto r = client->post("/jobs/batch", batch);
+        BOOST_TEST_REQUIRE(r.has_value());
+        BOOST_TEST_REQUIRE(r->status == 201, r->body);
+    }
+
+    std::int64_t done() {
+        const auto r = client->get("/stats");
+        return r ? json::parse(r->body).at("jobs").at("done").as_int64() : -1;
+    }
+};
+
 std::string header(const std::string& content, const std::string& name) {
     const std::string text = "\r\n" + content;  // every header line now starts after a CRLF
     const auto at = text.find("\r\n" + name + ": ");
@@ -59,18 +74,12 @@ std::string header(const std::string& content, const std::string& name) {
 BOOST_AUTO_TEST_SUITE(email)
 
 BOOST_FIXTURE_TEST_CASE(five_hundred_emails_are_delivered_with_their_headers, MailingServer) {
-    std::string batch = R"({"jobs":[)";
-    for (int i = 0; i < 500; ++i) {
-        if (i) batch += ',';
-        batch += email_job(i);
-    }
-    batch += "]}";
-    const auto r = client->post("/jobs/batch", batch);
-    BOOST_TEST_REQUIRE(r.has_value());
-    BOOST_TEST_REQUIRE(r->status == 201, r->body);
-    const auto ids = json::parse(r->body).at("ids").as_array();
+    submit_batch(500);
+    const auto page = json::parse(client->get("/jobs?limit=1000")->body);
+    const auto& listed = page.at("jobs").as_array();
+    BOOST_TEST_REQUIRE(listed.size() == 500u);
 
-    BOOST_TEST_REQUIRE(wait_until([&] { return done() == 500; }, 90s), "done: " << done() << "\n" << jobq.log());
+    BOOST_TEST_REQUIRE(wait_until([&] { return done() == 500; }, 90s), "done: " << done() << "\n" << jobq->log());
     BOOST_TEST(received() == 500u);
 
     std::map<std::string, json::object> by_recipient;
@@ -89,7 +98,7 @@ BOOST_FIXTURE_TEST_CASE(five_hundred_emails_are_delivered_with_their_headers, Ma
         BOOST_TEST(header(content, "Subject") == "Hello " + std::to_string(i));
         BOOST_TEST(header(content, "Date").ends_with(" +0000"));
         BOOST_TEST(header(content, "Message-ID") ==
-                   "<jobq." + std::to_string(ids[static_cast<std::size_t>(i)].as_int64()) + "." +
+                   "<jobq." + std::to_string(listed[static_cast<std::size_t>(i)].at("id").as_int64()) + "." +
                        header(content, "Message-ID").substr(header(content, "Message-ID").find('.', 6) + 1));
         BOOST_TEST(content.find("\r\n\r\nBody " + std::to_string(i) + "\r\n") != std::string::npos);
     }
@@ -98,6 +107,31 @@ BOOST_FIXTURE_TEST_CASE(five_hundred_emails_are_delivered_with_their_headers, Ma
     BOOST_TEST(header(utf8, "Subject") == "=?UTF-8?B?R3LDvMOfZSA3?=");
     BOOST_TEST(utf8.find("=D0=97=D0=B4=D1=80=D0=B0=D0=B2=D1=81=D1=82=D0=B2=D1=83=D0=B9\r\n.\r\nend") !=
                std::string::npos);
+}
+
+struct SmallPool : MailingServer {
+    SmallPool() : MailingServer({"--smtp-pool-size", "2", "--smtp-max-messages-per-connection", "10"}) {}
+};
+
+BOOST_FIXTURE_TEST_CASE(connections_are_reused_and_replaced_after_their_message_limit, SmallPool) {
+    submit_batch(60);
+    BOOST_TEST_REQUIRE(wait_until([&] { return done() == 60; }, 60s), jobq->log());
+    BOOST_TEST(received() == 60u);
+    BOOST_TEST(connections() >= 6u);   // at most 10 messages each
+    BOOST_TEST(connections() <= 12u);  // and reused: not one per message
+}
+
+struct RateLimited : MailingServer {
+    RateLimited() : MailingServer({"--smtp-rate-limit", "20"}) {}
+};
+
+BOOST_FIXTURE_TEST_CASE(the_rate_limit_spaces_messages_and_fails_none, RateLimited) {
+    const auto started = std::chrono::steady_clock::now();
+    submit_batch(21);
+    BOOST_TEST_REQUIRE(wait_until([&] { return done() == 21; }, 30s), jobq->log());
+    // 21 messages at 20 per second: the last goes out no sooner than a second after the first.
+    BOOST_TEST((std::chrono::steady_clock::now() - started >= 950ms));
+    BOOST_TEST(received() == 21u);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_bad_email_payload_is_refused_at_submission, Server) {

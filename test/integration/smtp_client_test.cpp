@@ -80,6 +80,25 @@ BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_permanent_and_not_echoed, SmtpServer
     BOOST_TEST(failure.message.find("wrong-password") == std::string::npos);
 }
 
+struct ImplicitTlsServer : SmtpServer {
+    ImplicitTlsServer() : SmtpServer(true) {}
+};
+
+BOOST_FIXTURE_TEST_CASE(delivers_over_tls_from_the_first_byte, ImplicitTlsServer) {
+    asio::io_context io;
+    auto tls = smtp::make_tls_context(cert);
+    auto o = options();
+    o.tls = smtp::TlsMode::implicit;
+    auto opened = open(io, o, tls);
+    const auto* refused = std::get_if<smtp::Failure>(&opened);
+    BOOST_TEST_REQUIRE(!refused, (refused ? refused->message : ""));
+    auto& connection = *std::get<std::unique_ptr<smtp::Connection>>(opened);
+    const auto failure = run_awaitable(io, connection.send(envelope(1)));
+    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    run_awaitable(io, connection.quit());
+    BOOST_TEST(wait_until([&] { return received() == 1u; }, 10s));
+}
+
 BOOST_AUTO_TEST_CASE(nothing_listening_is_a_retryable_failure) {
     asio::io_context io;
     auto tls = smtp::make_tls_context("");

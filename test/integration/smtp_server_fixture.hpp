@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -32,15 +33,25 @@ struct SmtpServer {
     std::unique_ptr<ChildProcess> process;
     std::uint16_t port = 0;
 
-    SmtpServer() {
+    explicit SmtpServer(bool implicit_tls = false) {
         std::filesystem::create_directory(out);
         BOOST_TEST_REQUIRE(make_certificate(cert, dir.file("key.pem")));
-        process = std::make_unique<ChildProcess>(std::vector<std::string>{
-            "/usr/bin/python3", std::string(JOBQ_SOURCE_DIR) + "/test/support/smtp_server.py", "--cert", cert, "--key",
-            dir.file("key.pem"), "--out", out, "--user", "mailer", "--password", "s3cret"});
+        std::vector<std::string> argv{"/usr/bin/python3",
+                                      std::string(JOBQ_SOURCE_DIR) + "/test/support/smtp_server.py",
+                                      "--cert", cert, "--key", dir.file("key.pem"), "--out", out,
+                                      "--user", "mailer", "--password", "s3cret"};
+        if (implicit_tls) argv.push_back("--implicit-tls");
+        process = std::make_unique<ChildProcess>(std::move(argv));
         const auto ready = process->read_line(std::chrono::seconds(20));
         BOOST_TEST_REQUIRE((ready && ready->starts_with("READY ")), "the SMTP server did not start");
         port = static_cast<std::uint16_t>(std::stoi(ready->substr(6)));
+    }
+
+    // Distinct client connections among the messages received.
+    std::size_t connections() const {
+        std::set<std::int64_t> peers;
+        for (std::size_t n = 1; n <= received(); ++n) peers.insert(message(static_cast<int>(n)).at("peer").as_int64());
+        return peers.size();
     }
 
     net::smtp::ServerOptions options(std::string password = "s3cret") const {
