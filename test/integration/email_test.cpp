@@ -102,6 +102,10 @@ BOOST_FIXTURE_TEST_CASE(five_hundred_emails_are_delivered_with_their_headers, Ma
                        header(content, "Message-ID").substr(header(content, "Message-ID").find('.', 6) + 1));
         BOOST_TEST(content.find("\r\n\r\nBody " + std::to_string(i) + "\r\n") != std::string::npos);
     }
+    // The SMTP password is nowhere to be read.
+    BOOST_TEST(jobq->log().find("s3cret") == std::string::npos);
+    BOOST_TEST(client->get("/stats")->body.find("s3cret") == std::string::npos);
+    BOOST_TEST(client->get("/metrics")->body.find("s3cret") == std::string::npos);
     // UTF-8 subject and body, and a line holding a single dot.
     const std::string utf8(by_recipient.at("user7@example.com").at("content").as_string());
     BOOST_TEST(header(utf8, "Subject") == "=?UTF-8?B?R3LDvMOfZSA3?=");

@@ -63,6 +63,23 @@ BOOST_AUTO_TEST_CASE(http_and_operability_options) {
                std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(smtp_options_and_the_original_gmail_names) {
+    const Config seed = config_of(load_config({}, env_of({{"SMTP_HOST", "smtp.gmail.com"}, {"GMAIL_USER", "me@gmail.com"},
+                                                          {"GMAIL_APP_PASSWORD", "app-pass"}}),
+                                              {}));
+    BOOST_TEST(seed.smtp_host == "smtp.gmail.com");
+    BOOST_TEST(seed.smtp_port == 587);
+    BOOST_TEST(seed.smtp_user == "me@gmail.com");
+    BOOST_TEST(seed.smtp_password == "app-pass");
+    BOOST_TEST(seed.smtp_pool_size == 8);
+    // The current names win over the original ones, in the environment and in .env.
+    const Config both = config_of(load_config({}, env_of({{"SMTP_USER", "new@x.io"}, {"GMAIL_USER", "old@x.io"}}),
+                                              {{"GMAIL_APP_PASSWORD", "from-dotenv"}}));
+    BOOST_TEST(both.smtp_user == "new@x.io");
+    BOOST_TEST(both.smtp_password == "from-dotenv");
+    BOOST_TEST(error_of(load_config({"--smtp-tls", "ssl"}, env_of({}), {})).find("--smtp-tls") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(flags_beat_environment_beats_dotenv) {
     const std::map<std::string, std::string> dotenv = {{"PORT", "1111"}, {"WORKER_COUNT", "11"}, {"JOBQ_DB", "d.db"}};
     const auto env = env_of({{"PORT", "2222"}, {"WORKER_COUNT", "22"}});
