@@ -80,6 +80,24 @@ void Pool::release(std::unique_ptr<Connection> connection) {
     }
     idle_.push_back({std::move(connection), clock::now()});
     slot_freed_.cancel_one();
+    if (!retiring_idle_) {
+        retiring_idle_ = true;
+        asio::co_spawn(executor_, retire_idle(), asio::detached);
+    }
+}
+
+asio::awaitable<void> Pool::retire_idle() {
+    // idle_ is in release order (acquire takes the newest): its front is the oldest.
+    asio::steady_timer timer(executor_);
+    while (!idle_.empty()) {
+        timer.expires_at(idle_.front().since + options_.idle_timeout);
+        co_await timer.async_wait(use_nothrow);
+        while (!idle_.empty() && clock::now() - idle_.front().since >= options_.idle_timeout) {
+            retire(std::move(idle_.front().connection));
+            idle_.pop_front();
+        }
+    }
+    retiring_idle_ = false;
 }
 
 void Pool::retire(std::unique_ptr<Connection> connection) {

@@ -31,6 +31,9 @@ public:
     // nullopt once the server accepted the message.
     boost::asio::awaitable<std::optional<Failure>> send(const Envelope& envelope);
 
+    // Connections open now, idle or in use.
+    std::size_t open_connections() const { return open_; }
+
 private:
     struct Idle {
         std::unique_ptr<Connection> connection;
@@ -40,6 +43,8 @@ private:
     boost::asio::awaitable<Connection::Opened> acquire();
     void release(std::unique_ptr<Connection> connection);
     void retire(std::unique_ptr<Connection> connection);
+    // Closes idle connections as their idle timeout passes, while there are any.
+    boost::asio::awaitable<void> retire_idle();
     boost::asio::awaitable<void> wait_for_rate();
 
     boost::asio::any_io_executor executor_;
@@ -50,6 +55,7 @@ private:
     std::size_t open_ = 0;                  // idle and in use
     boost::asio::steady_timer slot_freed_;  // waiters for a connection; one is woken per release
     std::chrono::steady_clock::time_point next_send_{};
+    bool retiring_idle_ = false;
 };
 
 }  // namespace jobq::net::smtp

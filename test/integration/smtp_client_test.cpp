@@ -6,8 +6,12 @@
 #include "wait.hpp"
 
 #include "net/smtp/client.hpp"
+#include "net/smtp/pool.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -78,6 +82,42 @@ BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_permanent_and_not_echoed, SmtpServer
     BOOST_TEST(failure.permanent, failure.message);
     BOOST_TEST(failure.message.find("535") != std::string::npos, failure.message);
     BOOST_TEST(failure.message.find("wrong-password") == std::string::npos);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+struct PoolObservations {
+    std::optional<smtp::Failure> failure;
+    std::size_t open_after_sending = 0;
+    std::size_t open_after_idling = 0;
+};
+
+// Within one run of the io_context: running it to completion between steps would also
+// run the pool's idle retirement.
+asio::awaitable<PoolObservations> send_three_then_idle(smtp::Pool& pool) {
+    PoolObservations seen;
+    for (int i = 1; i <= 3 && !seen.failure; ++i) seen.failure = co_await pool.send(envelope(i));
+    seen.open_after_sending = pool.open_connections();
+    co_await sleep_for(800ms);
+    seen.open_after_idling = pool.open_connections();
+    co_return seen;
+}
+
+BOOST_FIXTURE_TEST_CASE(the_pool_reuses_a_connection_and_closes_it_when_idle, SmtpServer) {
+    asio::io_context io;
+    smtp::PoolOptions pool_options;
+    pool_options.size = 4;
+    pool_options.idle_timeout = 300ms;
+    smtp::Pool pool(io.get_executor(), options(), pool_options);
+    const auto seen = run_awaitable(io, send_three_then_idle(pool));
+    BOOST_TEST_REQUIRE(!seen.failure.has_value(), (seen.failure ? seen.failure->message : ""));
+    BOOST_TEST(seen.open_after_sending == 1u);  // one after the other: the same session
+    BOOST_TEST(seen.open_after_idling == 0u);   // retired while idle, with no send to notice
+    BOOST_TEST(wait_until([&] { return received() == 3u; }, 10s));
+    BOOST_TEST(connections() == 1u);
 }
 
 struct ImplicitTlsServer : SmtpServer {
