@@ -32,21 +32,26 @@ Pool::Pool(asio::any_io_executor executor, ServerOptions server, PoolOptions opt
 asio::awaitable<std::optional<Failure>> Pool::send(const Envelope& envelope) {
     co_await wait_for_rate();
     for (int attempt = 0;; ++attempt) {
-        auto acquired = co_await acquire();
+        auto acquired = co_await acquire(attempt > 0);
         if (auto* failure = std::get_if<Failure>(&acquired)) co_return std::move(*failure);
         auto connection = std::move(std::get<std::unique_ptr<Connection>>(acquired));
         auto failure = co_await connection->send(envelope);
         const bool broken = failure && !connection->usable();
         release(std::move(connection));
-        // A session that broke (a dropped connection, a timeout) may have been stale:
-        // once more on a fresh one before the failure counts.
+        // A session that broke (a dropped connection, a timeout) may have been stale, and
+        // so may the idle ones: once more on a new connection before the failure counts.
         if (!broken || failure->permanent || attempt == 1) co_return failure;
     }
 }
 
-asio::awaitable<Connection::Opened> Pool::acquire() {
+asio::awaitable<Connection::Opened> Pool::acquire(bool fresh) {
     for (;;) {
-        while (!idle_.empty()) {
+        // A fresh connection when every place is taken by an idle one: close the oldest.
+        if (fresh && open_ >= options_.size && !idle_.empty()) {
+            retire(std::move(idle_.front().connection));
+            idle_.pop_front();
+        }
+        while (!fresh && !idle_.empty()) {
             Idle idle = std::move(idle_.back());
             idle_.pop_back();
             const auto idle_for = clock::now() - idle.since;

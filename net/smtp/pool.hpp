@@ -40,7 +40,8 @@ private:
         std::chrono::steady_clock::time_point since;
     };
 
-    boost::asio::awaitable<Connection::Opened> acquire();
+    // An idle connection (checked) or a new one; `fresh`: a new one.
+    boost::asio::awaitable<Connection::Opened> acquire(bool fresh);
     void release(std::unique_ptr<Connection> connection);
     void retire(std::unique_ptr<Connection> connection);
     // Closes idle connections as their idle timeout passes, while there are any.
