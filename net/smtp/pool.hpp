@@ -1,8 +1,9 @@
 #pragma once
 // Connections to one SMTP server, reused across messages: at most `size` open at once;
-// a session is retired after `max_messages` or when idle longer than `idle_timeout`; an
-// idle session is checked with NOOP before reuse; a broken session is discarded and the
-// message tried once more on a fresh one. An optional rate limit spaces messages evenly
+// a session is retired after `max_messages` or when idle longer than `idle_timeout`; one
+// idle for more than a second is checked with NOOP before reuse (a session is always
+// left outside a transaction: RSET follows a failed one); a broken session is discarded
+// and the message tried once more on a new connection. An optional rate limit spaces messages evenly
 // (they wait; they do not fail).
 //
 // Not thread-safe: use it from one strand (the engine's), where every caller runs.
