@@ -203,6 +203,9 @@ int run_server(const Config& config) {
     } catch (const std::exception& e) {
         log::warn("checkpoint failed", {{"error", e.what()}});
     }
+    // The store goes before the io_context: an operation its DB thread is still finishing
+    // holds the io_context's executor until its thread is joined here.
+    store.reset();
     log::info("stopped");
     return 0;
 }

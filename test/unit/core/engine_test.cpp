@@ -74,10 +74,12 @@ struct EngineFixture {
     }
 
     test::TempDir dir;
-    storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::normal}};
-    core::HandlerRegistry handlers;
+    // Before the store: the store's DB thread may still hold this io_context's executor
+    // while it finishes an operation, so the store must be gone (its thread joined) first.
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::normal}};
+    core::HandlerRegistry handlers;
     std::unique_ptr<core::Engine> engine;
     std::thread runner;
     bool stopped = false;

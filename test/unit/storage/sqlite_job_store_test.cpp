@@ -322,8 +322,8 @@ BOOST_FIXTURE_TEST_CASE(failed_commit_fails_every_waiter_and_stores_nothing, Sto
 BOOST_AUTO_TEST_CASE(newer_schema_is_refused) {
     test::TempDir dir;
     {
+        asio::io_context io;  // outlives the store
         storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
-        asio::io_context io;
         run_awaitable(io, store.on_db_thread<int>([](storage::Database& db) {
             db.set_user_version(storage::schema_version + 1);
             return 0;
