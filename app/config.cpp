@@ -89,7 +89,7 @@ std::vector<Option> options() {
          integer(&Config::retry_max_ms, 0, 7 * 86'400'000LL)},
         {"max-body-bytes", "JOBQ_MAX_BODY_BYTES", "1048576", "largest request body accepted",
          integer(&Config::max_body_bytes, 1'024, 1LL << 30)},
-        {"max-connections", "JOBQ_MAX_CONNECTIONS", "10000", "open connections; more are closed at once",
+        {"max-connections", "JOBQ_MAX_CONNECTIONS", "10000", "open connections; more get a 503 and are closed",
          integer(&Config::max_connections, 1, 1'000'000)},
         {"max-pending-writes", "JOBQ_MAX_PENDING_WRITES", "10000",
          "jobs waiting for a commit; a submission beyond it is answered 429 with Retry-After",
@@ -104,10 +104,7 @@ std::vector<Option> options() {
          integer(&Config::max_db_mb, 0, 16'000'000)},
         {"api-token", "JOBQ_API_TOKEN", "",
          "when set, every route but /healthz and /readyz needs Authorization: Bearer <token>",
-         [](Config& c, const std::string& v) -> std::optional<std::string> {
-             c.api_token = v;
-             return std::nullopt;
-         }},
+         text(&Config::api_token)},
         {"access-log", "JOBQ_ACCESS_LOG", "on", "one log line per request (at info level): on or off",
          on_off(&Config::access_log)},
         {"metrics", "JOBQ_METRICS", "on",

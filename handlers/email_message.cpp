@@ -1,5 +1,7 @@
 #include "handlers/email_message.hpp"
 
+#include "net/base64.hpp"
+
 #include <algorithm>
 #include <array>
 #include <ctime>
@@ -72,16 +74,6 @@ std::optional<std::string> read_either(const json::object& o, std::string_view a
     if (o.contains(a) && o.contains(b)) return std::string(a) + " and " + std::string(b) + " cannot both be given";
     if (auto e = read_text(o, a, max, out)) return e;
     return read_text(o, b, max, out);
-}
-
-void append_base64(std::string& out, std::string_view bytes) {
-    constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (std::size_t i = 0; i < bytes.size(); i += 3) {
-        const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
-        std::uint32_t chunk = 0;
-        for (std::size_t j = 0; j < 3; ++j) chunk = chunk << 8 | (j < n ? static_cast<unsigned char>(bytes[i + j]) : 0u);
-        for (std::size_t j = 0; j < 4; ++j) out += j <= n ? alphabet[(chunk >> (18 - 6 * j)) & 0x3f] : '=';
-    }
 }
 
 bool printable_ascii(std::string_view text) {
@@ -186,7 +178,7 @@ std::string encode_header_text(std::string_view text) {
         if (end == start) end = std::min(start + max_raw, text.size());
         if (!out.empty()) out += "\r\n ";
         out += prefix;
-        append_base64(out, text.substr(start, end - start));
+        net::append_base64(out, text.substr(start, end - start));
         out += "?=";
         start = end;
     }

@@ -1,5 +1,6 @@
 #include "net/smtp/session.hpp"
 
+#include "net/base64.hpp"
 #include "net/smtp/message_data.hpp"
 
 #include <algorithm>
@@ -8,22 +9,6 @@
 namespace jobq::net::smtp {
 
 namespace {
-
-// RFC 4648 base64, as AUTH PLAIN and LOGIN send credentials.
-std::string base64(std::string_view text) {
-    constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((text.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < text.size(); i += 3) {
-        const std::size_t n = std::min<std::size_t>(3, text.size() - i);
-        std::uint32_t chunk = 0;
-        for (std::size_t j = 0; j < 3; ++j)
-            chunk = chunk << 8 | (j < n ? static_cast<unsigned char>(text[i + j]) : 0u);
-        for (std::size_t j = 0; j < 4; ++j)
-            out += j <= n ? alphabet[(chunk >> (18 - 6 * j)) & 0x3f] : '=';
-    }
-    return out;
-}
 
 std::string upper(std::string_view text) {
     std::string out(text);
@@ -133,11 +118,11 @@ Step Session::on_reply(const Reply& reply) {
 
         case State::auth_login_user:
             if (reply.code != 334) return fail_on(reply, "AUTH LOGIN refused", false);
-            return expect(State::auth_login_password, base64(options_.credentials->user) + "\r\n");
+            return expect(State::auth_login_password, net::base64(options_.credentials->user) + "\r\n");
 
         case State::auth_login_password:
             if (reply.code != 334) return fail_on(reply, "AUTH LOGIN refused the user name", false);
-            return expect(State::auth_login_done, base64(options_.credentials->password) + "\r\n");
+            return expect(State::auth_login_done, net::base64(options_.credentials->password) + "\r\n");
 
         case State::mail:
         case State::rcpt:
@@ -193,7 +178,7 @@ Step Session::authenticate() {
     if (!encrypted_) return fail(false, "not sending credentials over an unencrypted connection");
     const auto& c = *options_.credentials;
     if (capabilities_.auth_plain)
-        return expect(State::auth_plain, "AUTH PLAIN " + base64(std::string(1, '\0') + c.user + '\0' + c.password) + "\r\n");
+        return expect(State::auth_plain, "AUTH PLAIN " + net::base64(std::string(1, '\0') + c.user + '\0' + c.password) + "\r\n");
     if (capabilities_.auth_login) return expect(State::auth_login_user, "AUTH LOGIN\r\n");
     return fail(false, "the server offers neither AUTH PLAIN nor AUTH LOGIN");
 }
