@@ -16,7 +16,6 @@ struct Reply {
     std::vector<std::string> lines;  // text after the code and separator, one per line
 
     bool positive() const { return code >= 200 && code < 400; }
-    bool transient_failure() const { return code >= 400 && code < 500; }
     bool permanent_failure() const { return code >= 500; }
     // "550 mailbox unavailable" (lines joined by "; "), for errors and logs.
     std::string text() const;

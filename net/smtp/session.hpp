@@ -88,7 +88,6 @@ public:
     Step noop();   // NOOP: is a pooled session still alive?
     Step quit();
 
-    const Capabilities& capabilities() const { return capabilities_; }
     bool encrypted() const { return encrypted_; }
     std::uint64_t messages_sent() const { return messages_sent_; }
 

@@ -18,8 +18,6 @@ public:
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
 
-    bool started() const { return pid_ > 0; }
-
     // The next line the process writes to stdout, without its newline; nullopt on timeout
     // or when the process ends first.
     std::optional<std::string> read_line(std::chrono::milliseconds timeout);
