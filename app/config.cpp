@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "net/cidr.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -135,6 +137,22 @@ std::vector<Option> options() {
          integer(&Config::smtp_timeout_ms, 100, 600'000)},
         {"smtp-rate-limit", "SMTP_RATE_LIMIT", "0", "emails per second at most (0: no limit); jobs wait, not fail",
          integer(&Config::smtp_rate_limit, 0, 1'000'000)},
+        {"webhook-timeout-ms", "JOBQ_WEBHOOK_TIMEOUT_MS", "10000",
+         "a whole webhook request: resolving, connecting, TLS, sending and the response",
+         integer(&Config::webhook_timeout_ms, 100, 600'000)},
+        {"ca-file", "JOBQ_CA_FILE", "(the system's)", "PEM certificates to trust for HTTPS webhooks",
+         text(&Config::ca_file)},
+        {"webhook-secret", "JOBQ_WEBHOOK_SECRET", "(none: unsigned)",
+         "signs each webhook: X-Jobq-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>",
+         text(&Config::webhook_secret)},
+        {"webhook-deny", "JOBQ_WEBHOOK_DENY", "169.254.0.0/16,fe80::/10",
+         "address ranges webhooks never connect to, checked on the resolved address (empty: none)",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             std::string problem;
+             if (!net::parse_cidr_list(v, &problem)) return problem;
+             c.webhook_deny = v;
+             return std::nullopt;
+         }},
         {"sync", "JOBQ_SYNC", "full", "full: 201 means on disk; normal: faster, may lose the last commits on power loss",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v == "full") c.sync = storage::Synchronous::full;

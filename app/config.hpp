@@ -47,6 +47,11 @@ struct Config {
     std::int64_t smtp_max_messages = 100;
     std::int64_t smtp_timeout_ms = 30'000;
     std::int64_t smtp_rate_limit = 0;
+    // Webhooks (HTTP and HTTPS).
+    std::int64_t webhook_timeout_ms = 10'000;
+    std::string ca_file;         // PEM certificates trusted for HTTPS webhooks; empty: the system's
+    std::string webhook_secret;  // empty: requests are not signed; never logged
+    std::string webhook_deny = "169.254.0.0/16,fe80::/10";  // CIDR ranges never connected to
     storage::Synchronous sync = storage::Synchronous::full;
     core::log::Level log_level = core::log::Level::info;
 };

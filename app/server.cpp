@@ -5,7 +5,10 @@
 #include "core/log.hpp"
 #include "handlers/email.hpp"
 #include "handlers/noop.hpp"
+#include "handlers/webhook.hpp"
+#include "net/cidr.hpp"
 #include "net/http_server.hpp"
+#include "net/tls_context.hpp"
 #include "storage/lock_file.hpp"
 #include "storage/sqlite_job_store.hpp"
 
@@ -56,11 +59,37 @@ std::optional<handlers::EmailSettings> email_settings(const Config& c) {
     return s;
 }
 
+handlers::WebhookSettings webhook_settings(const Config& c) {
+    handlers::WebhookSettings s;
+    s.client.timeout = std::chrono::milliseconds(c.webhook_timeout_ms);
+    s.client.ca_file = c.ca_file;
+    s.client.deny = *net::parse_cidr_list(c.webhook_deny);  // validated by load_config
+    s.client.max_idle_per_origin = static_cast<std::size_t>(c.workers);
+    s.secret = c.webhook_secret;
+    return s;
+}
+
 core::HandlerRegistry make_handlers(const Config& config) {
     core::HandlerRegistry handlers;
     handlers.add(std::make_unique<handlers::NoopHandler>());
     handlers.add(std::make_unique<handlers::EmailHandler>(email_settings(config)));
+    handlers.add(std::make_unique<handlers::WebhookHandler>(webhook_settings(config)));
     return handlers;
+}
+
+// A CA file that cannot be loaded is a configuration error, reported now rather than as
+// the last_error of every job that needs it.
+bool ca_files_load(const Config& c) {
+    for (const auto* file : {&c.ca_file, &c.smtp_ca_file}) {
+        if (file->empty()) continue;
+        try {
+            net::make_tls_context(*file);
+        } catch (const std::exception& e) {
+            log::error("cannot load CA certificates", {{"file", *file}, {"error", e.what()}});
+            return false;
+        }
+    }
+    return true;
 }
 
 core::EngineOptions engine_options(const Config& c, core::Metrics* metrics) {
@@ -135,6 +164,7 @@ ApiOptions api_options(const Config& c) {
 int run_server(const Config& config) {
     log::set_level(config.log_level);
     const log::BufferedOutput log_output;
+    if (!ca_files_load(config)) return 1;
     core::Metrics metrics_registry;
     core::Metrics* metrics = config.metrics ? &metrics_registry : nullptr;
     std::optional<storage::LockFile> lock;

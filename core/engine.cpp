@@ -220,7 +220,7 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
     running_deadlines_.erase(&deadline);
 
     if (result.index() == 0) co_return std::get<0>(std::move(result));
-    if (interrupting_) co_return Outcome{Outcome::Kind::retryable, "interrupted by shutdown"};
+    if (interrupting_) co_return Outcome::retryable("interrupted by shutdown");
     co_return Outcome::retryable("timed out after " + std::to_string(timeout) + " ms");
 }
 
@@ -240,7 +240,8 @@ Settlement Engine::settlement_for(const Job& job, const Outcome& outcome) {
                 s.kind = Settlement::Kind::failed;
             } else {
                 s.kind = Settlement::Kind::retry;
-                s.run_at = now + retry_policy_.next_delay(job.attempts);
+                s.run_at = now + (outcome.retry_in_ms ? std::max<millis>(*outcome.retry_in_ms, 0)
+                                                      : retry_policy_.next_delay(job.attempts));
             }
             break;
     }

@@ -17,10 +17,14 @@ struct Outcome {
     enum class Kind { success, retryable, permanent };
     Kind kind = Kind::success;
     std::string message;
+    // Retryable: the peer said when to come back (an HTTP Retry-After); used instead of the
+    // backoff. The handler bounds it.
+    std::optional<millis> retry_in_ms;
 
-    static Outcome success() { return {Kind::success, {}}; }
-    static Outcome retryable(std::string why) { return {Kind::retryable, std::move(why)}; }
-    static Outcome permanent(std::string why) { return {Kind::permanent, std::move(why)}; }
+    static Outcome success() { return {Kind::success, {}, {}}; }
+    static Outcome retryable(std::string why) { return {Kind::retryable, std::move(why), {}}; }
+    static Outcome retryable_after(std::string why, millis delay) { return {Kind::retryable, std::move(why), delay}; }
+    static Outcome permanent(std::string why) { return {Kind::permanent, std::move(why), {}}; }
 };
 
 struct JobContext {

@@ -40,16 +40,6 @@ std::string describe(const boost::system::error_code& ec) {
 
 }  // namespace
 
-ssl::context make_tls_context(const std::string& ca_file) {
-    ssl::context context(ssl::context::tls_client);
-    context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    context.set_verify_mode(ssl::verify_peer);
-    if (ca_file.empty()) context.set_default_verify_paths();
-    else context.load_verify_file(ca_file);
-    return context;
-}
-
 Connection::Connection(asio::any_io_executor executor, ServerOptions options, ssl::context& tls)
     : options_(std::move(options)),
       stream_(std::move(executor), tls),

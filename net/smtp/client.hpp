@@ -6,6 +6,7 @@
 // coroutine uses a connection at a time.
 
 #include "net/smtp/session.hpp"
+#include "net/tls_context.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -31,10 +32,6 @@ struct ServerOptions {
     std::string client_name = "localhost";
     std::chrono::milliseconds timeout{30'000};  // connect, handshake, and each reply
 };
-
-// Verifies the server's certificate chain (against `ca_file` or the system store).
-// The host name is checked per connection.
-boost::asio::ssl::context make_tls_context(const std::string& ca_file);
 
 class Connection {
 public:

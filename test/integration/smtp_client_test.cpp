@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_SUITE(smtp_client)
 
 BOOST_FIXTURE_TEST_CASE(delivers_over_starttls_with_auth_on_one_connection, SmtpServer) {
     asio::io_context io;
-    auto tls = smtp::make_tls_context(cert);
+    auto tls = net::make_tls_context(cert);
     auto opened = open(io, options(), tls);
     const auto* refused = std::get_if<smtp::Failure>(&opened);
     BOOST_TEST_REQUIRE(!refused, (refused ? refused->message : ""));
@@ -64,7 +64,7 @@ BOOST_FIXTURE_TEST_CASE(delivers_over_starttls_with_auth_on_one_connection, Smtp
 BOOST_FIXTURE_TEST_CASE(a_certificate_that_does_not_verify_is_a_retryable_failure, SmtpServer) {
     SmtpServer other;  // its certificate is not the one this server presents
     asio::io_context io;
-    auto tls = smtp::make_tls_context(other.cert);
+    auto tls = net::make_tls_context(other.cert);
     const auto opened = open(io, options(), tls);
     BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
     const auto& failure = std::get<smtp::Failure>(opened);
@@ -75,7 +75,7 @@ BOOST_FIXTURE_TEST_CASE(a_certificate_that_does_not_verify_is_a_retryable_failur
 
 BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_permanent_and_not_echoed, SmtpServer) {
     asio::io_context io;
-    auto tls = smtp::make_tls_context(cert);
+    auto tls = net::make_tls_context(cert);
     const auto opened = open(io, options("wrong-password"), tls);
     BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
     const auto& failure = std::get<smtp::Failure>(opened);
@@ -126,7 +126,7 @@ struct ImplicitTlsServer : SmtpServer {
 
 BOOST_FIXTURE_TEST_CASE(delivers_over_tls_from_the_first_byte, ImplicitTlsServer) {
     asio::io_context io;
-    auto tls = smtp::make_tls_context(cert);
+    auto tls = net::make_tls_context(cert);
     auto o = options();
     o.tls = smtp::TlsMode::implicit;
     auto opened = open(io, o, tls);
@@ -141,7 +141,7 @@ BOOST_FIXTURE_TEST_CASE(delivers_over_tls_from_the_first_byte, ImplicitTlsServer
 
 BOOST_AUTO_TEST_CASE(nothing_listening_is_a_retryable_failure) {
     asio::io_context io;
-    auto tls = smtp::make_tls_context("");
+    auto tls = net::make_tls_context("");
     smtp::ServerOptions o;
     o.host = "127.0.0.1";
     o.port = 1;  // nothing listens on port 1 on loopback

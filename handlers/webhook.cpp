@@ -1,0 +1,52 @@
+#include "handlers/webhook.hpp"
+
+#include "handlers/webhook_outcome.hpp"
+#include "handlers/webhook_request.hpp"
+
+#include <boost/json/parse.hpp>
+
+namespace jobq::handlers {
+
+namespace json = boost::json;
+
+namespace {
+
+net::http::Request request_for(Webhook hook, const core::Job& job) {
+    net::http::Request request;
+    request.origin = {hook.url.https, std::move(hook.url.host), hook.url.port};
+    request.method = std::move(hook.method);
+    request.target = std::move(hook.url.target);
+    request.headers = std::move(hook.headers);
+    request.headers.emplace_back("Content-Type", "application/json");
+    request.headers.emplace_back("X-Jobq-Job-Id", std::to_string(job.id));
+    request.headers.emplace_back("X-Jobq-Attempt", std::to_string(job.attempts));
+    request.body = std::move(hook.body);
+    return request;
+}
+
+}  // namespace
+
+WebhookHandler::WebhookHandler(WebhookSettings settings, core::Clock clock)
+    : settings_(std::move(settings)), clock_(std::move(clock)) {}
+
+std::optional<std::string> WebhookHandler::validate(const json::value& payload) const {
+    auto parsed = parse_webhook(payload);
+    if (auto* problem = std::get_if<std::string>(&parsed)) return *problem;
+    return std::nullopt;
+}
+
+boost::asio::awaitable<core::Outcome> WebhookHandler::run(const core::Job& job, core::JobContext& context) {
+    json::error_code ec;
+    const auto payload = json::parse(job.payload, ec);
+    auto parsed = ec ? std::variant<Webhook, std::string>(std::string("stored payload is not JSON")) : parse_webhook(payload);
+    if (auto* problem = std::get_if<std::string>(&parsed)) co_return core::Outcome::permanent(*problem);
+
+    auto request = request_for(std::move(std::get<Webhook>(parsed)), job);
+    if (!settings_.secret.empty())
+        request.headers.emplace_back("X-Jobq-Signature", webhook_signature(settings_.secret, clock_() / 1000, request.body));
+    if (!client_) client_ = std::make_unique<net::http::Client>(context.executor, settings_.client);
+    const auto result = co_await client_->send(request);
+    co_return webhook_outcome(result, clock_());
+}
+
+}  // namespace jobq::handlers

@@ -1,0 +1,36 @@
+#pragma once
+// The `webhook` job type: the payload of handlers/webhook_request.hpp delivered over
+// HTTP(S) through a keep-alive client (net/http_client). Each request carries
+// Content-Type: application/json, X-Jobq-Job-Id and X-Jobq-Attempt, so a receiver can
+// deduplicate (delivery is at least once), and with a secret X-Jobq-Signature. What the
+// answer means for the job: handlers/webhook_outcome.hpp.
+
+#include "core/clock.hpp"
+#include "core/handler.hpp"
+#include "net/http_client.hpp"
+
+#include <memory>
+#include <string>
+
+namespace jobq::handlers {
+
+struct WebhookSettings {
+    net::http::ClientOptions client;
+    std::string secret;  // empty: requests are not signed
+};
+
+class WebhookHandler final : public core::Handler {
+public:
+    explicit WebhookHandler(WebhookSettings settings, core::Clock clock = core::system_clock());
+
+    std::string_view type() const override { return "webhook"; }
+    std::optional<std::string> validate(const boost::json::value& payload) const override;
+    boost::asio::awaitable<core::Outcome> run(const core::Job& job, core::JobContext& context) override;
+
+private:
+    WebhookSettings settings_;
+    core::Clock clock_;
+    std::unique_ptr<net::http::Client> client_;  // made on the first run, on the engine's strand
+};
+
+}  // namespace jobq::handlers

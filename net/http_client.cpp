@@ -1,0 +1,308 @@
+#include "net/http_client.hpp"
+
+#include "net/tls_context.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <optional>
+
+namespace jobq::net::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// Interim (1xx) responses skipped before the final one, at most.
+constexpr int max_interim_responses = 8;
+
+std::string text_of(const Origin& origin) {
+    const bool v6 = origin.host.find(':') != std::string::npos;
+    std::string text = v6 ? "[" + origin.host + "]" : origin.host;
+    text += ':';
+    text += std::to_string(origin.port);
+    return text;
+}
+
+std::string key_of(const Origin& origin) { return (origin.https ? "https://" : "http://") + text_of(origin); }
+
+// The Host header: the port only when it is not the scheme's default.
+std::string host_header(const Origin& origin) {
+    if (origin.port == (origin.https ? 443 : 80))
+        return origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host;
+    return text_of(origin);
+}
+
+bool is_address(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+// A pooled connection is worth reusing only if the server has neither closed it nor sent
+// anything unasked (a close_notify, a 408): either makes the socket readable.
+bool quiet_and_open(tcp::socket& socket) {
+    if (!socket.is_open()) return false;
+    char byte;
+    const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+Failure retryable(std::string message) { return Failure{false, std::move(message)}; }
+
+std::string describe(const boost::system::error_code& ec) {
+    if (ec == beast::error::timeout) return "timed out";
+    return ec.message();  // OpenSSL's reason ("certificate verify failed") is what an operator needs
+}
+
+}  // namespace
+
+class Client::Connection {
+public:
+    Connection(asio::any_io_executor executor, ssl::context& tls, bool https)
+        : stream_(std::move(executor), tls), https_(https) {}
+
+    beast::ssl_stream<beast::tcp_stream>& tls() { return stream_; }
+    beast::tcp_stream& tcp() { return stream_.next_layer(); }
+    bool quiet_and_open() { return http::quiet_and_open(tcp().socket()); }
+
+    // The request on this connection, the response read by `deadline`.
+    asio::awaitable<Result> exchange(bhttp::request<bhttp::string_body>& message, clock::time_point deadline,
+                                     const ClientOptions& options);
+
+    bool reusable() const { return reusable_; }
+    // Whether any byte of a response arrived: without one, a failed exchange on a reused
+    // connection may be a connection the server had closed, and is worth one more try.
+    bool response_started() const { return response_started_; }
+
+private:
+    template <class Stream>
+    asio::awaitable<Result> exchange_over(Stream& stream, bhttp::request<bhttp::string_body>& message,
+                                          const ClientOptions& options);
+    template <class Stream>
+    asio::awaitable<std::optional<Failure>> read_body(Stream& stream, bhttp::response_parser<bhttp::buffer_body>& parser,
+                                                      Response& response, const ClientOptions& options);
+
+    beast::ssl_stream<beast::tcp_stream> stream_;
+    beast::flat_buffer buffer_;
+    bool https_;
+    bool reusable_ = false;
+    bool response_started_ = false;
+};
+
+asio::awaitable<Result> Client::Connection::exchange(bhttp::request<bhttp::string_body>& message,
+                                                     clock::time_point deadline, const ClientOptions& options) {
+    reusable_ = false;
+    response_started_ = false;
+    tcp().expires_at(deadline);
+    auto result = https_ ? co_await exchange_over(stream_, message, options)
+                         : co_await exchange_over(tcp(), message, options);
+    tcp().expires_never();
+    co_return result;
+}
+
+template <class Stream>
+asio::awaitable<Result> Client::Connection::exchange_over(Stream& stream, bhttp::request<bhttp::string_body>& message,
+                                                          const ClientOptions& options) {
+    if (auto [ec, n] = co_await bhttp::async_write(stream, message, use_nothrow); ec)
+        co_return retryable("sending the request: " + describe(ec));
+
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+    for (int interim = 0;; ++interim) {
+        parser.emplace();
+        parser->body_limit(boost::none);  // the cap is applied while reading, see read_body
+        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer_, *parser, use_nothrow);
+        response_started_ = response_started_ || parser->got_some();
+        if (ec) co_return retryable("reading the response: " + describe(ec));
+        const unsigned status = parser->get().result_int();
+        if (status >= 200 || status == 101) break;
+        if (interim == max_interim_responses) co_return retryable("too many interim (1xx) responses");
+        // An interim response has no body; the final one follows on the same connection.
+    }
+    const auto& header = parser->get();
+    Response response;
+    response.status = header.result_int();
+    response.reason = std::string(header.reason());
+    if (const auto it = header.find(bhttp::field::retry_after); it != header.end())
+        response.retry_after = std::string(it->value());
+    // The status is what the caller classifies: a body cut short still leaves an answer.
+    const auto failure = co_await read_body(stream, *parser, response, options);
+    reusable_ = !failure && parser->is_done() && parser->keep_alive() && response.status != 101;
+    co_return response;
+}
+
+template <class Stream>
+asio::awaitable<std::optional<Failure>> Client::Connection::read_body(Stream& stream,
+                                                                      bhttp::response_parser<bhttp::buffer_body>& parser,
+                                                                      Response& response, const ClientOptions& options) {
+    std::array<char, 8192> chunk;
+    std::size_t total = 0;
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        auto [ec, n] = co_await bhttp::async_read(stream, buffer_, parser, use_nothrow);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) co_return retryable("reading the response body: " + describe(ec));
+        const std::size_t got = chunk.size() - parser.get().body().size;
+        if (response.body_prefix.size() < options.body_prefix_bytes)
+            response.body_prefix.append(chunk.data(), std::min(got, options.body_prefix_bytes - response.body_prefix.size()));
+        total += got;
+        // Past the cap the rest is not worth reading: the connection closes instead.
+        if (total > options.max_body_bytes) co_return retryable("response body over the limit");
+    }
+    co_return std::nullopt;
+}
+
+Client::Client(asio::any_io_executor executor, ClientOptions options)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      tls_(std::make_unique<ssl::context>(make_tls_context(options_.ca_file))),
+      idle_timer_(executor_, clock::time_point::max()) {}
+
+Client::~Client() {
+    *alive_ = false;
+    idle_timer_.cancel();
+}
+
+asio::awaitable<Result> Client::send(const Request& request) {
+    const auto deadline = clock::now() + options_.timeout;
+    const Key key = key_of(request.origin);
+
+    bhttp::request<bhttp::string_body> message{bhttp::string_to_verb(request.method), request.target, 11};
+    message.set(bhttp::field::host, host_header(request.origin));
+    message.set(bhttp::field::user_agent, options_.user_agent);
+    for (const auto& [name, value] : request.headers) message.insert(name, value);
+    message.body() = request.body;
+    message.prepare_payload();
+
+    for (int attempt = 0;; ++attempt) {
+        auto connection = attempt == 0 ? take_idle(key) : nullptr;
+        const bool reused = connection != nullptr;
+        if (!connection) {
+            auto opened = co_await open(request.origin, deadline);
+            if (auto* failure = std::get_if<Failure>(&opened)) co_return std::move(*failure);
+            connection = std::move(std::get<std::unique_ptr<Connection>>(opened));
+        }
+        auto result = co_await connection->exchange(message, deadline, options_);
+        const bool stale = reused && std::holds_alternative<Failure>(result) && !connection->response_started() &&
+                           clock::now() < deadline;
+        if (connection->reusable()) release(key, std::move(connection));
+        // A reused connection that failed before any reply was likely closed by the server
+        // while idle: once more on a new one (at-least-once allows the duplicate).
+        if (stale) continue;
+        if (auto* failure = std::get_if<Failure>(&result))
+            failure->message = "HTTP " + request.method + " " + key + ": " + failure->message;
+        co_return result;
+    }
+}
+
+asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Client::open(const Origin& origin,
+                                                                                       clock::time_point deadline) {
+    const std::string where = text_of(origin);
+    tcp::resolver resolver(executor_);
+    asio::steady_timer timer(executor_, deadline);
+    auto resolved = co_await (resolver.async_resolve(origin.host, std::to_string(origin.port), use_nothrow) ||
+                              timer.async_wait(use_nothrow));
+    if (resolved.index() == 1) co_return retryable("timed out resolving " + origin.host);
+    auto [resolve_error, results] = std::get<0>(std::move(resolved));
+    if (resolve_error) co_return retryable("cannot resolve " + origin.host + ": " + describe(resolve_error));
+
+    // The egress guard looks at the addresses, not the name: a name can resolve anywhere.
+    std::vector<tcp::endpoint> allowed;
+    std::string denied;
+    for (const auto& entry : results) {
+        if (in_any(options_.deny, entry.endpoint().address())) denied = entry.endpoint().address().to_string();
+        else allowed.push_back(entry.endpoint());
+    }
+    if (allowed.empty())
+        co_return Failure{true, "address " + denied + " of " + origin.host + " is in a denied range (JOBQ_WEBHOOK_DENY)"};
+
+    auto connection = std::make_unique<Connection>(executor_, *tls_, origin.https);
+    connection->tcp().expires_at(deadline);
+    if (auto [ec, endpoint] = co_await connection->tcp().async_connect(allowed, use_nothrow); ec)
+        co_return retryable("cannot connect to " + where + ": " + describe(ec));
+    ++opened_;
+    boost::system::error_code ignored;
+    connection->tcp().socket().set_option(tcp::no_delay(true), ignored);
+    if (origin.https) {
+        auto& stream = connection->tls();
+        // SNI for a name (not for an address literal); the certificate must name the host.
+        if (!is_address(origin.host) && !SSL_set_tlsext_host_name(stream.native_handle(), origin.host.c_str()))
+            co_return retryable("cannot set the TLS server name");
+        stream.set_verify_callback(ssl::host_name_verification(origin.host));
+        if (auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow); ec)
+            co_return retryable("TLS handshake with " + where + " failed: " + describe(ec));
+    }
+    connection->tcp().expires_never();
+    co_return std::move(connection);
+}
+
+std::unique_ptr<Client::Connection> Client::take_idle(const Key& key) {
+    const auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& queue = it->second;
+    std::unique_ptr<Connection> found;
+    // The newest first: it is the likeliest to be still open.
+    while (!found && !queue.empty()) {
+        auto candidate = std::move(queue.back());
+        queue.pop_back();
+        if (clock::now() - candidate.since < options_.idle_timeout && candidate.connection->quiet_and_open())
+            found = std::move(candidate.connection);
+    }
+    if (queue.empty()) idle_.erase(it);
+    return found;
+}
+
+void Client::release(const Key& key, std::unique_ptr<Connection> connection) {
+    auto& queue = idle_[key];
+    if (queue.size() >= options_.max_idle_per_origin) queue.pop_front();
+    queue.push_back({std::move(connection), clock::now()});
+    if (!retiring_idle_) {
+        retiring_idle_ = true;
+        asio::co_spawn(executor_, retire_idle(alive_), asio::detached);
+    }
+}
+
+asio::awaitable<void> Client::retire_idle(std::shared_ptr<bool> alive) {
+    while (*alive && !idle_.empty()) {
+        auto oldest = clock::time_point::max();
+        for (const auto& [key, queue] : idle_) oldest = std::min(oldest, queue.front().since);
+        idle_timer_.expires_at(oldest + options_.idle_timeout);
+        co_await idle_timer_.async_wait(use_nothrow);
+        if (!*alive) co_return;  // the client is gone
+        const auto now = clock::now();
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            auto& queue = it->second;
+            while (!queue.empty() && now - queue.front().since >= options_.idle_timeout) queue.pop_front();
+            it = queue.empty() ? idle_.erase(it) : std::next(it);
+        }
+    }
+    retiring_idle_ = false;
+}
+
+}  // namespace jobq::net::http
