@@ -78,6 +78,8 @@ std::optional<core::millis> parse_retry_after(std::string_view value, core::mill
         if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
         return std::min<core::millis>(seconds, max_retry_after_ms / 1000) * 1000;
     }
+    // IMF-fixdate, the only form senders may use (RFC 9110 5.6.7): 29 characters.
+    if (value.size() != 29 || !value.ends_with(" GMT")) return std::nullopt;
     std::tm tm{};
     std::istringstream in{std::string(value)};
     in.imbue(std::locale::classic());

@@ -120,8 +120,10 @@ asio::awaitable<Result> Client::Connection::exchange(bhttp::request<bhttp::strin
     reusable_ = false;
     response_started_ = false;
     tcp().expires_at(deadline);
-    auto result = https_ ? co_await exchange_over(stream_, message, options)
-                         : co_await exchange_over(tcp(), message, options);
+    // Not a conditional expression: GCC 12 miscompiles co_await in both of its arms.
+    Result result;
+    if (https_) result = co_await exchange_over(stream_, message, options);
+    else result = co_await exchange_over(tcp(), message, options);
     tcp().expires_never();
     co_return result;
 }
@@ -203,34 +205,34 @@ asio::awaitable<Result> Client::send(const Request& request) {
     for (int attempt = 0;; ++attempt) {
         auto connection = attempt == 0 ? take_idle(key) : nullptr;
         const bool reused = connection != nullptr;
+        Result result;
         if (!connection) {
             auto opened = co_await open(request.origin, deadline);
-            if (auto* failure = std::get_if<Failure>(&opened)) co_return std::move(*failure);
-            connection = std::move(std::get<std::unique_ptr<Connection>>(opened));
+            if (auto* failure = std::get_if<Failure>(&opened)) result = std::move(*failure);
+            else connection = std::move(std::get<std::unique_ptr<Connection>>(opened));
         }
-        auto result = co_await connection->exchange(message, deadline, options_);
+        if (connection) result = co_await connection->exchange(message, deadline, options_);
         const bool stale = reused && std::holds_alternative<Failure>(result) && !connection->response_started() &&
                            clock::now() < deadline;
-        if (connection->reusable()) release(key, std::move(connection));
+        if (connection && connection->reusable()) release(key, std::move(connection));
         // A reused connection that failed before any reply was likely closed by the server
         // while idle: once more on a new one (at-least-once allows the duplicate).
         if (stale) continue;
         if (auto* failure = std::get_if<Failure>(&result))
-            failure->message = "HTTP " + request.method + " " + key + ": " + failure->message;
+            failure->message = request.method + " " + key + ": " + failure->message;
         co_return result;
     }
 }
 
 asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Client::open(const Origin& origin,
                                                                                        clock::time_point deadline) {
-    const std::string where = text_of(origin);
     tcp::resolver resolver(executor_);
     asio::steady_timer timer(executor_, deadline);
     auto resolved = co_await (resolver.async_resolve(origin.host, std::to_string(origin.port), use_nothrow) ||
                               timer.async_wait(use_nothrow));
-    if (resolved.index() == 1) co_return retryable("timed out resolving " + origin.host);
+    if (resolved.index() == 1) co_return retryable("timed out resolving the host name");
     auto [resolve_error, results] = std::get<0>(std::move(resolved));
-    if (resolve_error) co_return retryable("cannot resolve " + origin.host + ": " + describe(resolve_error));
+    if (resolve_error) co_return retryable("cannot resolve the host name: " + describe(resolve_error));
 
     // The egress guard looks at the addresses, not the name: a name can resolve anywhere.
     std::vector<tcp::endpoint> allowed;
@@ -245,7 +247,7 @@ asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Clie
     auto connection = std::make_unique<Connection>(executor_, *tls_, origin.https);
     connection->tcp().expires_at(deadline);
     if (auto [ec, endpoint] = co_await connection->tcp().async_connect(allowed, use_nothrow); ec)
-        co_return retryable("cannot connect to " + where + ": " + describe(ec));
+        co_return retryable("cannot connect: " + describe(ec));
     ++opened_;
     boost::system::error_code ignored;
     connection->tcp().socket().set_option(tcp::no_delay(true), ignored);
@@ -256,7 +258,7 @@ asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Clie
             co_return retryable("cannot set the TLS server name");
         stream.set_verify_callback(ssl::host_name_verification(origin.host));
         if (auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow); ec)
-            co_return retryable("TLS handshake with " + where + " failed: " + describe(ec));
+            co_return retryable("TLS handshake failed: " + describe(ec));
     }
     connection->tcp().expires_never();
     co_return std::move(connection);

@@ -2,6 +2,7 @@
 // A real SMTP server (aiosmtpd, test/support/smtp_server.py) requiring STARTTLS and AUTH,
 // with a self-signed certificate made for the test; what it receives is readable here.
 
+#include "certificate.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
 
@@ -18,13 +19,6 @@
 #include <string>
 
 namespace jobq::test {
-
-// A certificate for 127.0.0.1 (and localhost), valid for a day.
-inline bool make_certificate(const std::string& cert, const std::string& key) {
-    return run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-days", "1", "-keyout", key, "-out", cert});
-}
 
 struct SmtpServer {
     TempDir dir;
