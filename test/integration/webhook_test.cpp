@@ -3,6 +3,7 @@
 // what arrived and answers as each test scripts it.
 
 #include "certificate.hpp"
+#include "child_process.hpp"
 #include "server_fixture.hpp"
 #include "temp_dir.hpp"
 #include "wait.hpp"
@@ -68,6 +69,21 @@ ReceiverScript first_then_ok(ReceiverReply first) {
     return [first](const ReceivedRequest&, std::size_t n) { return n == 1 ? first : ReceiverReply{}; };
 }
 
+// The verification example of the README, in Python's standard library.
+bool readme_verifies(const std::string& secret, const std::string& header, const std::string& body) {
+    const std::string script = R"(import hashlib, hmac, sys, time
+
+def verify(secret: bytes, header: str, body: bytes, tolerance=300) -> bool:
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    t = fields["t"]
+    expected = hmac.new(secret, t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(t)) <= tolerance
+
+sys.exit(0 if verify(sys.argv[1].encode(), sys.argv[2], sys.argv[3].encode()) else 1)
+)";
+    return run_command({"/usr/bin/python3", "-c", script, secret, header, body});
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(webhook)
@@ -97,7 +113,10 @@ BOOST_AUTO_TEST_CASE(body_and_headers_arrive_intact_and_the_signature_verifies) 
     const auto t = std::stoll(signature.substr(2, signature.find(',') - 2));
     BOOST_TEST(std::abs(t - std::time(nullptr)) < 60);
     BOOST_TEST(signature == jobq::handlers::webhook_signature("whsec_test", t, r.body));
-    BOOST_TEST(signature != jobq::handlers::webhook_signature("other secret", t, r.body));
+    // The README's recipe, as a receiver would run it.
+    BOOST_TEST(readme_verifies("whsec_test", signature, r.body));
+    BOOST_TEST(!readme_verifies("other secret", signature, r.body));
+    BOOST_TEST(!readme_verifies("whsec_test", signature, r.body + " "));
 }
 
 BOOST_AUTO_TEST_CASE(https_delivery_verifies_the_certificate_by_name_and_by_address) {
@@ -225,6 +244,18 @@ BOOST_AUTO_TEST_CASE(connections_are_kept_alive_and_reused) {
     BOOST_TEST_REQUIRE(wait_until([&] { return receiver.request_count() >= 200; }, 20s));
     BOOST_TEST(receiver.request_count() == 200u);
     BOOST_TEST(receiver.connections() <= 4u);  // one per worker at most, not one per job
+}
+
+BOOST_AUTO_TEST_CASE(a_kept_connection_the_receiver_closed_is_not_held_against_the_job) {
+    WebhookReceiver receiver([](const ReceivedRequest&, std::size_t) { return ReceiverReply{200, {}, "", false, true}; });
+    Server s;
+    for (int i = 0; i < 3; ++i) {
+        const auto job = final_job(s, s.submit(webhook_job(local_url(receiver))));
+        BOOST_TEST(job.at("state").as_string() == "done");
+        BOOST_TEST(job.at("attempts").as_int64() == 1);  // not a failed attempt on the closed connection
+    }
+    BOOST_TEST(receiver.request_count() == 3u);
+    BOOST_TEST(receiver.connections() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_webhook_payloads_are_refused_at_submission) {

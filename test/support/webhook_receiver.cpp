@@ -88,7 +88,7 @@ asio::awaitable<void> serve(std::shared_ptr<WebhookReceiver::State> state, Strea
         response.keep_alive(keep_alive);
         response.prepare_payload();
         auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
-        if (write_error || !keep_alive) co_return;
+        if (write_error || !keep_alive || reply.close) co_return;
     }
 }
 

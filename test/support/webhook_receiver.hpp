@@ -33,7 +33,8 @@ struct ReceiverReply {
     unsigned status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
-    bool hang = false;  // never answer; the connection stays open until the receiver stops
+    bool hang = false;   // never answer; the connection stays open until the receiver stops
+    bool close = false;  // close the connection after answering, without saying so first
 };
 
 // Decides the reply to the n-th request (1-based, across connections).

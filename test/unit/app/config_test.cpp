@@ -80,6 +80,24 @@ BOOST_AUTO_TEST_CASE(smtp_options_and_the_original_gmail_names) {
     BOOST_TEST(error_of(load_config({"--smtp-tls", "ssl"}, env_of({}), {})).find("--smtp-tls") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(webhook_options) {
+    const Config d = config_of(load_config({}, env_of({}), {}));
+    BOOST_TEST(d.webhook_timeout_ms == 10'000);
+    BOOST_TEST(d.webhook_deny == "169.254.0.0/16,fe80::/10");
+    BOOST_TEST(d.webhook_secret.empty());
+    const Config c = config_of(load_config({"--webhook-deny", ""}, env_of({{"JOBQ_WEBHOOK_SECRET", "whsec"},
+                                                                           {"JOBQ_CA_FILE", "/etc/ca.pem"}}),
+                                           {}));
+    BOOST_TEST(c.webhook_deny.empty());
+    BOOST_TEST(c.webhook_secret == "whsec");
+    BOOST_TEST(c.ca_file == "/etc/ca.pem");
+    const auto bad_range = error_of(load_config({}, env_of({{"JOBQ_WEBHOOK_DENY", "10.0.0.0/8,10.0.0.0/33"}}), {}));
+    BOOST_TEST(bad_range.find("JOBQ_WEBHOOK_DENY") != std::string::npos, bad_range);
+    BOOST_TEST(bad_range.find("10.0.0.0/33") != std::string::npos, bad_range);
+    BOOST_TEST(error_of(load_config({"--webhook-timeout-ms", "0"}, env_of({}), {})).find("--webhook-timeout-ms") !=
+               std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(flags_beat_environment_beats_dotenv) {
     const std::map<std::string, std::string> dotenv = {{"PORT", "1111"}, {"WORKER_COUNT", "11"}, {"JOBQ_DB", "d.db"}};
     const auto env = env_of({{"PORT", "2222"}, {"WORKER_COUNT", "22"}});
