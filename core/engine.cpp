@@ -162,23 +162,22 @@ asio::awaitable<void> Engine::reaper_loop() {
 
 asio::awaitable<void> Engine::worker_loop() {
     while (auto job = co_await ready_.pop()) {
-        co_await process(std::move(*job));
+        auto settlement = co_await process(std::move(*job));
         set_in_flight(in_flight_ - 1);
+        spawn(settle(std::move(settlement)), "settle");
         wake_dispatcher();
         if (stopping_) stop_timer_.cancel();
     }
 }
 
-asio::awaitable<void> Engine::process(Job job) {
-    if (interrupting_) {
-        co_await settle({job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"});
-        co_return;
-    }
+asio::awaitable<Settlement> Engine::process(Job job) {
+    if (interrupting_)
+        co_return Settlement{job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"};
     const auto started = std::chrono::steady_clock::now();
     const Outcome outcome = co_await execute(job);
     auto settlement = settlement_for(job, outcome);
     record_run(job, settlement.kind, std::chrono::steady_clock::now() - started);
-    co_await settle(std::move(settlement));
+    co_return settlement;
 }
 
 void Engine::record_run(const Job& job, Settlement::Kind kind, std::chrono::steady_clock::duration took) {

@@ -5,7 +5,10 @@
 //               when an event says there may be work (an enqueue, a worker finishing,
 //               the timer for the earliest future run_at). It never polls.
 //   workers:    `workers` coroutines taking jobs from the ReadyQueue; each run has a
-//               deadline shorter than the lease and a failure never ends a worker.
+//               deadline shorter than the lease and a failure never ends a worker. A
+//               worker records the outcome in a task of its own and takes the next job
+//               at once: the outcomes of every worker then share one commit, and no
+//               worker idles for an fsync.
 //   reaper:     sleeps until the earliest lease expiry, then requeues (or dead-letters)
 //               jobs whose lease ran out.
 //
@@ -63,7 +66,8 @@ private:
     boost::asio::awaitable<void> dispatch_loop();
     boost::asio::awaitable<void> worker_loop();
     boost::asio::awaitable<void> reaper_loop();
-    boost::asio::awaitable<void> process(Job job);
+    // Runs the job (or, past the shutdown deadline, gives it back): how it ended.
+    boost::asio::awaitable<Settlement> process(Job job);
     boost::asio::awaitable<Outcome> execute(const Job& job);
     boost::asio::awaitable<void> settle(Settlement settlement);
     Settlement settlement_for(const Job& job, const Outcome& outcome);
@@ -91,7 +95,7 @@ private:
     bool wake_pending_ = false;
     bool stopping_ = false;
     bool interrupting_ = false;  // past the shutdown deadline: cancel and requeue
-    std::size_t in_flight_ = 0;  // claimed and not yet settled
+    std::size_t in_flight_ = 0;  // claimed and not yet finished running (settling is a task of its own)
     std::size_t tasks_running_ = 0;
     bool dispatcher_running_ = false;
 };

@@ -120,7 +120,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<WebhookReceiver::State> state,
 
 }  // namespace
 
-WebhookReceiver::WebhookReceiver(ReceiverScript script, std::optional<TlsFiles> tls, bool record)
+WebhookReceiver::WebhookReceiver(ReceiverScript script, std::optional<TlsFiles> tls, bool record, std::uint16_t port)
     : state_(std::make_shared<State>()) {
     state_->script = std::move(script);
     state_->record = record;
@@ -129,7 +129,7 @@ WebhookReceiver::WebhookReceiver(ReceiverScript script, std::optional<TlsFiles> 
         state_->tls->use_certificate_chain_file(tls->cert);
         state_->tls->use_private_key_file(tls->key, ssl::context::pem);
     }
-    auto acceptor = std::make_shared<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    auto acceptor = std::make_shared<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     port_ = acceptor->local_endpoint().port();
     asio::co_spawn(io_, accept_loop(state_, acceptor), asio::detached);
     thread_ = std::thread([this] { io_.run(); });

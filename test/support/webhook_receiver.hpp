@@ -47,8 +47,9 @@ struct TlsFiles {
 
 class WebhookReceiver {
 public:
+    // `record` false: only counts are kept (for load). `port` 0: any free port.
     explicit WebhookReceiver(ReceiverScript script = {}, std::optional<TlsFiles> tls = std::nullopt,
-                             bool record = true);
+                             bool record = true, std::uint16_t port = 0);
     ~WebhookReceiver();
     WebhookReceiver(const WebhookReceiver&) = delete;
     WebhookReceiver& operator=(const WebhookReceiver&) = delete;
