@@ -6,6 +6,9 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <string_view>
+#include <utility>
 
 namespace jobq::app {
 namespace {
@@ -42,6 +45,31 @@ Setter integer(std::int64_t Config::*field, std::int64_t min, std::int64_t max) 
 Setter text(std::string Config::*field) {
     return [=](Config& c, const std::string& v) -> std::optional<std::string> {
         c.*field = v;
+        return std::nullopt;
+    };
+}
+
+// "7d", "12h", "30m", "45s", "250ms" or a bare number of milliseconds; "0" or "off": none.
+std::optional<std::int64_t> parse_duration_ms(const std::string& text) {
+    if (text == "off") return 0;
+    static const std::pair<std::string_view, std::int64_t> units[] = {
+        {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+    for (const auto& [suffix, scale] : units) {
+        if (!text.ends_with(suffix)) continue;
+        const auto n = parse_int(text.substr(0, text.size() - suffix.size()));
+        if (!n || *n < 0 || *n > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
+        return *n * scale;
+    }
+    const auto n = parse_int(text);
+    if (!n || *n < 0) return std::nullopt;
+    return n;
+}
+
+Setter duration(std::int64_t Config::*field) {
+    return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+        const auto ms = parse_duration_ms(v);
+        if (!ms) return "must be a duration such as 7d, 12h, 30m, 45s or 250ms (0 or off: keep forever)";
+        c.*field = *ms;
         return std::nullopt;
     };
 }
@@ -137,6 +165,12 @@ std::vector<Option> options() {
          integer(&Config::smtp_timeout_ms, 100, 600'000)},
         {"smtp-rate-limit", "SMTP_RATE_LIMIT", "0", "emails per second at most (0: no limit); jobs wait, not fail",
          integer(&Config::smtp_rate_limit, 0, 1'000'000)},
+        {"retention", "JOBQ_RETENTION", "7d", "done and cancelled jobs are deleted this long after they end",
+         duration(&Config::retention_ms)},
+        {"failed-retention", "JOBQ_FAILED_RETENTION", "30d", "failed jobs are deleted this long after they end",
+         duration(&Config::failed_retention_ms)},
+        {"retention-sweep-ms", "JOBQ_RETENTION_SWEEP_MS", "60000", "how often jobs past their retention are looked for",
+         integer(&Config::retention_sweep_ms, 10, 86'400'000)},
         {"webhook-timeout-ms", "JOBQ_WEBHOOK_TIMEOUT_MS", "10000",
          "a whole webhook request: resolving, connecting, TLS, sending and the response",
          integer(&Config::webhook_timeout_ms, 100, 600'000)},

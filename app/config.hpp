@@ -47,6 +47,10 @@ struct Config {
     std::int64_t smtp_max_messages = 100;
     std::int64_t smtp_timeout_ms = 30'000;
     std::int64_t smtp_rate_limit = 0;
+    // Retention of finished jobs; 0: kept forever.
+    std::int64_t retention_ms = 7 * 86'400'000LL;          // done and cancelled
+    std::int64_t failed_retention_ms = 30 * 86'400'000LL;  // failed
+    std::int64_t retention_sweep_ms = 60'000;
     // Webhooks (HTTP and HTTPS).
     std::int64_t webhook_timeout_ms = 10'000;
     std::string ca_file;         // PEM certificates trusted for HTTPS webhooks; empty: the system's

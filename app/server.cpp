@@ -3,6 +3,7 @@
 #include "app/api.hpp"
 #include "core/engine.hpp"
 #include "core/log.hpp"
+#include "core/retention.hpp"
 #include "handlers/email.hpp"
 #include "handlers/noop.hpp"
 #include "handlers/webhook.hpp"
@@ -102,6 +103,14 @@ core::EngineOptions engine_options(const Config& c, core::Metrics* metrics) {
     return o;
 }
 
+core::RetentionOptions retention_options(const Config& c) {
+    core::RetentionOptions o;
+    o.finished_ms = c.retention_ms > 0 ? std::optional<core::millis>(c.retention_ms) : std::nullopt;
+    o.failed_ms = c.failed_retention_ms > 0 ? std::optional<core::millis>(c.failed_retention_ms) : std::nullopt;
+    o.sweep_interval = std::chrono::milliseconds(c.retention_sweep_ms);
+    return o;
+}
+
 // Before serving: every `processing` row was left by a process that is gone.
 void recover(asio::io_context& io, core::JobStore& store) {
     auto done = asio::co_spawn(io, store.recover(core::system_now_ms()), asio::use_future);
@@ -121,10 +130,12 @@ asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
     }
 }
 
-asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine) {
+asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine,
+                                core::RetentionSweeper& retention) {
     http.stop_accepting();
     api.start_draining();
     log::info("shutting down");  // after the switch: a request that sees this line sees the server draining
+    co_await retention.stop();
     co_await engine.stop();
     co_await wait_for_requests(http);
     io.stop();
@@ -190,6 +201,7 @@ int run_server(const Config& config) {
     const core::HandlerRegistry handlers = make_handlers(config);
     core::Engine engine(io, *store, handlers, engine_options(config, metrics));
     Api api(*store, *store, engine, handlers, metrics, api_options(config), core::system_clock());
+    core::RetentionSweeper retention(io, *store, retention_options(config));
 
     std::unique_ptr<net::HttpServer> http;
     try {
@@ -211,7 +223,7 @@ int run_server(const Config& config) {
             std::_Exit(1);
         }
         stopping = true;
-        asio::co_spawn(io, shut_down(io, *http, api, engine), [](std::exception_ptr e) {
+        asio::co_spawn(io, shut_down(io, *http, api, engine, retention), [](std::exception_ptr e) {
             if (e) log::error("shutdown failed");
         });
         signals.async_wait(on_signal);
@@ -219,6 +231,7 @@ int run_server(const Config& config) {
     signals.async_wait(on_signal);
 
     engine.start();
+    retention.start();
     http->start();
     log::info("listening", {{"bind", config.bind}, {"port", std::to_string(http->port())},
                             {"db", config.db}, {"workers", std::to_string(config.workers)}});

@@ -65,6 +65,12 @@ public:
     // The earliest run_at among queued jobs that are due at `now` (the oldest runnable).
     virtual boost::asio::awaitable<std::optional<millis>> oldest_runnable(millis now) = 0;
 
+    // Retention: deletes at most `limit` jobs, with their attempt history, that are done or
+    // cancelled and finished before `finished_before`, or failed and finished before
+    // `failed_before` (nullopt: those are kept). Returns how many went.
+    virtual boost::asio::awaitable<std::size_t> delete_expired(std::optional<millis> finished_before,
+                                                               std::optional<millis> failed_before,
+                                                               std::size_t limit) = 0;
     // Commits a write transaction: true when the database accepts writes now.
     virtual boost::asio::awaitable<bool> writable() = 0;
 };

@@ -45,6 +45,12 @@ CREATE TABLE job_attempts (
 ) WITHOUT ROWID;
 )sql";
 
+// Retention finds finished jobs by state and age: a range seek per state, over finished
+// rows only (finished_at is NULL until a job ends).
+constexpr std::string_view schema_v2 = R"sql(
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+)sql";
+
 }  // namespace
 
 void migrate(Database& db) {
@@ -56,6 +62,7 @@ void migrate(Database& db) {
     if (found == schema_version) return;
     Transaction tx(db);
     if (found < 1) db.exec(schema_v1);
+    if (found < 2) db.exec(schema_v2);
     db.set_user_version(schema_version);
     tx.commit();
 }

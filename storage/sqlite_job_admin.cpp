@@ -29,6 +29,23 @@ constexpr std::string_view sql_probe_insert =
 constexpr std::string_view sql_counts =
     "SELECT state, queue, type, COUNT(*) FROM jobs GROUP BY state, queue, type";
 
+constexpr std::string_view sql_delete_expired =
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = ?1 AND finished_at < ?2 LIMIT ?3)";
+
+std::size_t delete_expired_rows(Database& db, std::optional<millis> finished_before, std::optional<millis> failed_before,
+                                std::size_t limit) {
+    const std::pair<std::string_view, std::optional<millis>> rules[] = {
+        {"done", finished_before}, {"cancelled", finished_before}, {"failed", failed_before}};
+    std::size_t deleted = 0;
+    for (const auto& [state, before] : rules) {
+        if (!before || deleted >= limit) continue;
+        auto s = db.cached(sql_delete_expired);
+        s->bind(1, state).bind(2, *before).bind(3, static_cast<std::int64_t>(limit - deleted));
+        deleted += static_cast<std::size_t>(s->run());
+    }
+    return deleted;
+}
+
 // The update matched no row: either there is no such job or its state forbids the change.
 JobChange unchanged(Database& db, core::job_id id) {
     auto job = find_job(db, id);
@@ -114,6 +131,14 @@ boost::asio::awaitable<std::optional<millis>> SqliteJobStore::oldest_runnable(mi
         auto earliest = earliest_run_at(db);
         if (earliest && *earliest <= now) return earliest;
         return std::nullopt;
+    });
+}
+
+boost::asio::awaitable<std::size_t> SqliteJobStore::delete_expired(std::optional<millis> finished_before,
+                                                                    std::optional<millis> failed_before,
+                                                                    std::size_t limit) {
+    return in_transaction<std::size_t>([=](Database& db) {
+        return delete_expired_rows(db, finished_before, failed_before, limit);
     });
 }
 

@@ -50,6 +50,9 @@ public:
     boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
     boost::asio::awaitable<std::vector<core::JobCount>> counts() override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
+    boost::asio::awaitable<std::size_t> delete_expired(std::optional<core::millis> finished_before,
+                                                       std::optional<core::millis> failed_before,
+                                                       std::size_t limit) override;
     boost::asio::awaitable<bool> writable() override;
 
     // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.

@@ -61,6 +61,24 @@ BOOST_AUTO_TEST_CASE(permanent_failure_ends_failed_after_one_attempt) {
     BOOST_TEST(job(client, id).at("attempts").as_int64() == 1);
 }
 
+BOOST_AUTO_TEST_CASE(finished_jobs_are_deleted_after_their_retention_and_failed_ones_kept_longer) {
+    TempDir dir;
+    ServerProcess server(dir.file("jobs.db"),
+                         {"--retention", "300ms", "--failed-retention", "1h", "--retention-sweep-ms", "50"},
+                         dir.file("log"));
+    BOOST_TEST_REQUIRE(server.start(), server.log());
+    HttpClient client(server.port());
+    const auto done = submit(client, R"({"type":"noop","payload":{}})");
+    const auto failed = submit(client, R"({"type":"noop","payload":{"fail":"permanent"}})");
+    const auto later = submit(client, R"({"type":"noop","payload":{},"delay_ms":60000})");
+    BOOST_TEST_REQUIRE(reaches(client, done, "done"));
+    BOOST_TEST_REQUIRE(reaches(client, failed, "failed"));
+    const bool deleted = wait_until([&] { return client.get("/jobs/" + std::to_string(done))->status == 404; }, 10s);
+    BOOST_TEST(deleted, "a done job outlived its retention");
+    BOOST_TEST(job(client, failed).at("state").as_string() == "failed");
+    BOOST_TEST(job(client, later).at("state").as_string() == "queued");
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_lets_running_jobs_finish_and_exits_0) {
     TempDir dir;
     ServerProcess server(dir.file("jobs.db"), {"--shutdown-timeout-ms", "20000"}, dir.file("log"));

@@ -98,6 +98,23 @@ BOOST_AUTO_TEST_CASE(webhook_options) {
                std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(retention_durations) {
+    const Config d = config_of(load_config({}, env_of({}), {}));
+    BOOST_TEST(d.retention_ms == 7 * 86'400'000LL);
+    BOOST_TEST(d.failed_retention_ms == 30 * 86'400'000LL);
+    const std::pair<const char*, std::int64_t> cases[] = {{"7d", 7 * 86'400'000LL}, {"12h", 12 * 3'600'000LL},
+                                                          {"30m", 1'800'000},       {"45s", 45'000},
+                                                          {"250ms", 250},           {"1500", 1'500},
+                                                          {"0", 0},                 {"off", 0}};
+    for (const auto& [text, ms] : cases)
+        BOOST_TEST(config_of(load_config({"--retention", text}, env_of({}), {})).retention_ms == ms, text);
+    BOOST_TEST(config_of(load_config({}, env_of({{"JOBQ_FAILED_RETENTION", "90d"}}), {})).failed_retention_ms ==
+               90 * 86'400'000LL);
+    for (const char* bad : {"", "d", "-1d", "7w", "1.5h", "7 d", "99999999999999999d"})
+        BOOST_TEST(error_of(load_config({"--retention", bad}, env_of({}), {})).find("--retention") != std::string::npos,
+                   bad);
+}
+
 BOOST_AUTO_TEST_CASE(flags_beat_environment_beats_dotenv) {
     const std::map<std::string, std::string> dotenv = {{"PORT", "1111"}, {"WORKER_COUNT", "11"}, {"JOBQ_DB", "d.db"}};
     const auto env = env_of({{"PORT", "2222"}, {"WORKER_COUNT", "22"}});

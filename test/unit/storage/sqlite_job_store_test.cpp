@@ -429,4 +429,63 @@ BOOST_FIXTURE_TEST_CASE(counts_group_by_state_queue_and_type, StoreFixture) {
     BOOST_TEST(run_awaitable(io, store.writable()));
 }
 
+BOOST_FIXTURE_TEST_CASE(retention_deletes_old_finished_jobs_in_batches_with_their_history, StoreFixture) {
+    // Jobs finished at t0 + 1 ... : done, cancelled and failed (with an attempt recorded).
+    std::vector<core::job_id> done, failed;
+    for (int i = 0; i < 5; ++i) {
+        const auto id = enqueue(noop());
+        claim(1);
+        settle({id, 1, Settlement::Kind::done, t0 + 1 + i, 0, ""});
+        done.push_back(id);
+    }
+    const auto cancelled = enqueue(noop());
+    run_awaitable(io, store.cancel(cancelled, t0 + 1));
+    for (int i = 0; i < 2; ++i) {
+        const auto id = enqueue(noop());
+        claim(1);
+        settle({id, 1, Settlement::Kind::failed, t0 + 1, 0, "boom"});
+        failed.push_back(id);
+    }
+    const auto queued = enqueue(noop(t0 - 1'000'000));  // old, but not finished
+    const auto running = enqueue(noop(t0 - 1'000'000));
+    claim(2, t0);
+    BOOST_TEST(get(queued).state == JobState::processing);  // both claimed: old run_at first
+    BOOST_TEST(settle({queued, 1, Settlement::Kind::retry, t0 + 1, t0 + 1'000'000, "again"}));
+
+    auto expire = [&](std::optional<core::millis> finished_before, std::optional<core::millis> failed_before,
+                      std::size_t limit) {
+        return run_awaitable(io, store.delete_expired(finished_before, failed_before, limit));
+    };
+    BOOST_TEST(expire(t0 + 1, t0 + 1, 100) == 0u);        // strictly before: nothing finished before t0 + 1
+    BOOST_TEST(expire(t0 + 3, std::nullopt, 2) == 2u);    // a batch: at most `limit`
+    BOOST_TEST(expire(t0 + 3, std::nullopt, 100) == 1u);  // the cancelled one is left of those
+    BOOST_TEST(!run_awaitable(io, store.get(done[0])).has_value());
+    BOOST_TEST(!run_awaitable(io, store.get(cancelled)).has_value());
+    BOOST_TEST(get(done[2]).state == JobState::done);
+    BOOST_TEST(expire(t0 + 100, std::nullopt, 100) == 3u);  // failed jobs kept: their rule is off
+    BOOST_TEST(get(failed[0]).state == JobState::failed);
+    BOOST_TEST(expire(std::nullopt, t0 + 100, 100) == 2u);
+    BOOST_TEST(!run_awaitable(io, store.get(failed[1])).has_value());
+    // Unfinished jobs stay whatever their age; attempt history went with the deleted jobs.
+    BOOST_TEST(get(queued).state == JobState::queued);
+    BOOST_TEST(get(running).state == JobState::processing);
+    const auto history = run_awaitable(io, store.on_db_thread<std::int64_t>([](storage::Database& db) {
+        auto s = db.cached("SELECT COUNT(*) FROM job_attempts WHERE job_id NOT IN (SELECT id FROM jobs)");
+        s->step();
+        return s->column_int64(0);
+    }));
+    BOOST_TEST(history == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(retention_seeks_an_index_and_never_scans_the_table, StoreFixture) {
+    const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+        auto s = db.cached(
+            "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE state = 'done' AND finished_at < 5 LIMIT 500");
+        std::string text;
+        while (s->step()) text += s->column_text(3) + "\n";
+        return text;
+    }));
+    BOOST_TEST(plan.find("USING COVERING INDEX jobs_finished (state=? AND finished_at<?)") != std::string::npos, plan);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
