@@ -4,6 +4,7 @@
 #include "storage/sqlite.hpp"
 
 #include <map>
+#include <utility>
 #include <string>
 
 namespace jobq::test {
@@ -15,6 +16,15 @@ inline std::map<std::int64_t, std::string> job_states(const std::string& db_path
     auto s = db.cached("SELECT id, state FROM jobs");
     while (s->step()) states[s->column_int64(0)] = s->column_text(1);
     return states;
+}
+
+// id -> (state, attempts) of every job in the file.
+inline std::map<std::int64_t, std::pair<std::string, std::int64_t>> job_rows(const std::string& db_path) {
+    storage::Database db(db_path, storage::Synchronous::normal);
+    std::map<std::int64_t, std::pair<std::string, std::int64_t>> rows;
+    auto s = db.cached("SELECT id, state, attempts FROM jobs");
+    while (s->step()) rows[s->column_int64(0)] = {s->column_text(1), s->column_int64(2)};
+    return rows;
 }
 
 inline std::size_t count_in_state(const std::string& db_path, const std::string& state) {
