@@ -169,6 +169,21 @@ BOOST_AUTO_TEST_CASE(job_processing_at_sigkill_is_requeued_at_startup) {
     BOOST_TEST(job(client2, id).at("attempts").as_int64() == 2);
 }
 
+BOOST_AUTO_TEST_CASE(a_database_from_a_newer_jobq_is_refused_with_a_clear_message) {
+    TempDir dir;
+    {
+        jobq::storage::Database db(dir.file("jobs.db"), jobq::storage::Synchronous::full);
+        db.set_user_version(99);
+    }
+    ServerProcess server(dir.file("jobs.db"), {}, dir.file("log"));
+    BOOST_TEST(!server.start(3s));
+    BOOST_TEST((server.exit_code() == std::optional<int>(1)));
+    BOOST_TEST(server.log().find("schema version 99 is newer than this jobq understands") != std::string::npos,
+               server.log());
+    jobq::storage::Database db(dir.file("jobs.db"), jobq::storage::Synchronous::full);
+    BOOST_TEST(db.user_version() == 99);  // left as it was
+}
+
 BOOST_AUTO_TEST_CASE(second_server_on_the_same_database_exits_with_a_clear_message) {
     TempDir dir;
     ServerProcess first(dir.file("jobs.db"), {}, dir.file("log"));
