@@ -69,7 +69,6 @@ asio::awaitable<bool> RetentionSweeper::sweep() {
             co_return false;
         }
         swept += deleted;
-        deleted_ += deleted;
         if (deleted < options_.batch) break;
         timer_.expires_after(options_.pause);
         co_await timer_.async_wait(use_nothrow);

@@ -39,9 +39,6 @@ public:
     // Ends the sweep loop; completes once it has (a batch in progress finishes first).
     boost::asio::awaitable<void> stop();
 
-    // Jobs deleted since start (read on the sweeper's strand, or after stop()).
-    std::size_t deleted() const { return deleted_; }
-
 private:
     boost::asio::awaitable<void> stop_on_strand();
     boost::asio::awaitable<void> sweep_loop();
@@ -56,7 +53,6 @@ private:
     boost::asio::steady_timer stopped_;  // expires when the loop has ended
     bool stopping_ = false;
     bool running_ = false;
-    std::size_t deleted_ = 0;
 };
 
 }  // namespace jobq::core
