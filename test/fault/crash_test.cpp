@@ -28,10 +28,10 @@ namespace {
 constexpr int kill_rounds = 20;
 constexpr int single_submitters = 3;
 constexpr int batch_submitters = 1;
-constexpr int batch_size = 100;
-// Paced, so the backlog left at the end drains in seconds: about 3,000 jobs a second.
+constexpr int batch_size = 500;
+// Paced, so the backlog left at the end drains in seconds: about 5,000 jobs a second.
 constexpr auto single_pace = 1ms;
-constexpr auto batch_pace = 100ms;
+constexpr auto batch_pace = 200ms;
 
 const std::vector<std::string> server_args{"--retry-base-ms", "50", "--retry-max-ms", "200",
                                            "--shutdown-timeout-ms", "2000"};
