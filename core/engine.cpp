@@ -162,9 +162,8 @@ asio::awaitable<void> Engine::reaper_loop() {
 
 asio::awaitable<void> Engine::worker_loop() {
     while (auto job = co_await ready_.pop()) {
-        auto settlement = co_await process(std::move(*job));
+        record(co_await process(std::move(*job)));
         set_in_flight(in_flight_ - 1);
-        spawn(settle(std::move(settlement)), "settle");
         wake_dispatcher();
         if (stopping_) stop_timer_.cancel();
     }
@@ -247,16 +246,30 @@ Settlement Engine::settlement_for(const Job& job, const Outcome& outcome) {
     return s;
 }
 
-asio::awaitable<void> Engine::settle(Settlement settlement) {
-    try {
-        if (!co_await store_.settle(settlement))
-            log::warn("stale attempt refused", {{"job", std::to_string(settlement.id)},
-                                                {"attempt", std::to_string(settlement.attempt)}});
-    } catch (const StorageError& e) {
-        // The row stays `processing`; the reaper (or recovery after a restart) requeues
-        // it, so the job still runs at least once.
-        log::error("cannot record job outcome", {{"job", std::to_string(settlement.id)}, {"error", e.what()}});
+void Engine::record(Settlement settlement) {
+    unrecorded_.push_back(std::move(settlement));
+    if (recorder_running_) return;  // it takes this one with the next batch
+    recorder_running_ = true;
+    spawn(record_loop(), "recorder");
+}
+
+asio::awaitable<void> Engine::record_loop() {
+    while (!unrecorded_.empty()) {
+        std::vector<Settlement> batch;
+        batch.swap(unrecorded_);
+        try {
+            const auto recorded = co_await store_.settle_all(batch);
+            for (std::size_t i = 0; i < batch.size(); ++i)
+                if (!recorded[i])
+                    log::warn("stale attempt refused", {{"job", std::to_string(batch[i].id)},
+                                                        {"attempt", std::to_string(batch[i].attempt)}});
+        } catch (const StorageError& e) {
+            // The rows stay `processing`; the reaper (or recovery after a restart) requeues
+            // them, so the jobs still run at least once.
+            log::error("cannot record job outcomes", {{"jobs", std::to_string(batch.size())}, {"error", e.what()}});
+        }
     }
+    recorder_running_ = false;
 }
 
 asio::awaitable<void> Engine::stop() {

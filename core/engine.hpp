@@ -6,9 +6,10 @@
 //               the timer for the earliest future run_at). It never polls.
 //   workers:    `workers` coroutines taking jobs from the ReadyQueue; each run has a
 //               deadline shorter than the lease and a failure never ends a worker. A
-//               worker records the outcome in a task of its own and takes the next job
-//               at once: the outcomes of every worker then share one commit, and no
-//               worker idles for an fsync.
+//               worker leaves the outcome to the recorder and takes the next job at once.
+//   recorder:   writes the outcomes gathered meanwhile in one store call (one
+//               transaction) at a time, while there are any: no worker idles for an
+//               fsync, and a thousand outcomes cost one operation, not a thousand.
 //   reaper:     sleeps until the earliest lease expiry, then requeues (or dead-letters)
 //               jobs whose lease ran out.
 //
@@ -29,6 +30,7 @@
 #include <atomic>
 #include <cstddef>
 #include <set>
+#include <vector>
 
 namespace jobq::core {
 
@@ -69,7 +71,8 @@ private:
     // Runs the job (or, past the shutdown deadline, gives it back): how it ended.
     boost::asio::awaitable<Settlement> process(Job job);
     boost::asio::awaitable<Outcome> execute(const Job& job);
-    boost::asio::awaitable<void> settle(Settlement settlement);
+    void record(Settlement settlement);
+    boost::asio::awaitable<void> record_loop();
     Settlement settlement_for(const Job& job, const Outcome& outcome);
     void record_run(const Job& job, Settlement::Kind kind, std::chrono::steady_clock::duration took);
     void set_in_flight(std::size_t n);
@@ -95,7 +98,9 @@ private:
     bool wake_pending_ = false;
     bool stopping_ = false;
     bool interrupting_ = false;  // past the shutdown deadline: cancel and requeue
-    std::size_t in_flight_ = 0;  // claimed and not yet finished running (settling is a task of its own)
+    std::size_t in_flight_ = 0;  // claimed and not yet finished running (recording is the recorder's)
+    std::vector<Settlement> unrecorded_;  // outcomes waiting for the recorder
+    bool recorder_running_ = false;
     std::size_t tasks_running_ = 0;
     bool dispatcher_running_ = false;
 };

@@ -63,6 +63,8 @@ public:
 
     // False when fencing refused it (the job is no longer at that attempt).
     virtual boost::asio::awaitable<bool> settle(Settlement settlement) = 0;
+    // Many at once, in one transaction: for each, whether it was recorded (fencing).
+    virtual boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<Settlement> settlements) = 0;
 
     // Earliest run_at among queued jobs.
     virtual boost::asio::awaitable<std::optional<millis>> next_run_at() = 0;

@@ -54,6 +54,31 @@ constexpr std::string_view sql_record_lost =
     "INSERT OR REPLACE INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
     "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs WHERE state = 'processing' AND lease_expires_at <= ?3";
 
+// False when fencing refused it: the job is no longer at that attempt.
+bool settle_row(Database& db, const core::Settlement& st) {
+    using Kind = core::Settlement::Kind;
+    std::string_view sql = sql_done;
+    switch (st.kind) {
+        case Kind::done: sql = sql_done; break;
+        case Kind::retry: sql = sql_retry; break;
+        case Kind::failed: sql = sql_failed; break;
+        case Kind::released: sql = sql_released; break;
+    }
+    auto s = db.cached(sql);
+    s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
+    if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
+    if (s->run() == 0) return false;
+    if (st.kind == Kind::retry || st.kind == Kind::failed)
+        db.cached(sql_record_attempt)
+            ->bind(1, st.id)
+            .bind(2, std::int64_t{st.attempt})
+            .bind(3, st.at)
+            .bind(4, st.kind == Kind::retry ? std::string_view("retryable") : std::string_view("failed"))
+            .bind(5, st.error)
+            .run();
+    return true;
+}
+
 std::optional<millis> single_optional(Database& db, std::string_view sql) {
     auto s = db.cached(sql);
     s->step();
@@ -146,28 +171,15 @@ asio::awaitable<std::vector<Job>> SqliteJobStore::claim(std::size_t max, millis 
 }
 
 asio::awaitable<bool> SqliteJobStore::settle(core::Settlement st) {
-    return in_transaction<bool>([st = std::move(st)](Database& db) {
-        using Kind = core::Settlement::Kind;
-        std::string_view sql = sql_done;
-        switch (st.kind) {
-            case Kind::done: sql = sql_done; break;
-            case Kind::retry: sql = sql_retry; break;
-            case Kind::failed: sql = sql_failed; break;
-            case Kind::released: sql = sql_released; break;
-        }
-        auto s = db.cached(sql);
-        s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
-        if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
-        if (s->run() == 0) return false;
-        if (st.kind == Kind::retry || st.kind == Kind::failed)
-            db.cached(sql_record_attempt)
-                ->bind(1, st.id)
-                .bind(2, std::int64_t{st.attempt})
-                .bind(3, st.at)
-                .bind(4, st.kind == Kind::retry ? std::string_view("retryable") : std::string_view("failed"))
-                .bind(5, st.error)
-                .run();
-        return true;
+    return in_transaction<bool>([st = std::move(st)](Database& db) { return settle_row(db, st); });
+}
+
+asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::Settlement> settlements) {
+    return in_transaction<std::vector<bool>>([settlements = std::move(settlements)](Database& db) {
+        std::vector<bool> recorded;
+        recorded.reserve(settlements.size());
+        for (const auto& st : settlements) recorded.push_back(settle_row(db, st));
+        return recorded;
     });
 }
 

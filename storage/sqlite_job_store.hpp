@@ -37,6 +37,7 @@ public:
     boost::asio::awaitable<std::vector<core::Job>> claim(std::size_t max, core::millis now,
                                                          core::millis lease_until) override;
     boost::asio::awaitable<bool> settle(core::Settlement settlement) override;
+    boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override;
     boost::asio::awaitable<std::optional<core::millis>> next_run_at() override;
     boost::asio::awaitable<std::optional<core::millis>> next_lease_expiry() override;
     boost::asio::awaitable<core::RecoveryReport> reap_expired(core::millis now) override;
