@@ -190,6 +190,21 @@ BOOST_FIXTURE_TEST_CASE(fencing_refuses_a_stale_attempt, StoreFixture) {
     BOOST_TEST(get(id).state == JobState::done);
 }
 
+BOOST_FIXTURE_TEST_CASE(settle_all_records_a_batch_in_one_transaction_and_fences_each, StoreFixture) {
+    const auto a = enqueue(noop());
+    const auto b = enqueue(noop());
+    const auto c = enqueue(noop());
+    claim(3);
+    const auto recorded = run_awaitable(io, store.settle_all({{a, 1, Settlement::Kind::done, t0 + 1, 0, ""},
+                                                              {b, 7, Settlement::Kind::done, t0 + 1, 0, ""},  // stale
+                                                              {c, 1, Settlement::Kind::retry, t0 + 1, t0 + 9, "again"}}));
+    BOOST_TEST((recorded == std::vector<bool>{true, false, true}));
+    BOOST_TEST(get(a).state == JobState::done);
+    BOOST_TEST(get(b).state == JobState::processing);
+    BOOST_TEST(get(c).state == JobState::queued);
+    BOOST_TEST(get(c).last_error.value() == "again");
+}
+
 BOOST_FIXTURE_TEST_CASE(reaper_dead_letters_a_job_out_of_attempts, StoreFixture) {
     auto spec = noop();
     spec.max_retries = 0;
