@@ -97,11 +97,26 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out += "\r\n";
 }
 
-std::string join(const std::vector<std::string>& items) {
+// The value of an address header ("To: a, b"), folded before an address that would take
+// the line past 78 characters (RFC 5322 2.1.1, 2.2.3). An address is at most 254
+// characters, so no line comes near the 998 limit however many recipients there are.
+std::string address_list(std::string_view name, const std::vector<std::string>& addresses) {
     std::string out;
-    for (const auto& item : items) {
-        if (!out.empty()) out += ", ";
-        out += item;
+    std::size_t line = name.size() + 2;  // "To: "
+    for (const auto& address : addresses) {
+        if (!out.empty()) {
+            out += ',';
+            ++line;
+            if (line + 1 + address.size() > 78) {
+                out += "\r\n ";
+                line = 1;
+            } else {
+                out += ' ';
+                ++line;
+            }
+        }
+        out += address;
+        line += address.size();
     }
     return out;
 }
@@ -231,8 +246,8 @@ std::string build_message(const Email& email, const Envelope& envelope, std::str
     append_header(out, "Date", rfc5322_date(envelope.date));
     append_header(out, "Message-ID", envelope.message_id);
     append_header(out, "From", envelope.from);
-    append_header(out, "To", join(email.to));
-    if (!email.cc.empty()) append_header(out, "Cc", join(email.cc));
+    append_header(out, "To", address_list("To", email.to));
+    if (!email.cc.empty()) append_header(out, "Cc", address_list("Cc", email.cc));
     if (email.reply_to) append_header(out, "Reply-To", *email.reply_to);
     append_header(out, "Subject", encode_header_text(email.subject));
     append_header(out, "MIME-Version", "1.0");

@@ -143,6 +143,30 @@ BOOST_AUTO_TEST_CASE(a_plain_text_message) {
         if (message[i] == '\n') BOOST_TEST((i > 0 && message[i - 1] == '\r'));
 }
 
+BOOST_AUTO_TEST_CASE(long_address_lists_are_folded_at_78_characters) {
+    // Found by fuzzing: a hundred recipients made a To line of thousands of characters.
+    Email email;
+    for (int i = 0; i < 100; ++i) email.to.push_back("recipient" + std::to_string(i) + "@example.com");
+    email.cc = {std::string(64, 'c') + "@" + std::string(63, 'd') + ".example.com", "e@x.io"};
+    email.subject = "s";
+    email.text = "t";
+    const auto message = build_message(email, {"jobq <noreply@x.io>", 0, "<job-1.0@x.io>"}, "=_b");
+    const auto headers = message.substr(0, message.find("\r\n\r\n") + 2);
+    std::size_t start = 0;
+    for (auto end = headers.find("\r\n"); end != std::string::npos; end = headers.find("\r\n", start)) {
+        const auto line = headers.substr(start, end - start);
+        BOOST_TEST((line.size() <= 78u || line.find(", ") == std::string::npos), line);  // one long address may pass 78
+        start = end + 2;
+    }
+    // Unfolded (CRLF before a space removed), the header is the list as given.
+    std::string unfolded = headers;
+    for (std::size_t at; (at = unfolded.find("\r\n ")) != std::string::npos;) unfolded.erase(at, 2);
+    std::string to = "To: ";
+    for (std::size_t i = 0; i < email.to.size(); ++i) to += (i ? ", " : "") + email.to[i];
+    BOOST_TEST(unfolded.find(to + "\r\n") != std::string::npos);
+    BOOST_TEST(unfolded.find("Cc: " + email.cc[0] + ", e@x.io\r\n") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(html_makes_a_multipart_alternative) {
     Email email;
     email.to = {"a@x.io"};
