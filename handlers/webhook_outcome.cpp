@@ -1,6 +1,7 @@
 #include "handlers/webhook_outcome.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <ctime>
 #include <iomanip>

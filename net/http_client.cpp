@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -56,12 +55,6 @@ std::string host_header(const Origin& origin) {
     if (origin.port == (origin.https ? 443 : 80))
         return origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host;
     return text_of(origin);
-}
-
-bool is_address(const std::string& host) {
-    boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
 }
 
 // A pooled connection is worth reusing only if the server has neither closed it nor sent
@@ -253,10 +246,7 @@ asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Clie
     connection->tcp().socket().set_option(tcp::no_delay(true), ignored);
     if (origin.https) {
         auto& stream = connection->tls();
-        // SNI for a name (not for an address literal); the certificate must name the host.
-        if (!is_address(origin.host) && !SSL_set_tlsext_host_name(stream.native_handle(), origin.host.c_str()))
-            co_return retryable("cannot set the TLS server name");
-        stream.set_verify_callback(ssl::host_name_verification(origin.host));
+        if (!expect_server(stream, origin.host)) co_return retryable("cannot set the TLS server name");
         if (auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow); ec)
             co_return retryable("TLS handshake failed: " + describe(ec));
     }

@@ -3,7 +3,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -74,13 +73,7 @@ asio::awaitable<std::optional<Failure>> Connection::connect() {
 }
 
 asio::awaitable<std::optional<Failure>> Connection::handshake() {
-    // SNI (for a name, not an address literal), and the certificate must name the host
-    // we meant to reach.
-    boost::system::error_code not_an_address;
-    asio::ip::make_address(options_.host, not_an_address);
-    if (not_an_address && !SSL_set_tlsext_host_name(stream_.native_handle(), options_.host.c_str()))
-        co_return retryable("cannot set the TLS server name");
-    stream_.set_verify_callback(ssl::host_name_verification(options_.host));
+    if (!expect_server(stream_, options_.host)) co_return retryable("cannot set the TLS server name");
     auto done = co_await with_timeout(stream_.async_handshake(ssl::stream_base::client, use_nothrow), options_.timeout);
     if (!done) co_return retryable("timed out in the TLS handshake with " + options_.host);
     if (auto [ec] = *done; ec) co_return retryable("TLS handshake with " + options_.host + " failed: " + describe(ec));

@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(a_hanging_server_times_out_and_the_job_is_retried) {
     WebhookReceiver receiver(first_then_ok({200, {}, "", true}));
     Server s({"--webhook-timeout-ms", "300"});
     const auto id = s.submit(webhook_job(local_url(receiver)));
-    // The first attempt times out and is retried with the reason recorded.
+    // The first attempt times out and is retried.
     const auto job = final_job(s, id);
     BOOST_TEST(job.at("state").as_string() == "done");
     BOOST_TEST(job.at("attempts").as_int64() == 2);
