@@ -228,6 +228,7 @@ BOOST_AUTO_TEST_CASE(a_denied_address_is_a_permanent_failure_and_nothing_connect
     // The guard looks at the resolved address: a name for the same address is refused too.
     const auto by_name = final_job(s, s.submit(webhook_job("http://localhost:" + std::to_string(receiver.port()), 5)));
     BOOST_TEST(by_name.at("state").as_string() == "failed");
+    BOOST_TEST(last_error(by_name).find("denied") != std::string::npos, last_error(by_name));
     BOOST_TEST(receiver.connections() == 0u);
 }
 
