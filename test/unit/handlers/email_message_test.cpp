@@ -56,7 +56,9 @@ BOOST_AUTO_TEST_CASE(addresses_that_cannot_smuggle_commands_or_headers) {
                             "user@exa mple.com", "a..b@c.d", ".a@b.c", "a.@b.c", "a@-b.c", "a@b..c", "a@b.c-",
                             "a@b@c.d", "us\ner@x.y"})
         BOOST_TEST(!valid_address(bad), bad);
-    BOOST_TEST(!valid_address(std::string(65, 'a') + "@x.y"));
+    std::string local_part_too_long(65, 'a');
+    local_part_too_long += "@x.y";  // built with += : GCC 12 misreads `string + literal` here (-Warray-bounds)
+    BOOST_TEST(!valid_address(local_part_too_long));
 }
 
 BOOST_AUTO_TEST_CASE(the_original_payload_and_the_full_one) {
