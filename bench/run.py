@@ -1,0 +1,291 @@
+"""The measurements of bench/run (see there and bench/README.md). Loopback only.
+
+Every server gets its own database in a temporary directory. Figures come from what the
+server stored (job timestamps, row counts), read after it stopped, so that nothing polls
+the server's database while it works.
+"""
+import argparse
+import json
+import http.client
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MIB = 1024 * 1024
+DAY_MS = 86_400_000
+PROCESSING_AT_START = 10_000
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-body;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type application/json;
+            return 201 '{{"id":1,"state":"queued"}}';
+        }}
+    }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def request(port, method, target, body=None, timeout=30):
+    """(status, parsed JSON body); raises OSError when nothing listens."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, target, body=json.dumps(body) if body is not None else None, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read() or b"null")
+    finally:
+        connection.close()
+
+
+def wait_for(condition, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class Server:
+    """A jobq or nginx process on a free loopback port, stopped with SIGTERM on exit."""
+
+    def __init__(self, argv, log_path, ready_target="/healthz", port=None, ready_status=200):
+        self.port = port or free_port()
+        self.log = open(log_path, "ab")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen([a.replace("{port}", str(self.port)) for a in argv],
+                                        stdout=self.log, stderr=self.log)
+        self.ready_after = self.wait_ready(ready_target, ready_status)
+
+    def wait_ready(self, target, status):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.process.args[0]} exited with {self.process.returncode}")
+            try:
+                if request(self.port, "GET", target, timeout=5)[0] == status:
+                    return time.monotonic() - self.started
+            except OSError:
+                pass
+            time.sleep(0.002)
+        raise RuntimeError(f"{self.process.args[0]} never answered {target}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=120)
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+
+class Bench:
+    def __init__(self, jobq, jobs, seconds, work):
+        self.jobq = jobq
+        self.jobs = jobs
+        self.seconds = seconds
+        self.work = work
+        self.rows = []  # (section, run, figure, note)
+
+    def row(self, section, run, figure, note=""):
+        self.rows.append((section, run, figure, note))
+        print(f"  {section:<9} {run:<52} {figure:>16}  {note}", flush=True)
+
+    def jobq_server(self, name, *args, ready_target="/healthz"):
+        argv = [self.jobq, "--db", self.db(name), "--port", "{port}", "--log-level", "warn", *args]
+        return Server(argv, os.path.join(self.work, name + ".log"), ready_target)
+
+    def db(self, name):
+        return os.path.join(self.work, name + ".db")
+
+    def wrk(self, port, connections):
+        """(requests answered below 400 per second, p50 ms, p99 ms) of POST /jobs."""
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{self.seconds}s", "-s", "bench/enqueue.lua",
+                              f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True).stdout
+        line = next(line for line in out.splitlines() if line.startswith("JOBQ "))
+        v = dict(kv.split("=") for kv in line.split()[1:])
+        return int(v["created"]), float(v["seconds"]), float(v["p50_ms"]), float(v["p99_ms"])
+
+    # -- enqueue beside nginx, and the steady state of the first run --------------------
+    def nginx(self):
+        port = free_port()
+        conf = os.path.join(self.work, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(work=self.work, port=port))
+        argv = ["/usr/sbin/nginx", "-c", conf, "-p", self.work, "-e", os.path.join(self.work, "nginx.log")]
+        return Server(argv, os.path.join(self.work, "nginx.out"), "/", port, ready_status=201)
+
+    def enqueue(self):
+        for connections in (64, 256):
+            with self.nginx() as nginx:
+                floor, secs, p50, p99 = self.wrk(nginx.port, connections)
+            floor /= secs
+            self.row("enqueue", f"nginx, fixed 201, -c{connections}", f"{floor:,.0f} req/s",
+                     f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (the floor)")
+            for sync in ("full", "normal"):
+                name = f"enqueue-{sync}-{connections}"
+                with self.jobq_server(name, "--sync", sync) as server:
+                    started = now_ms()
+                    created, secs, p50, p99 = self.wrk(server.port, connections)
+                    ended = now_ms()
+                stored, done_meanwhile = self.count_rows(name, started, ended)
+                if stored < created:
+                    raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
+                rate = created / secs
+                target = "; target 0.50 of nginx" if sync == "full" else ""
+                self.row("enqueue", f"jobq POST /jobs, --sync {sync}, -c{connections}", f"{rate:,.0f} req/s",
+                         f"{rate / floor:.2f} of nginx; p50 {p50:.2f} ms, p99 {p99:.2f} ms{target}")
+                if sync == "full" and connections == 64:
+                    self.row("steady", "enqueue and run at once (that run)", f"{done_meanwhile / secs:,.0f} jobs/s",
+                             f"done while {rate:,.0f}/s arrived")
+
+    def count_rows(self, name, started, ended):
+        with sqlite3.connect(self.db(name)) as db:
+            stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            done = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'done' AND finished_at BETWEEN ? AND ?",
+                              (started, ended)).fetchone()[0]
+        return stored, done
+
+    # -- the backlog: stored once, copied for start-up and drain --------------------------
+    def store_backlog(self):
+        """`jobs` noop jobs due in a day, through POST /jobs/batch."""
+        with self.jobq_server("backlog") as server:
+            started = time.monotonic()
+            for first in range(0, self.jobs, 1000):
+                batch = [{"type": "noop", "payload": {}, "delay_ms": DAY_MS}
+                         for _ in range(first, min(self.jobs, first + 1000))]
+                status, _ = request(server.port, "POST", "/jobs/batch", {"jobs": batch})
+                if status != 201:
+                    raise RuntimeError(f"batch answered {status}")
+            elapsed = time.monotonic() - started
+        self.row("store", f"{self.jobs:,} jobs through POST /jobs/batch of 1,000", f"{self.jobs / elapsed:,.0f} jobs/s",
+                 f"database {os.path.getsize(self.db('backlog')) / MIB:.0f} MiB")
+
+    def copy_backlog(self, name, change):
+        shutil.copyfile(self.db("backlog"), self.db(name))
+        with sqlite3.connect(self.db(name)) as db:
+            db.execute(change[0], change[1:])
+
+    def start_up(self):
+        """exec -> /readyz 200 with the backlog, PROCESSING_AT_START of it left processing."""
+        times, rss = [], 0
+        for attempt in range(3):
+            name = f"startup{attempt}"
+            t = now_ms()
+            self.copy_backlog(name, ("UPDATE jobs SET state = 'processing', attempts = 1, started_at = ?, "
+                                     "lease_expires_at = ? WHERE id <= ?", t, t + 300_000, PROCESSING_AT_START))
+            with self.jobq_server(name, ready_target="/readyz") as server:
+                times.append(server.ready_after)
+                time.sleep(1)  # settled: nothing is due
+                rss = max(rss, rss_bytes(server.process.pid))
+            with sqlite3.connect(self.db(name)) as db:
+                left = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'processing'").fetchone()[0]
+            if left:
+                raise RuntimeError(f"{left} jobs still processing after recovery")
+        self.row("start-up", f"exec -> /readyz 200, {self.jobs:,} jobs, {PROCESSING_AT_START:,} processing",
+                 f"{statistics.median(times) * 1000:,.0f} ms",
+                 f"median of 3 ({', '.join(f'{t * 1000:.0f}' for t in times)}); target < 1,000")
+        self.row("memory", f"RSS holding the {self.jobs:,}-job backlog", f"{rss / MIB:.1f} MiB", "target < 64")
+
+    def drain(self):
+        """The whole backlog made due at once, run to the end with the default 64 workers."""
+        self.copy_backlog("drain", ("UPDATE jobs SET run_at = ?", now_ms()))
+        with sqlite3.connect(self.db("drain")) as db:
+            last = db.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+        peak = 0
+        with self.jobq_server("drain") as server:
+            def last_done():  # claims go in id order: the last job is among the last run
+                nonlocal peak
+                peak = max(peak, rss_bytes(server.process.pid))
+                return request(server.port, "GET", f"/jobs/{last}")[1]["state"] == "done"
+            wait_for(last_done, timeout=1800, interval=0.25, what="the backlog to drain")
+            time.sleep(0.5)  # the last claimed batch settles
+        with sqlite3.connect(self.db("drain")) as db:
+            done, first, end = db.execute(
+                "SELECT COUNT(*), MIN(started_at), MAX(finished_at) FROM jobs WHERE state = 'done'").fetchone()
+        if done != self.jobs:
+            raise RuntimeError(f"drain: {done} of {self.jobs} done")
+        self.row("drain", f"{self.jobs:,}-job noop backlog, --sync full, 64 workers",
+                 f"{done / ((end - first) / 1000):,.0f} jobs/s", "first start -> last finish; target 100,000")
+        self.row("memory", "peak RSS while draining", f"{peak / MIB:.1f} MiB", "sampled every 0.25 s")
+
+    def latency(self, count=1000):
+        """Jobs submitted one at a time on an idle server; timestamps are milliseconds, so
+        the mean (unbiased for truncated timestamps) is the precise figure."""
+        with self.jobq_server("latency") as server:
+            ids = []
+            for _ in range(count):
+                status, body = request(server.port, "POST", "/jobs", {"type": "noop", "payload": {}})
+                if status != 201:
+                    raise RuntimeError(f"POST /jobs answered {status}")
+                ids.append(body["id"])
+                time.sleep(0.005)  # idle between jobs: each runs alone
+            wait_for(lambda: request(server.port, "GET", f"/jobs/{ids[-1]}")[1]["state"] == "done", 30)
+        with sqlite3.connect(self.db("latency")) as db:
+            times = db.execute("SELECT started_at - created_at, finished_at - created_at FROM jobs "
+                               "WHERE state = 'done'").fetchall()
+        for label, values in (("start", [t[0] for t in times]), ("done", [t[1] for t in times])):
+            values.sort()
+            p50, p99 = values[len(values) // 2], values[len(values) * 99 // 100]
+            self.row("latency", f"idle enqueue -> {label}, {len(values):,} jobs", f"{statistics.mean(values):.2f} ms mean",
+                     f"p50 {p50} ms, p99 {p99} ms (1 ms resolution)" + ("; target p50 < 1" if label == "done" else ""))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobq", required=True)
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jobq-bench-") as work:
+        bench = Bench(os.path.abspath(args.jobq), args.jobs, args.seconds, work)
+        print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row")
+        bench.enqueue()
+        bench.latency()
+        bench.store_backlog()
+        bench.start_up()
+        bench.drain()
+        print()
+        print(f"| section | run | figure | note |\n|---|---|---:|---|")
+        for section, run, figure, note in bench.rows:
+            print(f"| {section} | {run} | {figure} | {note} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
