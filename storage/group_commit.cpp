@@ -30,12 +30,18 @@ void GroupCommit::flush() {
         flush_posted_ = false;
     }
     const auto started = std::chrono::steady_clock::now();
+    const bool redoable_only = std::all_of(batch.begin(), batch.end(), [](const Pending& p) {
+        return p.durability == Durability::redoable;
+    });
     std::exception_ptr error;
     try {
+        // Set for every batch, so a durable one never commits with a relaxed setting.
+        db_.commit_with(redoable_only ? Synchronous::normal : db_.configured_sync());
         Transaction tx(db_);
         for (auto& pending : batch) pending.apply(db_);
         tx.commit();
         ++stats_.transactions;
+        if (redoable_only && db_.configured_sync() == Synchronous::full) ++stats_.without_fsync;
         stats_.operations += batch.size();
         stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
     } catch (const core::StorageError&) {

@@ -27,10 +27,18 @@
 
 namespace jobq::storage {
 
+// Whether an operation must be on disk before it completes. `redoable`: losing it in a
+// power failure only makes jobq do work again (a claim, an outcome: the job runs again,
+// which at-least-once allows). A batch of redoable operations only commits without its
+// fsync; the next durable commit's fsync covers it too, since the WAL is written in order.
+// A process crash loses neither: the commit is in the operating system's hands.
+enum class Durability { durable, redoable };
+
 struct GroupCommitStats {
     std::uint64_t transactions = 0;
     std::uint64_t operations = 0;
     std::uint64_t largest_batch = 0;
+    std::uint64_t without_fsync = 0;  // transactions of redoable operations only
 };
 
 class GroupCommit {
@@ -43,9 +51,9 @@ public:
     // so no lambda with captures is built inside a coroutine body (GCC 12 miscompiles
     // those).
     template <class R>
-    boost::asio::awaitable<R> run(std::function<R(Database&)> op) {
+    boost::asio::awaitable<R> run(std::function<R(Database&)> op, Durability durability = Durability::durable) {
         return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
-            Initiation<R>{this}, boost::asio::use_awaitable, std::move(op));
+            Initiation<R>{this, durability}, boost::asio::use_awaitable, std::move(op));
     }
 
     // DB thread only.
@@ -56,6 +64,7 @@ private:
         std::function<void(Database&)> apply;              // inside the transaction
         std::function<void(std::exception_ptr)> complete;  // after it, on `executor`
         boost::asio::any_io_executor executor;             // the caller's
+        Durability durability = Durability::durable;
     };
 
     template <class R, class Handler>
@@ -72,6 +81,7 @@ private:
     template <class R>
     struct Initiation {
         GroupCommit* self;
+        Durability durability;
 
         template <class Handler>
         void operator()(Handler&& handler, std::function<R(Database&)> op) const {
@@ -83,7 +93,7 @@ private:
                               state->work.reset();
                               std::move(state->handler)(error, std::move(state->result));
                           },
-                          std::move(executor)});
+                          std::move(executor), durability});
         }
     };
 

@@ -82,7 +82,8 @@ std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
 
 // --- Database ----------------------------------------------------------------------
 
-Database::Database(const std::string& path, Synchronous sync) : owner_(std::this_thread::get_id()) {
+Database::Database(const std::string& path, Synchronous sync)
+    : owner_(std::this_thread::get_id()), configured_sync_(sync), current_sync_(sync) {
     const int rc = sqlite3_open_v2(path.c_str(), &db_,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
@@ -109,6 +110,12 @@ void Database::check_thread() const {
 
 void Database::fail(int code, std::string_view what) const {
     throw core::StorageError(std::string(what) + ": " + sqlite3_errstr(code) + " (" + sqlite3_errmsg(db_) + ")");
+}
+
+void Database::commit_with(Synchronous sync) {
+    if (sync == current_sync_) return;
+    exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    current_sync_ = sync;
 }
 
 void Database::exec(std::string_view sql) {

@@ -91,6 +91,13 @@ public:
     std::int64_t user_version();
     void set_user_version(std::int64_t version);
 
+    // The synchronous setting the database was opened with, and the one the next commit
+    // uses: `commit_with(normal)` lets a commit skip its fsync (see GroupCommit),
+    // `commit_with(configured_sync())` restores the configured one. Executes the PRAGMA
+    // only when the setting changes; outside a transaction only.
+    Synchronous configured_sync() const { return configured_sync_; }
+    void commit_with(Synchronous sync);
+
     // Throws when called off the thread that opened the database.
     void check_thread() const;
     [[noreturn]] void fail(int code, std::string_view what) const;
@@ -100,6 +107,8 @@ private:
     sqlite3* db_ = nullptr;
     std::thread::id owner_;
     std::map<std::string, Statement, std::less<>> statements_;
+    Synchronous configured_sync_;
+    Synchronous current_sync_;
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK in the destructor unless committed.

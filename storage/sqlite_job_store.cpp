@@ -167,20 +167,27 @@ asio::awaitable<std::optional<Job>> SqliteJobStore::get(core::job_id id) {
 }
 
 asio::awaitable<std::vector<Job>> SqliteJobStore::claim(std::size_t max, millis now, millis lease_until) {
-    return in_transaction<std::vector<Job>>([=](Database& db) { return claim_due(db, max, now, lease_until); });
+    // Redoable: a claim lost in a power failure leaves the jobs queued.
+    return in_transaction<std::vector<Job>>([=](Database& db) { return claim_due(db, max, now, lease_until); },
+                                            Durability::redoable);
 }
 
 asio::awaitable<bool> SqliteJobStore::settle(core::Settlement st) {
-    return in_transaction<bool>([st = std::move(st)](Database& db) { return settle_row(db, st); });
+    // Redoable: an outcome lost in a power failure leaves the job processing, and recovery
+    // runs it again.
+    return in_transaction<bool>([st = std::move(st)](Database& db) { return settle_row(db, st); },
+                                Durability::redoable);
 }
 
 asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::Settlement> settlements) {
-    return in_transaction<std::vector<bool>>([settlements = std::move(settlements)](Database& db) {
-        std::vector<bool> recorded;
-        recorded.reserve(settlements.size());
-        for (const auto& st : settlements) recorded.push_back(settle_row(db, st));
-        return recorded;
-    });
+    return in_transaction<std::vector<bool>>(  // redoable, as settle()
+        [settlements = std::move(settlements)](Database& db) {
+            std::vector<bool> recorded;
+            recorded.reserve(settlements.size());
+            for (const auto& st : settlements) recorded.push_back(settle_row(db, st));
+            return recorded;
+        },
+        Durability::redoable);
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_run_at() {

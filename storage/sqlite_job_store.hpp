@@ -81,8 +81,9 @@ private:
 
     // Runs fn(db) inside the next group-commit transaction; completes after COMMIT.
     template <class R>
-    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn) {
-        return group_->run<R>(std::move(fn));
+    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn,
+                                             Durability durability = Durability::durable) {
+        return group_->run<R>(std::move(fn), durability);
     }
 
     template <class R>

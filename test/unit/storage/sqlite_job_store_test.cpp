@@ -293,6 +293,33 @@ BOOST_FIXTURE_TEST_CASE(group_commit_batches_concurrent_enqueues, StoreFixture) 
     BOOST_TEST(after.largest_batch >= 10u);
 }
 
+// Claims and outcomes are redoable (lost in a power failure, the job runs again): they
+// commit without an fsync. An enqueue's commit, its acknowledgement, always waits for one,
+// right after them too. The connection keeps the setting its last commit used.
+BOOST_FIXTURE_TEST_CASE(only_acknowledged_writes_wait_for_fsync, StoreFixture) {
+    constexpr std::int64_t full = 2;
+    constexpr std::int64_t normal = 1;
+    const auto last_commit_sync = [&] {
+        return run_awaitable(io, store.on_db_thread<std::int64_t>([](storage::Database& db) {
+            auto s = db.cached("PRAGMA synchronous");
+            s->step();
+            return s->column_int64(0);
+        }));
+    };
+    const auto before = store.commit_stats();
+    const auto id = enqueue(noop());
+    BOOST_TEST(last_commit_sync() == full);
+    BOOST_TEST_REQUIRE(claim(1).size() == 1u);
+    BOOST_TEST(last_commit_sync() == normal);
+    enqueue(noop());
+    BOOST_TEST(last_commit_sync() == full);
+    BOOST_TEST(settle({id, 1, Settlement::Kind::done, t0 + 10, 0, ""}));
+    BOOST_TEST(last_commit_sync() == normal);
+    const auto after = store.commit_stats();
+    BOOST_TEST(after.without_fsync - before.without_fsync == 2u);
+    BOOST_TEST(after.transactions - before.transactions == 4u);
+}
+
 BOOST_FIXTURE_TEST_CASE(failed_commit_fails_every_waiter_and_stores_nothing, StoreFixture) {
     enqueue(noop());
     // Cap the file at its current size: the next inserts cannot fit (SQLITE_FULL).
