@@ -38,7 +38,7 @@ struct GroupCommitStats {
     std::uint64_t transactions = 0;
     std::uint64_t operations = 0;
     std::uint64_t largest_batch = 0;
-    std::uint64_t without_fsync = 0;  // transactions of redoable operations only
+    std::uint64_t without_fsync = 0;  // with --sync full: transactions of redoable operations only
 };
 
 class GroupCommit {
