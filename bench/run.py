@@ -87,7 +87,13 @@ class Server:
         self.started = time.monotonic()
         self.process = subprocess.Popen([a.replace("{port}", str(self.port)) for a in argv],
                                         stdout=self.log, stderr=self.log)
-        self.ready_after = self.wait_ready(ready_target, ready_status)
+        try:
+            self.ready_after = self.wait_ready(ready_target, ready_status)
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self.log.close()
+            raise
 
     def wait_ready(self, target, status):
         deadline = time.monotonic() + 120
@@ -135,7 +141,7 @@ class Bench:
         return os.path.join(self.work, name + ".db")
 
     def wrk(self, port, connections):
-        """(requests answered below 400 per second, p50 ms, p99 ms) of POST /jobs."""
+        """(requests answered below 400, seconds, p50 ms, p99 ms) of wrk POSTing noop jobs."""
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{self.seconds}s", "-s", "bench/enqueue.lua",
                               f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True).stdout
         line = next(line for line in out.splitlines() if line.startswith("JOBQ "))
