@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 
-MIB = 1024 * 1024
+from soak import MIB, post_batch, rss_bytes  # bench/soak.py
+
 DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
 NGINX_CONF = """worker_processes 1;
@@ -48,14 +49,6 @@ def free_port():
 
 def now_ms():
     return int(time.time() * 1000)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def request(port, method, target, body=None, timeout=30):
@@ -194,11 +187,8 @@ class Bench:
         with self.jobq_server("backlog") as server:
             started = time.monotonic()
             for first in range(0, self.jobs, 1000):
-                batch = [{"type": "noop", "payload": {}, "delay_ms": DAY_MS}
-                         for _ in range(first, min(self.jobs, first + 1000))]
-                status, _ = request(server.port, "POST", "/jobs/batch", {"jobs": batch})
-                if status != 201:
-                    raise RuntimeError(f"batch answered {status}")
+                post_batch(server.port, [{"type": "noop", "payload": {}, "delay_ms": DAY_MS}
+                                         for _ in range(first, min(self.jobs, first + 1000))])
             elapsed = time.monotonic() - started
         self.row("store", f"{self.jobs:,} jobs through POST /jobs/batch of 1,000", f"{self.jobs / elapsed:,.0f} jobs/s",
                  f"database {os.path.getsize(self.db('backlog')) / MIB:.0f} MiB")
