@@ -214,7 +214,8 @@ class Bench:
                 left = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'processing'").fetchone()[0]
             if left:
                 raise RuntimeError(f"{left} jobs still processing after recovery")
-        self.row("start-up", f"exec -> /readyz 200, {self.jobs:,} jobs, {PROCESSING_AT_START:,} processing",
+        processing = min(self.jobs, PROCESSING_AT_START)
+        self.row("start-up", f"exec -> /readyz 200, {self.jobs:,} jobs, {processing:,} processing",
                  f"{statistics.median(times) * 1000:,.0f} ms",
                  f"median of 3 ({', '.join(f'{t * 1000:.0f}' for t in times)}); target < 1,000")
         self.row("memory", f"RSS holding the {self.jobs:,}-job backlog", f"{rss / MIB:.1f} MiB", "target < 64")
