@@ -219,7 +219,8 @@ BOOST_AUTO_TEST_CASE(a_timeout_is_recorded_as_a_retryable_error) {
 
 BOOST_AUTO_TEST_CASE(a_denied_address_is_a_permanent_failure_and_nothing_connects) {
     WebhookReceiver receiver;
-    Server s({"--webhook-deny", "10.0.0.0/8, 127.0.0.0/8"});
+    // Loopback in both families: `localhost` may resolve to ::1 as well as 127.0.0.1.
+    Server s({"--webhook-deny", "10.0.0.0/8, 127.0.0.0/8, ::1/128"});
     const auto job = final_job(s, s.submit(webhook_job(local_url(receiver), 5)));
     BOOST_TEST(job.at("state").as_string() == "failed");
     BOOST_TEST(job.at("attempts").as_int64() == 1);
