@@ -146,7 +146,8 @@ void Database::set_user_version(std::int64_t version) {
 
 // --- Transaction -------------------------------------------------------------------
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+// BEGIN and COMMIT are prepared once: every group-commit batch runs both.
+Transaction::Transaction(Database& db) : db_(db) { db_.cached("BEGIN IMMEDIATE")->run(); }
 
 Transaction::~Transaction() {
     if (!open_) return;
@@ -158,7 +159,7 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-    db_.exec("COMMIT");
+    db_.cached("COMMIT")->run();
     open_ = false;
 }
 
