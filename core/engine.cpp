@@ -4,7 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -15,7 +15,6 @@
 namespace jobq::core {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -53,7 +52,8 @@ Engine::Engine(asio::io_context& io, JobStore& store, const HandlerRegistry& han
       ready_(strand_),
       dispatch_timer_(strand_),
       reaper_timer_(strand_),
-      stop_timer_(strand_) {
+      stop_timer_(strand_),
+      deadlines_(strand_) {
     options_.workers = std::max<std::size_t>(options_.workers, 1);
     if (options_.metrics) options_.metrics->workers_total = static_cast<std::int64_t>(options_.workers);
 }
@@ -82,6 +82,7 @@ void Engine::start() {
         dispatcher_running_ = true;
         spawn(dispatch_loop(), "dispatcher");
         spawn(reaper_loop(), "reaper");
+        spawn(deadlines_.enforce(), "deadlines");
         for (std::size_t i = 0; i < options_.workers; ++i) spawn(worker_loop(), "worker");
     });
 }
@@ -204,8 +205,7 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
 
     const millis timeout = execution_timeout_ms();
     JobContext context{strand_, clock_() + timeout};
-    asio::steady_timer deadline(strand_, std::chrono::milliseconds(timeout));
-    running_deadlines_.insert(&deadline);
+    RunDeadlines::Run run(deadlines_, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout));
 
     auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx) -> asio::awaitable<Outcome> {
         try {
@@ -214,10 +214,11 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
             co_return Outcome::retryable(std::string("handler threw: ") + e.what());
         }
     };
-    auto result = co_await (guarded_run(handler, job, context) || deadline.async_wait(use_nothrow));
-    running_deadlines_.erase(&deadline);
-
-    if (result.index() == 0) co_return std::get<0>(std::move(result));
+    Outcome outcome = co_await asio::co_spawn(strand_, guarded_run(handler, job, context),
+                                              asio::bind_cancellation_slot(run.slot(), asio::use_awaitable));
+    // A run that succeeded as its deadline passed still succeeded; a cancelled one failed
+    // because of the deadline, whatever its handler made of the cancellation.
+    if (!run.cancelled() || outcome.kind == Outcome::Kind::success) co_return outcome;
     if (interrupting_) co_return Outcome::retryable("interrupted by shutdown");
     co_return Outcome::retryable("timed out after " + std::to_string(timeout) + " ms");
 }
@@ -297,9 +298,10 @@ asio::awaitable<void> Engine::drain_and_stop() {
     if (in_flight_ > 0) {
         log::warn("shutdown deadline passed; requeueing running jobs", {{"jobs", std::to_string(in_flight_)}});
         interrupting_ = true;
-        for (auto* timer : running_deadlines_) timer->cancel();
+        deadlines_.cancel_all();
     }
     ready_.close();
+    deadlines_.stop();
     while (tasks_running_ > 0) {
         stop_timer_.expires_at(asio::steady_timer::time_point::max());
         co_await stop_timer_.async_wait(use_nothrow);

@@ -21,6 +21,7 @@
 #include "core/metrics.hpp"
 #include "core/ready_queue.hpp"
 #include "core/retry_policy.hpp"
+#include "core/run_deadlines.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,7 +30,6 @@
 
 #include <atomic>
 #include <cstddef>
-#include <set>
 #include <vector>
 
 namespace jobq::core {
@@ -92,7 +92,7 @@ private:
     boost::asio::steady_timer dispatch_timer_;
     boost::asio::steady_timer reaper_timer_;
     boost::asio::steady_timer stop_timer_;  // woken whenever stop() may make progress
-    std::set<boost::asio::steady_timer*> running_deadlines_;
+    RunDeadlines deadlines_;  // of the runs in progress
 
     std::atomic<bool> wake_posted_{false};
     bool wake_pending_ = false;
