@@ -51,6 +51,48 @@ constexpr std::string_view schema_v2 = R"sql(
 CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
 )sql";
 
+// v3: the same rule on `state`, written as comparisons. SQLite checks a CHECK constraint
+// on every row it writes, and an IN list there builds a temporary B-tree each time: most
+// of the work of the one-row UPDATE that records an outcome. Every row satisfies both
+// forms, so only the stored definition changes, in place, by the procedure SQLite
+// documents for changes that leave the table's content alone (writable_schema, then a new
+// schema_version); no row is copied, whatever the size of the table.
+constexpr std::string_view state_check_v1 = "CHECK (state IN ('queued', 'processing', 'done', 'failed', 'cancelled'))";
+constexpr std::string_view state_check_v3 =
+    "CHECK (state = 'queued' OR state = 'processing' OR state = 'done' OR state = 'failed' OR state = 'cancelled')";
+
+std::int64_t pragma_value(Database& db, std::string_view pragma) {
+    auto s = db.cached(pragma);
+    s->step();
+    return s->column_int64(0);
+}
+
+// Inside the migration's transaction.
+void rewrite_state_check(Database& db) {
+    std::string sql;
+    {
+        Statement s(db, "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'jobs'");
+        if (!s.step()) throw core::StorageError("cannot upgrade the schema: no jobs table");
+        sql = s.column_text(0);
+    }
+    if (sql.find(state_check_v3) != std::string::npos) return;
+    const auto at = sql.find(state_check_v1);
+    if (at == std::string::npos)
+        throw core::StorageError("cannot upgrade the schema: the jobs table's definition is not one jobq wrote");
+    sql.replace(at, state_check_v1.size(), state_check_v3);
+
+    const auto version = pragma_value(db, "PRAGMA schema_version");
+    db.exec("PRAGMA writable_schema=ON");
+    try {
+        Statement(db, "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'jobs'").bind(1, sql).run();
+        db.exec("PRAGMA schema_version=" + std::to_string(version + 1));  // the connection rereads the schema
+    } catch (...) {
+        db.exec("PRAGMA writable_schema=OFF");
+        throw;
+    }
+    db.exec("PRAGMA writable_schema=OFF");
+}
+
 }  // namespace
 
 void migrate(Database& db) {
@@ -63,6 +105,7 @@ void migrate(Database& db) {
     Transaction tx(db);
     if (found < 1) db.exec(schema_v1);
     if (found < 2) db.exec(schema_v2);
+    if (found < 3) rewrite_state_check(db);
     db.set_user_version(schema_version);
     tx.commit();
 }

@@ -379,6 +379,85 @@ BOOST_AUTO_TEST_CASE(newer_schema_is_refused) {
     }
 }
 
+namespace {
+
+std::string jobs_table_sql(storage::Database& db) {
+    auto s = db.cached("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'jobs'");
+    s->step();
+    return s->column_text(0);
+}
+
+void insert_with_state(storage::Database& db, std::string_view state) {
+    db.cached("INSERT INTO jobs (type, queue, payload, state, max_retries, run_at, created_at) "
+              "VALUES ('noop', 'default', '{}', ?1, 0, 0, 0)")
+        ->bind(1, state)
+        .run();
+}
+
+}  // namespace
+
+// The rule on `state` is a chain of comparisons: an IN list in a CHECK constraint builds a
+// temporary B-tree for every row written.
+BOOST_FIXTURE_TEST_CASE(state_is_checked_without_an_in_list, StoreFixture) {
+    const auto sql = run_awaitable(io, store.on_db_thread<std::string>(jobs_table_sql));
+    BOOST_TEST(sql.find("state IN") == std::string::npos);
+    BOOST_TEST(sql.find("state = 'queued' OR state = 'processing'") != std::string::npos);
+    const auto refused = run_awaitable(io, store.on_db_thread<bool>([](storage::Database& db) {
+        try {
+            insert_with_state(db, "lost");
+            return false;
+        } catch (const core::StorageError&) {
+            return true;
+        }
+    }));
+    BOOST_TEST(refused);
+}
+
+BOOST_AUTO_TEST_CASE(a_version_2_database_is_upgraded_in_place) {
+    test::TempDir dir;
+    core::job_id id = 0;
+    {
+        asio::io_context io;  // outlives the store
+        storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+        id = run_awaitable(io, store.enqueue(noop())).job.id;
+        // Back to what version 2 wrote: the IN list.
+        run_awaitable(io, store.on_db_thread<int>([](storage::Database& db) {
+            auto sql = jobs_table_sql(db);
+            const std::string v3 =
+                "CHECK (state = 'queued' OR state = 'processing' OR state = 'done' OR state = 'failed' OR state = "
+                "'cancelled')";
+            sql.replace(sql.find(v3), v3.size(), "CHECK (state IN ('queued', 'processing', 'done', 'failed', 'cancelled'))");
+            storage::Transaction tx(db);
+            auto version = db.cached("PRAGMA schema_version");
+            version->step();
+            const auto schema_version = version->column_int64(0);
+            version->reset();
+            db.exec("PRAGMA writable_schema=ON");
+            db.cached("UPDATE sqlite_schema SET sql = ?1 WHERE name = 'jobs'")->bind(1, sql).run();
+            db.exec("PRAGMA schema_version=" + std::to_string(schema_version + 1));
+            db.exec("PRAGMA writable_schema=OFF");
+            db.set_user_version(2);
+            tx.commit();
+            return 0;
+        }));
+        BOOST_TEST_REQUIRE(run_awaitable(io, store.on_db_thread<std::string>(jobs_table_sql)).find("state IN") !=
+                           std::string::npos);
+    }
+    asio::io_context io;
+    storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+    BOOST_TEST(run_awaitable(io, store.on_db_thread<std::int64_t>([](storage::Database& db) {
+                   return db.user_version();
+               })) == storage::schema_version);
+    const auto sql = run_awaitable(io, store.on_db_thread<std::string>(jobs_table_sql));
+    BOOST_TEST(sql.find("state IN") == std::string::npos);
+    BOOST_TEST(run_awaitable(io, store.get(id)).has_value());  // the rows are untouched
+    BOOST_TEST(run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+                   auto s = db.cached("PRAGMA integrity_check");
+                   s->step();
+                   return s->column_text(0);
+               })) == "ok");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The operator's side (core::JobAdmin).
