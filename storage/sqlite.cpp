@@ -82,8 +82,23 @@ std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
 
 // --- Database ----------------------------------------------------------------------
 
+namespace {
+
+// Before SQLite's first use in the process: no memory statistics (nothing here reads
+// them), so an allocation takes no global mutex and keeps no count.
+void configure_sqlite_once() {
+    static const bool configured = [] {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // SQLITE_MISUSE if already initialized: harmless
+        return sqlite3_initialize() == SQLITE_OK;
+    }();
+    (void)configured;
+}
+
+}  // namespace
+
 Database::Database(const std::string& path, Synchronous sync)
     : owner_(std::this_thread::get_id()), configured_sync_(sync), current_sync_(sync) {
+    configure_sqlite_once();
     const int rc = sqlite3_open_v2(path.c_str(), &db_,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
