@@ -21,7 +21,8 @@ asio::awaitable<void> RunDeadlines::enforce() {
     while (!stopped_) {
         const auto now = std::chrono::steady_clock::now();
         while (first_ && first_->deadline_ <= now) cancel(*first_);
-        // Woken early when the first run leaves before its deadline: it re-arms then.
+        // A first run that left early does not re-arm the timer: it fires at that run's
+        // deadline, finds nothing due and sleeps again until the next one.
         timer_.expires_at(first_ ? first_->deadline_ : time_point::max());
         co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
