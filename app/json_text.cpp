@@ -61,8 +61,12 @@ JsonObjectWriter& JsonObjectWriter::string_or_null(std::string_view name, const 
 }
 
 JsonObjectWriter& JsonObjectWriter::time_or_null(std::string_view name, const std::optional<core::millis>& t) {
-    if (t) return string(name, core::format_rfc3339(*t));
-    return raw(name, "null");
+    if (!t) return raw(name, "null");
+    key(name);
+    out_ += '"';  // RFC 3339 text holds nothing JSON escapes
+    core::append_rfc3339(out_, *t);
+    out_ += '"';
+    return *this;
 }
 
 JsonObjectWriter& JsonObjectWriter::raw(std::string_view name, std::string_view json_text) {

@@ -102,7 +102,7 @@ char* put_digits(char* end, unsigned value, int width) {
 
 // Formatted by hand: this runs for every timestamp of every job the API returns, and
 // snprintf's format parsing costs several times the arithmetic.
-std::string format_rfc3339(millis t) {
+void append_rfc3339(std::string& out, millis t) {
     const std::int64_t ms_per_day = 86'400'000;
     std::int64_t days = t / ms_per_day;
     std::int64_t rest = t % ms_per_day;
@@ -116,10 +116,12 @@ std::string format_rfc3339(millis t) {
         char buf[48];
         std::snprintf(buf, sizeof buf, "%lld-%02u-%02uT%02u:%02u:%02u.%03uZ", static_cast<long long>(c.year), c.month,
                       c.day, secs / 3600, secs / 60 % 60, secs % 60, static_cast<unsigned>(rest % 1000));
-        return buf;
+        out += buf;
+        return;
     }
-    std::string out = "0000-00-00T00:00:00.000Z";
-    char* p = out.data();
+    const auto at = out.size();
+    out += "0000-00-00T00:00:00.000Z";
+    char* p = out.data() + at;
     put_digits(p + 4, static_cast<unsigned>(c.year), 4);
     put_digits(p + 7, c.month, 2);
     put_digits(p + 10, c.day, 2);
@@ -127,6 +129,11 @@ std::string format_rfc3339(millis t) {
     put_digits(p + 16, secs / 60 % 60, 2);
     put_digits(p + 19, secs % 60, 2);
     put_digits(p + 23, static_cast<unsigned>(rest % 1000), 3);
+}
+
+std::string format_rfc3339(millis t) {
+    std::string out;
+    append_rfc3339(out, t);
     return out;
 }
 

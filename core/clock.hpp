@@ -20,6 +20,7 @@ Clock system_clock();
 
 // "2026-11-28T04:50:59.123Z" (always UTC, always milliseconds).
 std::string format_rfc3339(millis t);
+void append_rfc3339(std::string& out, millis t);  // the same text, appended to `out`
 
 // Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; 't'/'z' and a space
 // separator are accepted too. Returns nullopt on anything else.
