@@ -17,9 +17,9 @@ namespace {
 
 // One level at a time (see next_priority_level): within a level the index gives the due
 // jobs, in claim order, as a range seek. They are read first and then leased one by one by
-// rowid: a single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` costs a third more, as
-// SQLite buffers the subquery's ids, the rows to change and the returned rows in three
-// temporary tables.
+// rowid. A single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` did the same with three
+// temporary tables (the subquery's ids, the rows to change, the rows returned), a cost
+// every claim paid: 6% of the database thread's work when jobs arrive one at a time.
 constexpr std::string_view sql_due_in_level =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND priority = ?1 AND run_at <= ?2 "
     "ORDER BY run_at, id LIMIT ?3";
