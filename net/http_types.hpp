@@ -2,6 +2,7 @@
 // Plain request and response values, so routing code never includes Beast.
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,7 +19,10 @@ struct HttpRequest {
 struct HttpResponse {
     unsigned status = 200;
     std::string body;
-    std::string content_type = "application/json";
+    // A literal (static storage): responses name one of a few fixed types, and a string
+    // would allocate for this one on every response (16 characters: past the short-string
+    // buffer).
+    std::string_view content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
 };
 

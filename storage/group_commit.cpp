@@ -31,14 +31,14 @@ void GroupCommit::flush() {
     }
     const auto started = std::chrono::steady_clock::now();
     const bool redoable_only = std::all_of(batch.begin(), batch.end(), [](const Pending& p) {
-        return p.durability == Durability::redoable;
+        return p->durability == Durability::redoable;
     });
     std::exception_ptr error;
     try {
         // Set for every batch, so a durable one never commits with a relaxed setting.
         db_.commit_with(redoable_only ? Synchronous::normal : db_.configured_sync());
         Transaction tx(db_);
-        for (auto& pending : batch) pending.apply(db_);
+        for (auto& pending : batch) pending->apply(db_);
         tx.commit();
         ++stats_.transactions;
         if (redoable_only && db_.configured_sync() == Synchronous::full) ++stats_.without_fsync;
@@ -65,13 +65,15 @@ void GroupCommit::deliver(std::vector<Pending> batch, std::exception_ptr error) 
     // One hand-off to the callers' side for the whole batch: waking an event-loop thread
     // per operation costs more than the insert. From there each result is posted to its
     // caller's executor, which is cheap on a thread already running that io_context.
-    auto first = batch.front().executor;
+    auto first = batch.front()->executor;
     // The callers' io_context may run out of work the moment the batch runs there; this
     // guard keeps it (and its scheduler) alive until this thread has left post().
     const auto keep_running = asio::make_work_guard(first);
     asio::post(first, [batch = std::move(batch), error]() mutable {
-        for (auto& pending : batch)
-            asio::post(pending.executor, [complete = std::move(pending.complete), error] { complete(error); });
+        for (auto& pending : batch) {
+            auto executor = pending->executor;
+            asio::post(executor, [operation = std::move(pending), error] { operation->complete(error); });
+        }
     });
 }
 

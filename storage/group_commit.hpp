@@ -60,17 +60,30 @@ public:
     const GroupCommitStats& stats() const { return stats_; }
 
 private:
-    struct Pending {
-        std::function<void(Database&)> apply;              // inside the transaction
-        std::function<void(std::exception_ptr)> complete;  // after it, on `executor`
-        boost::asio::any_io_executor executor;             // the caller's
-        Durability durability = Durability::durable;
+    // One queued write: a single allocation holding the operation, its caller's handler and
+    // the result (three before: shared state and two std::function wrappers around it).
+    struct Operation {
+        Operation(boost::asio::any_io_executor caller, Durability d) : executor(std::move(caller)), durability(d) {}
+        virtual ~Operation() = default;
+        virtual void apply(Database& db) = 0;                  // inside the transaction
+        virtual void complete(std::exception_ptr error) = 0;  // after it, on `executor`
+        boost::asio::any_io_executor executor;                 // the caller's
+        Durability durability;
     };
+    using Pending = std::unique_ptr<Operation>;
 
     template <class R, class Handler>
-    struct Operation {
-        Operation(Handler&& h, std::function<R(Database&)> f)
-            : handler(std::move(h)), work(boost::asio::get_associated_executor(handler)), op(std::move(f)) {}
+    struct TypedOperation final : Operation {
+        TypedOperation(Handler&& h, std::function<R(Database&)> f, Durability d)
+            : Operation(boost::asio::get_associated_executor(h), d),
+              handler(std::move(h)),
+              work(boost::asio::get_associated_executor(handler)),
+              op(std::move(f)) {}
+        void apply(Database& db) override { result = op(db); }
+        void complete(std::exception_ptr error) override {
+            work.reset();
+            std::move(handler)(error, std::move(result));
+        }
         Handler handler;
         // Keeps the caller's io_context running until the result is delivered.
         boost::asio::executor_work_guard<boost::asio::associated_executor_t<Handler>> work;
@@ -85,15 +98,8 @@ private:
 
         template <class Handler>
         void operator()(Handler&& handler, std::function<R(Database&)> op) const {
-            using State = Operation<R, std::decay_t<Handler>>;
-            auto state = std::make_shared<State>(std::forward<Handler>(handler), std::move(op));
-            auto executor = state->work.get_executor();
-            self->submit({[state](Database& db) { state->result = state->op(db); },
-                          [state](std::exception_ptr error) {
-                              state->work.reset();
-                              std::move(state->handler)(error, std::move(state->result));
-                          },
-                          std::move(executor), durability});
+            self->submit(std::make_unique<TypedOperation<R, std::decay_t<Handler>>>(std::forward<Handler>(handler),
+                                                                                   std::move(op), durability));
         }
     };
 
