@@ -60,8 +60,8 @@ public:
     const GroupCommitStats& stats() const { return stats_; }
 
 private:
-    // One queued write: a single allocation holding the operation, its caller's handler and
-    // the result (three before: shared state and two std::function wrappers around it).
+    // One queued write, in one allocation: the operation, its caller's handler and the
+    // result (shared state behind two std::function wrappers would take three).
     struct Operation {
         Operation(boost::asio::any_io_executor caller, Durability d) : executor(std::move(caller)), durability(d) {}
         virtual ~Operation() = default;
