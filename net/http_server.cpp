@@ -1,6 +1,7 @@
 #include "net/http_server.hpp"
 
 #include "net/connection_deadlines.hpp"
+#include "net/request_parser.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -10,8 +11,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
 
 #include <algorithm>
 #include <array>
@@ -49,16 +52,6 @@ bool is_parse_error(const beast::error_code& ec) {
     static const auto& http_category = beast::error_code(http::error::end_of_stream).category();
     return ec.category() == http_category && ec != http::error::end_of_stream &&
            ec != http::error::partial_message;
-}
-
-HttpRequest to_plain(http::request<http::string_body>&& req) {
-    HttpRequest out;
-    out.method = std::string(req.method_string());
-    out.target = std::string(req.target());
-    out.content_type = std::string(req[http::field::content_type]);
-    out.authorization = std::string(req[http::field::authorization]);
-    out.body = std::move(req.body());
-    return out;
 }
 
 // The response as it goes on the wire: status line, headers, body, in one buffer and one
@@ -110,7 +103,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(std::shared_ptr<Connection> connection);
     asio::awaitable<beast::error_code> read_request(Connection& connection, beast::flat_buffer& buffer,
-                                                    http::request_parser<http::string_body>& parser);
+                                                    RequestParser& parser);
     static void refuse_connection(tcp::socket socket);
     asio::awaitable<bool> write(Connection& connection, const std::string& bytes);
     asio::awaitable<void> lingering_close(Connection& connection);
@@ -184,7 +177,7 @@ asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std
 // costs one read; each wait has the deadline of its phase: idle until the request's first
 // byte, then header, then request (the body).
 asio::awaitable<beast::error_code> HttpServer::State::read_request(Connection& connection, beast::flat_buffer& buffer,
-                                                                   http::request_parser<http::string_body>& parser) {
+                                                                   RequestParser& parser) {
     constexpr std::size_t read_size = 16 << 10;
     enum class Phase { none, idle, header, body };
     Phase deadline_for = Phase::none;  // each phase's deadline is set once, when it begins
@@ -221,7 +214,7 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
     const auto registration = deadlines.add(connection);
     beast::flat_buffer buffer;
     for (;;) {
-        http::request_parser<http::string_body> parser;
+        RequestParser parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
         const auto ec = co_await read_request(*connection, buffer, parser);
@@ -233,13 +226,12 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
             break;  // end of stream, timeout, reset
         }
 
-        auto request = parser.release();
-        const unsigned version = request.version();
-        const bool keep_alive_requested = request.keep_alive();
+        const unsigned version = parser.version();
+        const bool keep_alive_requested = parser.keep_alive();
         ++active;
         HttpResponse response;
         try {
-            response = co_await handler(to_plain(std::move(request)));
+            response = co_await handler(parser.release());
         } catch (const std::exception& e) {
             std::fprintf(stderr, "level=error msg=\"request handler threw\" error=\"%s\"\n", e.what());
             response = protocol_error(500, "internal", "internal error");

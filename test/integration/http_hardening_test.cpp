@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cstdio>
 #include <thread>
 
 using namespace jobq::test;
@@ -21,6 +22,16 @@ struct ShortTimeouts : Server {
     ShortTimeouts()
         : Server({"--header-timeout-ms", "300", "--idle-timeout-ms", "400", "--request-timeout-ms", "2000"}) {}
 };
+
+// One chunk of a chunked body, with an extension when given (which a server ignores).
+std::string chunk(const std::string& data, const std::string& extension = "") {
+    char size[20];
+    std::snprintf(size, sizeof size, "%zx", data.size());
+    return size + extension + "\r\n" + data + "\r\n";
+}
+
+const std::string chunked_post = "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n";
 
 }  // namespace
 
@@ -83,6 +94,59 @@ BOOST_FIXTURE_TEST_CASE(oversized_headers_are_431, Server) {
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST(r->status == 431);
     BOOST_TEST(error_code(*r) == "headers_too_large");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_chunked_body_is_read_whole, Server) {
+    const auto r = client->raw(chunked_post + chunk(R"({"type":"noop",)") +
+                               chunk(R"("payload":{"n":"chunk"})", ";name=value") + chunk("}") + "0\r\n\r\n");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST_REQUIRE(r->status == 201, r->body);
+    const auto id = json::parse(r->body).at("id").as_int64();
+    BOOST_TEST(json::serialize(job(id).at("payload")) == R"({"n":"chunk"})");
+}
+
+struct SmallBodies : Server {
+    SmallBodies() : Server({"--max-body-bytes", "1024"}) {}
+};
+
+BOOST_FIXTURE_TEST_CASE(a_chunked_body_over_the_limit_is_413, SmallBodies) {
+    const std::string half(800, ' ');
+    const auto r = client->raw(chunked_post + chunk(half) + chunk(half) + "0\r\n\r\n");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->status == 413);
+    BOOST_TEST(error_code(*r) == "body_too_large");
+}
+
+// As HTTP allows for a field that is not a list, the first occurrence is the one read.
+BOOST_FIXTURE_TEST_CASE(of_a_repeated_content_type_the_first_counts, Server) {
+    const std::string body = R"({"type":"noop","payload":{}})";
+    const auto request = [&](std::string_view first, std::string_view second) {
+        return "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + std::string(first) +
+               "\r\nContent-Type: " + std::string(second) + "\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body;
+    };
+    const auto text_first = client->raw(request("text/plain", "application/json"));
+    BOOST_TEST_REQUIRE(text_first.has_value());
+    BOOST_TEST(text_first->status == 415);
+    const auto json_first = client->raw(request("application/json", "text/plain"));
+    BOOST_TEST_REQUIRE(json_first.has_value());
+    BOOST_TEST(json_first->status == 201, json_first->body);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_http_1_0_connection_closes_after_its_reply_unless_kept_alive, Server) {
+    HttpClient once(server.port());
+    const auto closing = once.raw("GET /healthz HTTP/1.0\r\n\r\n");
+    BOOST_TEST_REQUIRE(closing.has_value());
+    BOOST_TEST(closing->status == 200);
+    BOOST_TEST(once.closed_by_server(5s));
+
+    HttpClient kept(server.port());
+    for (int i = 0; i < 2; ++i) {
+        const auto r = kept.raw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        BOOST_TEST_REQUIRE(r.has_value(), "request " << i);
+        BOOST_TEST(r->status == 200);
+        BOOST_TEST(r->headers.at("connection") == "keep-alive");
+    }
 }
 
 BOOST_FIXTURE_TEST_CASE(a_thousand_pipelined_requests_are_answered_in_order, Server) {
