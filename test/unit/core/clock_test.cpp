@@ -13,6 +13,15 @@ BOOST_AUTO_TEST_CASE(formats_utc_with_milliseconds) {
     BOOST_TEST(format_rfc3339(-1) == "1969-12-31T23:59:59.999Z");
 }
 
+// The job JSON writes timestamps into a response already holding text.
+BOOST_AUTO_TEST_CASE(appends_after_what_the_string_holds) {
+    std::string out = R"({"created_at":")";
+    append_rfc3339(out, 1'795'841'459'123);
+    BOOST_TEST(out == R"({"created_at":"2026-11-28T04:50:59.123Z)");
+    append_rfc3339(out, 253'402'300'800'000);  // year 10000: the other path
+    BOOST_TEST(out == R"({"created_at":"2026-11-28T04:50:59.123Z10000-01-01T00:00:00.000Z)");
+}
+
 BOOST_AUTO_TEST_CASE(parses_what_it_formats) {
     for (const millis t : {millis{0}, millis{1'795'841'459'123}, millis{951'782'400'000}, millis{4'102'444'799'999}})
         BOOST_TEST(parse_rfc3339(format_rfc3339(t)).value() == t);
