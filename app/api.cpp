@@ -387,6 +387,11 @@ asio::awaitable<Api::Answer> Api::metrics() {
 
 asio::awaitable<Api::Answer> Api::readyz() {
     if (draining_) co_return Answer{error_response({503, "not_ready", "the server is shutting down"})};
+    if (const auto ended = engine_.loops_not_running(); !ended.empty()) {
+        std::string names;
+        for (const auto& name : ended) names += (names.empty() ? "" : ", ") + name;
+        co_return Answer{error_response({503, "not_ready", "engine loops not running: " + names})};
+    }
     try {
         co_await admin_.writable();
     } catch (const core::StorageError& e) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <iterator>
 
 namespace jobq::core {
 
@@ -19,8 +20,37 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-// After a storage failure the dispatcher and reaper wait this long before trying again.
-constexpr std::chrono::milliseconds storage_retry_delay{500};
+// After a failure (the store's or any other) a loop waits this long before trying again.
+constexpr std::chrono::milliseconds failure_backoff{500};
+// A batch of outcomes the store refused is offered again this many times in all, then left
+// to the reaper (the rows stay `processing` until their leases expire).
+constexpr int settle_tries = 3;
+
+using time_point = std::chrono::steady_clock::time_point;
+
+// Sets a loop's running flag for as long as the loop's frame lives, however it ends.
+class RunningFlag {
+public:
+    explicit RunningFlag(std::atomic<bool>& flag) : flag_(flag) { flag_.store(true, std::memory_order_release); }
+    RunningFlag(const RunningFlag&) = delete;
+    RunningFlag& operator=(const RunningFlag&) = delete;
+    ~RunningFlag() { flag_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool>& flag_;
+};
+
+// Counts a worker out when its frame ends, however it ends (start() counts them in).
+class CountedOut {
+public:
+    explicit CountedOut(std::atomic<std::size_t>& count) : count_(count) {}
+    CountedOut(const CountedOut&) = delete;
+    CountedOut& operator=(const CountedOut&) = delete;
+    ~CountedOut() { count_.fetch_sub(1, std::memory_order_acq_rel); }
+
+private:
+    std::atomic<std::size_t>& count_;
+};
 
 std::chrono::steady_clock::time_point steady_deadline(millis from_now_ms) {
     const auto now = std::chrono::steady_clock::now();
@@ -53,6 +83,7 @@ Engine::Engine(asio::io_context& io, JobStore& store, const HandlerRegistry& han
       dispatch_timer_(strand_),
       reaper_timer_(strand_),
       stop_timer_(strand_),
+      record_timer_(strand_),
       deadlines_(strand_) {
     options_.workers = std::max<std::size_t>(options_.workers, 1);
     if (options_.metrics) options_.metrics->workers_total = static_cast<std::int64_t>(options_.workers);
@@ -78,13 +109,29 @@ void Engine::task_ended() {
 }
 
 void Engine::start() {
+    started_.store(true, std::memory_order_release);
+    // Set before the loops first run: /readyz must not see them as ended while they start.
+    dispatcher_running_ = reaper_running_ = deadlines_running_ = true;
+    workers_alive_ = options_.workers;
     asio::post(strand_, [this] {
-        dispatcher_running_ = true;
         spawn(dispatch_loop(), "dispatcher");
         spawn(reaper_loop(), "reaper");
-        spawn(deadlines_.enforce(), "deadlines");
+        spawn(enforce_deadlines(), "deadlines");
         for (std::size_t i = 0; i < options_.workers; ++i) spawn(worker_loop(), "worker");
     });
+}
+
+std::vector<std::string> Engine::loops_not_running() const {
+    std::vector<std::string> ended;
+    if (!started_.load(std::memory_order_acquire) || stopping_seen_.load(std::memory_order_acquire)) return ended;
+    if (!dispatcher_running_.load(std::memory_order_acquire)) ended.emplace_back("dispatcher");
+    if (!reaper_running_.load(std::memory_order_acquire)) ended.emplace_back("reaper");
+    if (!deadlines_running_.load(std::memory_order_acquire)) ended.emplace_back("deadlines");
+    const auto workers = workers_alive_.load(std::memory_order_acquire);
+    if (workers < options_.workers)
+        ended.emplace_back("workers (" + std::to_string(options_.workers - workers) + " of " +
+                           std::to_string(options_.workers) + " ended)");
+    return ended;
 }
 
 void Engine::notify_enqueued() {
@@ -96,81 +143,106 @@ void Engine::notify_enqueued() {
     });
 }
 
+asio::awaitable<void> Engine::enforce_deadlines() {
+    const RunningFlag running(deadlines_running_);
+    co_await deadlines_.enforce();
+}
+
 void Engine::wake_dispatcher() {
     wake_pending_ = true;
     dispatch_timer_.cancel();
 }
 
 asio::awaitable<void> Engine::dispatch_loop() {
+    const RunningFlag running(dispatcher_running_);
     while (!stopping_) {
         wake_pending_ = false;
-        const std::size_t free_workers = options_.workers - in_flight_;
-        std::optional<millis> next_run_at;
-        bool storage_failed = false;
+        std::optional<time_point> wake_at;
         try {
-            if (free_workers > 0) {
-                const millis now = clock_();
-                auto jobs = co_await store_.claim(free_workers, now, now + options_.visibility_timeout_ms);
-                set_in_flight(in_flight_ + jobs.size());
-                const bool maybe_more = jobs.size() == free_workers;
-                for (auto& job : jobs) ready_.push(std::move(job));
-                // Every worker is busy: the next event is a worker finishing.
-                if (maybe_more) continue;
-                if (!wake_pending_ && !stopping_) next_run_at = co_await store_.next_run_at();
-            }
-        } catch (const StorageError& e) {
-            log::error("dispatcher cannot reach storage", {{"error", e.what()}});
-            storage_failed = true;
+            wake_at = co_await claim_round();
+        } catch (...) {
+            log::error("dispatcher failed; trying again", {{"error", describe(std::current_exception())}});
+            wake_at = std::chrono::steady_clock::now() + failure_backoff;
         }
-        if (storage_failed) {
-            dispatch_timer_.expires_after(storage_retry_delay);
-        } else if (wake_pending_ || stopping_) {
-            continue;
-        } else {
-            dispatch_timer_.expires_at(next_run_at ? steady_deadline(*next_run_at - clock_())
-                                                   : asio::steady_timer::time_point::max());
-        }
+        // No co_await between this check and the wait: a wake-up cannot slip in between.
+        if (!wake_at || stopping_) continue;
+        dispatch_timer_.expires_at(*wake_at);
         co_await dispatch_timer_.async_wait(use_nothrow);
     }
-    dispatcher_running_ = false;
+}
+
+asio::awaitable<std::optional<time_point>> Engine::claim_round() {
+    const std::size_t free_workers = options_.workers - in_flight_;
+    // Every worker is busy: the next event is a worker finishing.
+    if (free_workers == 0) co_return time_point::max();
+    const millis now = clock_();
+    auto jobs = co_await store_.claim(free_workers, now, now + options_.visibility_timeout_ms);
+    set_in_flight(in_flight_ + jobs.size());
+    const bool maybe_more = jobs.size() == free_workers;
+    for (auto& job : jobs) ready_.push(std::move(job));
+    if (maybe_more || wake_pending_ || stopping_) co_return std::nullopt;
+    const auto next_run_at = co_await store_.next_run_at();
+    if (wake_pending_ || stopping_) co_return std::nullopt;
+    co_return next_run_at ? steady_deadline(*next_run_at - clock_()) : time_point::max();
 }
 
 asio::awaitable<void> Engine::reaper_loop() {
+    const RunningFlag running(reaper_running_);
     while (!stopping_) {
-        millis wake_at;
+        std::optional<time_point> wake_at;
         try {
-            const auto earliest = co_await store_.next_lease_expiry();
-            const millis now = clock_();
-            if (earliest && *earliest <= now) {
-                const auto report = co_await store_.reap_expired(now);
-                if (report.requeued + report.dead_lettered > 0) {
-                    log::warn("leases expired", {{"requeued", std::to_string(report.requeued)},
-                                                 {"dead_lettered", std::to_string(report.dead_lettered)}});
-                    wake_dispatcher();
-                }
-                continue;
-            }
-            // A lease taken from now on expires no sooner than a visibility timeout away.
-            wake_at = earliest.value_or(now + options_.visibility_timeout_ms);
-            reaper_timer_.expires_at(steady_deadline(wake_at - now + 1));
-        } catch (const StorageError& e) {
-            log::error("reaper cannot reach storage", {{"error", e.what()}});
-            reaper_timer_.expires_after(storage_retry_delay);
+            wake_at = co_await reap_round();
+        } catch (...) {
+            log::error("reaper failed; trying again", {{"error", describe(std::current_exception())}});
+            wake_at = std::chrono::steady_clock::now() + failure_backoff;
         }
+        if (!wake_at || stopping_) continue;
+        reaper_timer_.expires_at(*wake_at);
         co_await reaper_timer_.async_wait(use_nothrow);
     }
 }
 
+asio::awaitable<std::optional<time_point>> Engine::reap_round() {
+    const auto earliest = co_await store_.next_lease_expiry();
+    const millis now = clock_();
+    if (earliest && *earliest <= now) {
+        const auto report = co_await store_.reap_expired(now);
+        if (report.requeued + report.dead_lettered > 0) {
+            log::warn("leases expired", {{"requeued", std::to_string(report.requeued)},
+                                         {"dead_lettered", std::to_string(report.dead_lettered)}});
+            wake_dispatcher();
+        }
+        co_return std::nullopt;
+    }
+    // A lease taken from now on expires no sooner than a visibility timeout away.
+    const millis wake_at = earliest.value_or(now + options_.visibility_timeout_ms);
+    co_return steady_deadline(wake_at - now + 1);
+}
+
 asio::awaitable<void> Engine::worker_loop() {
+    const CountedOut counted(workers_alive_);
     while (auto job = co_await ready_.pop()) {
-        record(co_await process(std::move(*job)));
+        record(co_await process_or_fail(*job));
         set_in_flight(in_flight_ - 1);
         wake_dispatcher();
         if (stopping_) stop_timer_.cancel();
     }
 }
 
-asio::awaitable<Settlement> Engine::process(Job job) {
+asio::awaitable<Settlement> Engine::process_or_fail(const Job& job) {
+    std::exception_ptr failure;
+    try {
+        co_return co_await process(job);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // Not a handler's failure (those are outcomes): a fault of the engine's own. The job
+    // is settled as a retryable failure so the worker and its count stay right.
+    log::error("running a job failed", {{"job", std::to_string(job.id)}, {"error", describe(failure)}});
+    co_return settlement_for(job, Outcome::retryable("internal error: " + describe(failure)));
+}
+
+asio::awaitable<Settlement> Engine::process(const Job& job) {
     if (interrupting_)
         co_return Settlement{job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"};
     const auto started = std::chrono::steady_clock::now();
@@ -208,11 +280,13 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
     RunDeadlines::Run run(deadlines_, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout));
 
     auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx) -> asio::awaitable<Outcome> {
+        std::exception_ptr thrown;
         try {
             co_return co_await h->run(j, ctx);
-        } catch (const std::exception& e) {
-            co_return Outcome::retryable(std::string("handler threw: ") + e.what());
+        } catch (...) {
+            thrown = std::current_exception();
         }
+        co_return Outcome::retryable("handler threw: " + describe(thrown));
     };
     Outcome outcome = co_await asio::co_spawn(strand_, guarded_run(handler, job, context),
                                               asio::bind_cancellation_slot(run.slot(), asio::use_awaitable));
@@ -250,27 +324,49 @@ Settlement Engine::settlement_for(const Job& job, const Outcome& outcome) {
 void Engine::record(Settlement settlement) {
     unrecorded_.push_back(std::move(settlement));
     if (recorder_running_) return;  // it takes this one with the next batch
-    recorder_running_ = true;
+    recorder_running_ = true;  // now, not when the coroutine first runs: one recorder at a time
     spawn(record_loop(), "recorder");
 }
 
 asio::awaitable<void> Engine::record_loop() {
-    while (!unrecorded_.empty()) {
-        std::vector<Settlement> batch;
-        batch.swap(unrecorded_);
+    const RunningFlag running(recorder_running_);
+    std::vector<Settlement> batch;
+    int tries = 0;
+    while (!unrecorded_.empty() || !batch.empty()) {
+        // Outcomes that came in meanwhile join a batch offered again.
+        std::move(unrecorded_.begin(), unrecorded_.end(), std::back_inserter(batch));
+        unrecorded_.clear();
+        std::exception_ptr failure;
         try {
             const auto recorded = co_await store_.settle_all(batch);
             for (std::size_t i = 0; i < batch.size(); ++i)
                 if (!recorded[i])
                     log::warn("stale attempt refused", {{"job", std::to_string(batch[i].id)},
                                                         {"attempt", std::to_string(batch[i].attempt)}});
-        } catch (const StorageError& e) {
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (!failure) {
+            batch.clear();
+            tries = 0;
+            continue;
+        }
+        // Fencing makes a batch safe to offer again: an outcome already recorded is refused.
+        if (++tries >= settle_tries) {
             // The rows stay `processing`; the reaper (or recovery after a restart) requeues
             // them, so the jobs still run at least once.
-            log::error("cannot record job outcomes", {{"jobs", std::to_string(batch.size())}, {"error", e.what()}});
+            log::error("cannot record job outcomes; their leases will expire",
+                       {{"jobs", std::to_string(batch.size())}, {"error", describe(failure)}});
+            batch.clear();
+            tries = 0;
+            continue;
         }
+        log::warn("cannot record job outcomes; trying again",
+                  {{"jobs", std::to_string(batch.size())}, {"error", describe(failure)}});
+        if (stopping_) continue;
+        record_timer_.expires_after(failure_backoff);
+        co_await record_timer_.async_wait(use_nothrow);
     }
-    recorder_running_ = false;
 }
 
 asio::awaitable<void> Engine::stop() {
@@ -280,13 +376,15 @@ asio::awaitable<void> Engine::stop() {
 
 asio::awaitable<void> Engine::drain_and_stop() {
     stopping_ = true;
+    stopping_seen_.store(true, std::memory_order_release);
     dispatch_timer_.cancel();
     reaper_timer_.cancel();
+    record_timer_.cancel();
     const auto deadline = steady_deadline(options_.shutdown_timeout_ms);
 
     // The dispatcher ends after its current claim. Wait for it whatever the deadline, so
     // nothing it claims finds the workers gone.
-    while (dispatcher_running_) {
+    while (dispatcher_running_.load(std::memory_order_acquire)) {
         stop_timer_.expires_at(asio::steady_timer::time_point::max());
         co_await stop_timer_.async_wait(use_nothrow);
     }

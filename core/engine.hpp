@@ -29,7 +29,10 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace jobq::core {
@@ -59,17 +62,31 @@ public:
     // rest and requeues them. Completes when every engine coroutine has ended.
     boost::asio::awaitable<void> stop();
 
+    // The engine's long-lived loops that are not running although they should be (none
+    // before start() and once stop() began). Thread-safe: readiness asks from any thread.
+    std::vector<std::string> loops_not_running() const;
+
     // The execution deadline: shorter than the lease so a run is cancelled before
     // another process could re-claim the job.
     millis execution_timeout_ms() const;
 
 private:
     boost::asio::awaitable<void> drain_and_stop();
+    using time_point = std::chrono::steady_clock::time_point;
+
+    // Every loop catches whatever a round throws, logs it, backs off and goes on.
     boost::asio::awaitable<void> dispatch_loop();
+    // One claim: when to look again (nullopt: at once).
+    boost::asio::awaitable<std::optional<time_point>> claim_round();
     boost::asio::awaitable<void> worker_loop();
     boost::asio::awaitable<void> reaper_loop();
+    // One sweep of expired leases: when to look again (nullopt: at once).
+    boost::asio::awaitable<std::optional<time_point>> reap_round();
+    boost::asio::awaitable<void> enforce_deadlines();
+    // process(), or a retryable failure when the engine itself failed running the job.
+    boost::asio::awaitable<Settlement> process_or_fail(const Job& job);
     // Runs the job (or, past the shutdown deadline, gives it back): how it ended.
-    boost::asio::awaitable<Settlement> process(Job job);
+    boost::asio::awaitable<Settlement> process(const Job& job);
     boost::asio::awaitable<Outcome> execute(const Job& job);
     void record(Settlement settlement);
     boost::asio::awaitable<void> record_loop();
@@ -92,6 +109,7 @@ private:
     boost::asio::steady_timer dispatch_timer_;
     boost::asio::steady_timer reaper_timer_;
     boost::asio::steady_timer stop_timer_;  // woken whenever stop() may make progress
+    boost::asio::steady_timer record_timer_;  // the recorder's back-off
     RunDeadlines deadlines_;  // of the runs in progress
 
     std::atomic<bool> wake_posted_{false};
@@ -100,9 +118,16 @@ private:
     bool interrupting_ = false;  // past the shutdown deadline: cancel and requeue
     std::size_t in_flight_ = 0;  // claimed and not yet finished running (recording is the recorder's)
     std::vector<Settlement> unrecorded_;  // outcomes waiting for the recorder
-    bool recorder_running_ = false;
     std::size_t tasks_running_ = 0;
-    bool dispatcher_running_ = false;
+
+    // Each set while its loop runs (by a scope guard); atomic for loops_not_running().
+    std::atomic<bool> started_{false};
+    std::atomic<bool> stopping_seen_{false};
+    std::atomic<bool> dispatcher_running_{false};
+    std::atomic<bool> reaper_running_{false};
+    std::atomic<bool> deadlines_running_{false};
+    std::atomic<bool> recorder_running_{false};
+    std::atomic<std::size_t> workers_alive_{0};
 };
 
 }  // namespace jobq::core

@@ -37,7 +37,9 @@ struct Job {
     std::int64_t priority = 0;
     std::string payload;
     JobState state = JobState::queued;
-    std::int32_t attempts = 0;  // claims so far, including the one running now
+    // Claims so far, including the one running now, over the job's whole life: never goes
+    // back, so it fences every attempt and numbers its history record.
+    std::int32_t attempts = 0;
     std::int32_t max_retries = 0;
     millis run_at = 0;
     std::optional<millis> lease_expires_at;
@@ -46,9 +48,13 @@ struct Job {
     millis created_at = 0;
     std::optional<millis> started_at;
     std::optional<millis> finished_at;
+    // Attempts made before the last operator retry: the retry budget counts from here.
+    std::int32_t attempt_base = 0;
 
+    // Attempts since the last operator retry (what the API shows as `attempts`).
+    std::int32_t attempts_since_retry() const { return attempts - attempt_base; }
     // True when the attempt now running (or last run) was the last one allowed.
-    bool out_of_attempts() const { return attempts > max_retries; }
+    bool out_of_attempts() const { return attempts_since_retry() > max_retries; }
 };
 
 }  // namespace jobq::core

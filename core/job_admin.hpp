@@ -50,7 +50,8 @@ public:
 
     virtual boost::asio::awaitable<JobPage> list(JobFilter filter, std::optional<job_id> after, std::size_t limit) = 0;
 
-    // failed or cancelled -> queued at `now`, attempts reset to 0.
+    // failed or cancelled -> queued at `now`, with a new budget of retries (attempt_base =
+    // attempts); the attempts so far and their history stay.
     virtual boost::asio::awaitable<JobChange> retry(job_id id, millis now) = 0;
 
     // queued -> cancelled.

@@ -19,7 +19,7 @@ net::http::Request request_for(Webhook hook, const core::Job& job) {
     request.headers = std::move(hook.headers);
     request.headers.emplace_back("Content-Type", "application/json");
     request.headers.emplace_back("X-Jobq-Job-Id", std::to_string(job.id));
-    request.headers.emplace_back("X-Jobq-Attempt", std::to_string(job.attempts));
+    request.headers.emplace_back("X-Jobq-Attempt", std::to_string(job.attempts_since_retry()));
     request.body = std::move(hook.body);
     return request;
 }

@@ -7,22 +7,25 @@ using core::millis;
 
 namespace {
 
-// No RETURNING: SQLite buffers RETURNING rows in an ephemeral table per statement.
+// No RETURNING: SQLite buffers RETURNING rows in an ephemeral table per statement. The
+// key was looked up first in the same transaction, so the conflict clause never acts.
 constexpr std::string_view sql_insert =
     "INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, idempotency_key, "
-    "created_at) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8) "
+    "created_at, due) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8, ?6 <= ?8) "
     "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 
-// Queued jobs are visited one priority level at a time, from the highest down. Within one
-// level the index (priority DESC, run_at, id) gives the due jobs as a range seek; a single
-// query ordered by priority across levels would instead scan every queued row whenever
-// the first ones are not due yet (a backlog of delayed jobs made each claim O(n)).
-constexpr std::string_view sql_top_level = "SELECT MAX(priority) FROM jobs WHERE state = 'queued'";
-constexpr std::string_view sql_next_level =
-    "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND priority < ?1";
-constexpr std::string_view sql_level_next_run =
-    "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND priority = ?1";
+constexpr std::string_view sql_mark_due =
+    "UPDATE jobs SET due = 1 WHERE state = 'queued' AND due = 0 AND run_at <= ?1";
+constexpr std::string_view sql_earliest_waiting = "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 0";
+// The oldest due job is the first of some priority level in jobs_claim_order (the index
+// orders by run_at only within a level): one seek per level, from the highest down.
+// Statistics only, never on the claim's path.
+constexpr std::string_view sql_top_due_level = "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND due = 1";
+constexpr std::string_view sql_next_due_level =
+    "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND due = 1 AND priority < ?1";
+constexpr std::string_view sql_level_oldest =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 1 AND priority = ?1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
@@ -30,6 +33,14 @@ std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
     s->bind(1, key);
     if (!s->step()) return std::nullopt;
     return read_job(*s);
+}
+
+// The one value a statement returns, with an optional first parameter.
+std::optional<std::int64_t> single_optional(Database& db, std::string_view sql, std::optional<std::int64_t> param) {
+    auto s = db.cached(sql);
+    if (param) s->bind(1, *param);
+    s->step();
+    return s->column_optional_int64(0);
 }
 
 // The stored row, built from what was inserted: cheaper than reading it back.
@@ -67,42 +78,42 @@ Job read_job(const Statement& s) {
     job.created_at = s.column_int64(12);
     job.started_at = s.column_optional_int64(13);
     job.finished_at = s.column_optional_int64(14);
+    job.attempt_base = static_cast<std::int32_t>(s.column_int64(15));
     return job;
 }
 
 std::optional<Job> find_job(Database& db, core::job_id id) { return find_one(db, sql_by_id, id); }
 
 core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
-    {
-        auto s = db.cached(sql_insert);
-        s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
-        s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
-        if (s->run() == 1) return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
+    // The same key always answers the same job. Looked up first, not left to the insert's
+    // conflict clause: under AUTOINCREMENT an insert that does nothing still uses up an id.
+    if (spec.idempotency_key) {
+        if (auto existing = find_one(db, sql_by_key, std::string_view(*spec.idempotency_key)))
+            return {std::move(*existing), false};
     }
-    // No row: the idempotency key is taken. The same key always answers the same job.
-    auto existing = find_one(db, sql_by_key, std::string_view(*spec.idempotency_key));
-    if (!existing) throw core::StorageError("idempotency key conflict without an existing job");
-    return {std::move(*existing), false};
+    auto s = db.cached(sql_insert);
+    s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
+    s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
+    if (s->run() != 1) throw core::StorageError("idempotency key conflict without an existing job");
+    return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
 }
 
-std::optional<std::int64_t> next_priority_level(Database& db, std::optional<std::int64_t> below) {
-    auto s = below ? db.cached(sql_next_level) : db.cached(sql_top_level);
-    if (below) s->bind(1, *below);
-    s->step();
-    return s->column_optional_int64(0);
-}
+void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).run(); }
 
-// The earliest run_at of any queued job: the minimum over the first entry of each level.
-std::optional<millis> earliest_run_at(Database& db) {
-    std::optional<millis> earliest;
-    for (auto level = next_priority_level(db, std::nullopt); level; level = next_priority_level(db, level)) {
-        auto s = db.cached(sql_level_next_run);
-        s->bind(1, *level);
-        s->step();
-        const auto run_at = s->column_optional_int64(0);
-        if (run_at && (!earliest || *run_at < *earliest)) earliest = run_at;
+std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
+
+std::optional<millis> oldest_runnable_at(Database& db, millis now) {
+    std::optional<millis> oldest;
+    auto level = single_optional(db, sql_top_due_level, std::nullopt);
+    while (level) {
+        const auto first = single_optional(db, sql_level_oldest, level);
+        if (first && (!oldest || *first < *oldest)) oldest = first;
+        level = single_optional(db, sql_next_due_level, level);
     }
-    return earliest;
+    // A waiting job whose run_at has come is runnable too, though not marked due yet.
+    if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now && (!oldest || *waiting < *oldest))
+        oldest = waiting;
+    return oldest;
 }
 
 }  // namespace jobq::storage

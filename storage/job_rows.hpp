@@ -14,7 +14,7 @@ namespace jobq::storage {
 // Column order shared by every statement that returns whole jobs (see read_job).
 #define JOBQ_JOB_COLUMNS                                                                             \
     "id, type, queue, priority, payload, state, attempts, max_retries, run_at, lease_expires_at, " \
-    "idempotency_key, last_error, created_at, started_at, finished_at"
+    "idempotency_key, last_error, created_at, started_at, finished_at, attempt_base"
 
 core::Job read_job(const Statement& s);
 
@@ -23,10 +23,13 @@ std::optional<core::Job> find_job(Database& db, core::job_id id);
 // Inserts the job, or answers the existing one when its idempotency key is taken.
 core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, core::millis now);
 
-// Priority levels holding queued jobs, from the highest down: nullopt gives the top one.
-std::optional<std::int64_t> next_priority_level(Database& db, std::optional<std::int64_t> below);
+// Marks due the waiting jobs whose run_at has come (see schema v4's `due`).
+void mark_due(Database& db, core::millis now);
 
-// The earliest run_at of any queued job.
-std::optional<core::millis> earliest_run_at(Database& db);
+// The earliest run_at of a job waiting for it (not yet due).
+std::optional<core::millis> earliest_waiting(Database& db);
+
+// The earliest run_at among runnable jobs at `now`, due or waiting.
+std::optional<core::millis> oldest_runnable_at(Database& db, core::millis now);
 
 }  // namespace jobq::storage

@@ -61,6 +61,78 @@ constexpr std::string_view state_check_v1 = "CHECK (state IN ('queued', 'process
 constexpr std::string_view state_check_v3 =
     "CHECK (state = 'queued' OR state = 'processing' OR state = 'done' OR state = 'failed' OR state = 'cancelled')";
 
+// v4: the table rebuilt, by SQLite's documented procedure (new table, copy, drop, rename):
+//  - AUTOINCREMENT: an id is never handed out twice in the life of the database. Without
+//    it SQLite reuses the highest id once that row is deleted (DELETE, retention), and a
+//    webhook receiver deduplicating on X-Jobq-Job-Id would drop the new job as a repeat.
+//  - `due`: 1 when run_at had come as the row was last written, 0 for a job that waits
+//    (delayed, or retrying after a backoff). The claim reads the first rows of one index
+//    of due jobs, in claim order, whatever the number of priority levels or of waiting
+//    jobs; the claim first marks due the waiting jobs whose run_at has come (a range seek
+//    on jobs_waiting, which also gives the dispatcher's next wake-up).
+//  - `attempt_base`: attempts made before the last operator retry. `attempts` only grows,
+//    so it fences every attempt the job ever had and keys its history; the retry budget
+//    counts from the base.
+constexpr std::string_view jobs_v4 = R"sql(
+CREATE TABLE jobs_v4 (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    type             TEXT    NOT NULL,
+    queue            TEXT    NOT NULL,
+    priority         INTEGER NOT NULL DEFAULT 0,
+    payload          TEXT    NOT NULL,
+    state            TEXT    NOT NULL
+        CHECK (state = 'queued' OR state = 'processing' OR state = 'done' OR state = 'failed' OR state = 'cancelled'),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    max_retries      INTEGER NOT NULL,
+    run_at           INTEGER NOT NULL,
+    lease_expires_at INTEGER,
+    idempotency_key  TEXT,
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    started_at       INTEGER,
+    finished_at      INTEGER,
+    due              INTEGER NOT NULL DEFAULT 1,
+    attempt_base     INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
+// A v3 row keeps its values. Its attempts restarted at 0 on an operator retry, so its
+// history may already hold the numbers the next attempts would take: such a job gets the
+// history's highest number as its base, and its attempts counted on from there.
+constexpr std::string_view copy_jobs_into_v4 = R"sql(
+INSERT INTO jobs_v4 (id, type, queue, priority, payload, state, attempts, max_retries, run_at, lease_expires_at,
+                     idempotency_key, last_error, created_at, started_at, finished_at, due, attempt_base)
+SELECT j.id, j.type, j.queue, j.priority, j.payload, j.state,
+       j.attempts + (CASE WHEN h.top > j.attempts THEN h.top ELSE 0 END),
+       j.max_retries, j.run_at, j.lease_expires_at, j.idempotency_key, j.last_error, j.created_at, j.started_at,
+       j.finished_at, j.run_at <= ?1, (CASE WHEN h.top > j.attempts THEN h.top ELSE 0 END)
+FROM jobs AS j LEFT JOIN (SELECT job_id, MAX(attempt) AS top FROM job_attempts GROUP BY job_id) AS h ON h.job_id = j.id
+)sql";
+
+constexpr std::string_view jobs_v4_indexes = R"sql(
+DROP TABLE jobs;
+ALTER TABLE jobs_v4 RENAME TO jobs;
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- The claim order, over jobs that are due.
+CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued' AND due = 1;
+-- Jobs waiting for their run_at: the earliest is the dispatcher's next wake-up.
+CREATE INDEX jobs_waiting ON jobs (run_at) WHERE state = 'queued' AND due = 0;
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+)sql";
+
+// Inside the migration's transaction, with foreign keys off: dropping the old table must
+// not cascade into job_attempts, whose rows belong to the same ids in the new one.
+void rebuild_jobs_v4(Database& db, std::int64_t now_ms) {
+    db.exec(jobs_v4);
+    Statement(db, copy_jobs_into_v4).bind(1, now_ms).run();
+    // The highest id ever given, even if its row is gone: v3 kept no such mark, so the
+    // highest id left is the best there is.
+    db.exec(jobs_v4_indexes);
+    db.exec("INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', COALESCE(MAX(id), 0) FROM jobs "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')");
+}
+
 std::int64_t pragma_value(Database& db, std::string_view pragma) {
     auto s = db.cached(pragma);
     s->step();
@@ -93,21 +165,37 @@ void rewrite_state_check(Database& db) {
     db.exec("PRAGMA writable_schema=OFF");
 }
 
+// The rebuild ran without foreign key enforcement: prove nothing points nowhere.
+void check_foreign_keys(Database& db) {
+    Statement s(db, "PRAGMA foreign_key_check");
+    if (s.step()) throw core::StorageError("schema upgrade left attempt history without its job");
+}
+
 }  // namespace
 
-void migrate(Database& db) {
+void migrate(Database& db, std::int64_t now_ms) {
     const auto found = db.user_version();
     if (found > schema_version)
         throw core::StorageError("database schema version " + std::to_string(found) +
                                  " is newer than this jobq understands (" + std::to_string(schema_version) +
                                  "); upgrade jobq");
     if (found == schema_version) return;
-    Transaction tx(db);
-    if (found < 1) db.exec(schema_v1);
-    if (found < 2) db.exec(schema_v2);
-    if (found < 3) rewrite_state_check(db);
-    db.set_user_version(schema_version);
-    tx.commit();
+    // PRAGMA foreign_keys is a no-op inside a transaction: it is set around it.
+    db.exec("PRAGMA foreign_keys=OFF");
+    try {
+        Transaction tx(db);
+        if (found < 1) db.exec(schema_v1);
+        if (found < 2) db.exec(schema_v2);
+        if (found < 3) rewrite_state_check(db);
+        if (found < 4) rebuild_jobs_v4(db, now_ms);
+        check_foreign_keys(db);
+        db.set_user_version(schema_version);
+        tx.commit();
+    } catch (...) {
+        db.exec("PRAGMA foreign_keys=ON");
+        throw;
+    }
+    db.exec("PRAGMA foreign_keys=ON");
 }
 
 }  // namespace jobq::storage

@@ -1,5 +1,7 @@
 #include "storage/sqlite.hpp"
 
+#include "core/log.hpp"
+
 #include <sqlite3.h>
 
 namespace jobq::storage {
@@ -96,26 +98,42 @@ void configure_sqlite_once() {
 
 }  // namespace
 
+void Database::Closer::operator()(sqlite3* db) const noexcept {
+    // sqlite3_close_v2 cannot fail with SQLITE_BUSY: a statement still open (a bug) defers
+    // the close until it is finalized instead of leaking the connection.
+    if (const int rc = sqlite3_close_v2(db); rc != SQLITE_OK)
+        core::log::error("closing the database failed", {{"error", sqlite3_errstr(rc)}});
+}
+
 Database::Database(const std::string& path, Synchronous sync)
     : owner_(std::this_thread::get_id()), configured_sync_(sync), current_sync_(sync) {
     configure_sqlite_once();
-    const int rc = sqlite3_open_v2(path.c_str(), &db_,
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-        const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-        sqlite3_close(db_);
-        throw core::StorageError("cannot open database " + path + ": " + message);
-    }
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, 5'000);
-    exec("PRAGMA journal_mode=WAL");
+    db_.reset(raw);  // owned from here on, whatever throws below
+    if (rc != SQLITE_OK)
+        throw core::StorageError("cannot open database " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, 5'000);
+    require_wal(path);
     exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
 }
 
+// Group commit's durability argument rests on WAL (a commit is one append and one fsync,
+// readers never block the writer). SQLite answers with the mode it chose, which is not WAL
+// for an in-memory database or where the file system cannot share memory for the index.
+void Database::require_wal(const std::string& path) {
+    Statement s(*this, "PRAGMA journal_mode=WAL");
+    const std::string mode = s.step() ? s.column_text(0) : std::string();
+    if (mode != "wal")
+        throw core::StorageError("cannot open database " + path + " in WAL mode (SQLite chose journal mode '" + mode +
+                                 "'); jobq needs a database file on a local file system");
+}
+
 Database::~Database() {
-    statements_.clear();  // statements must be finalized before the connection closes
-    sqlite3_close(db_);
+    statements_.clear();  // statements are finalized before the connection closes
 }
 
 void Database::check_thread() const {
@@ -124,7 +142,7 @@ void Database::check_thread() const {
 }
 
 void Database::fail(int code, std::string_view what) const {
-    throw core::StorageError(std::string(what) + ": " + sqlite3_errstr(code) + " (" + sqlite3_errmsg(db_) + ")");
+    throw core::StorageError(std::string(what) + ": " + sqlite3_errstr(code) + " (" + sqlite3_errmsg(db_.get()) + ")");
 }
 
 void Database::commit_with(Synchronous sync) {
@@ -136,7 +154,7 @@ void Database::commit_with(Synchronous sync) {
 void Database::exec(std::string_view sql) {
     check_thread();
     const std::string text(sql);
-    if (const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK) fail(rc, "exec");
+    if (const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK) fail(rc, "exec");
 }
 
 StatementLease Database::cached(std::string_view sql) {
@@ -145,9 +163,9 @@ StatementLease Database::cached(std::string_view sql) {
     return StatementLease(it->second);
 }
 
-std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Database::changes() const { return sqlite3_changes64(db_.get()); }
 
-std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_.get()); }
 
 std::int64_t Database::user_version() {
     auto s = cached("PRAGMA user_version");

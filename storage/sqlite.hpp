@@ -77,7 +77,8 @@ enum class Synchronous { full, normal };
 
 class Database {
 public:
-    // Opens (creating if needed) in WAL mode with busy_timeout and foreign keys on.
+    // Opens (creating if needed) in WAL mode with busy_timeout and foreign keys on. Throws
+    // StorageError when SQLite will not use WAL for it (an in-memory database, say).
     Database(const std::string& path, Synchronous sync);
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
@@ -101,10 +102,15 @@ public:
     // Throws when called off the thread that opened the database.
     void check_thread() const;
     [[noreturn]] void fail(int code, std::string_view what) const;
-    sqlite3* handle() const { return db_; }
+    sqlite3* handle() const { return db_.get(); }
 
 private:
-    sqlite3* db_ = nullptr;
+    struct Closer {
+        void operator()(sqlite3* db) const noexcept;
+    };
+    void require_wal(const std::string& path);
+
+    std::unique_ptr<sqlite3, Closer> db_;
     std::thread::id owner_;
     std::map<std::string, Statement, std::less<>> statements_;
     Synchronous configured_sync_;

@@ -17,8 +17,8 @@ constexpr std::string_view sql_list =
     "WHERE id > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
     "ORDER BY id LIMIT ?5";
 constexpr std::string_view sql_retry =
-    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, lease_expires_at = NULL, started_at = NULL, "
-    "finished_at = NULL WHERE id = ?1 AND state IN ('failed', 'cancelled') RETURNING " JOBQ_JOB_COLUMNS;
+    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = ?2, due = 1, lease_expires_at = NULL, "
+    "started_at = NULL, finished_at = NULL WHERE id = ?1 AND state IN ('failed', 'cancelled') RETURNING " JOBQ_JOB_COLUMNS;
 constexpr std::string_view sql_cancel =
     "UPDATE jobs SET state = 'cancelled', finished_at = ?2 WHERE id = ?1 AND state = 'queued' "
     "RETURNING " JOBQ_JOB_COLUMNS;
@@ -128,9 +128,7 @@ boost::asio::awaitable<std::vector<core::JobCount>> SqliteJobStore::counts() {
 
 boost::asio::awaitable<std::optional<millis>> SqliteJobStore::oldest_runnable(millis now) {
     return on_db_thread<std::optional<millis>>([now](Database& db) -> std::optional<millis> {
-        auto earliest = earliest_run_at(db);
-        if (earliest && *earliest <= now) return earliest;
-        return std::nullopt;
+        return oldest_runnable_at(db, now);
     });
 }
 

@@ -15,14 +15,14 @@ using core::millis;
 
 namespace {
 
-// One level at a time (see next_priority_level): within a level the index gives the due
-// jobs, in claim order, as a range seek. They are read first and then leased one by one by
-// rowid. A single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` did the same with three
+// The first due jobs in claim order: the first rows of jobs_claim_order, however many
+// priority levels or waiting jobs there are. They are read first and then leased one by one
+// by rowid: a single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` did the same with three
 // temporary tables (the subquery's ids, the rows to change, the rows returned), a cost
 // every claim paid: 6% of the database thread's work when jobs arrive one at a time.
-constexpr std::string_view sql_due_in_level =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND priority = ?1 AND run_at <= ?2 "
-    "ORDER BY run_at, id LIMIT ?3";
+constexpr std::string_view sql_due =
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 AND run_at <= ?2 "
+    "ORDER BY priority DESC, run_at, id LIMIT ?1";
 constexpr std::string_view sql_lease =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3 "
     "WHERE id = ?1 AND state = 'queued'";
@@ -32,16 +32,20 @@ constexpr std::string_view sql_done =
     "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL "
     "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_retry =
-    "UPDATE jobs SET state = 'queued', run_at = ?4, last_error = ?5, lease_expires_at = NULL "
+    "UPDATE jobs SET state = 'queued', run_at = ?4, due = ?4 <= ?3, last_error = ?5, lease_expires_at = NULL "
     "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_failed =
     "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL "
     "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_released =
-    "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = attempts - 1, lease_expires_at = NULL "
+    "UPDATE jobs SET state = 'queued', run_at = ?3, due = 1, attempts = attempts - 1, lease_expires_at = NULL "
     "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+// Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
+// replaces another. Were one to collide, the outcome still counts: the history must not be
+// what keeps a job from moving on.
 constexpr std::string_view sql_record_attempt =
-    "INSERT OR REPLACE INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT DO NOTHING";
 
 constexpr std::string_view sql_next_lease = "SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'processing'";
 
@@ -49,13 +53,14 @@ constexpr std::string_view sql_next_lease = "SELECT MIN(lease_expires_at) FROM j
 // used every attempt is dead-lettered, the others run again now.
 constexpr std::string_view sql_dead_letter_lost =
     "UPDATE jobs SET state = 'failed', finished_at = ?1, lease_expires_at = NULL, last_error = ?2 "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts > max_retries";
+    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries";
 constexpr std::string_view sql_requeue_lost =
-    "UPDATE jobs SET state = 'queued', run_at = ?1, lease_expires_at = NULL, last_error = ?2 "
+    "UPDATE jobs SET state = 'queued', run_at = ?1, due = 1, lease_expires_at = NULL, last_error = ?2 "
     "WHERE state = 'processing' AND lease_expires_at <= ?3";
 constexpr std::string_view sql_record_lost =
-    "INSERT OR REPLACE INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
-    "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs WHERE state = 'processing' AND lease_expires_at <= ?3";
+    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
+    "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs WHERE state = 'processing' AND lease_expires_at <= ?3 "
+    "ON CONFLICT DO NOTHING";
 
 // False when fencing refused it: the job is no longer at that attempt.
 bool settle_row(Database& db, const core::Settlement& st) {
@@ -91,11 +96,11 @@ std::optional<millis> single_optional(Database& db, std::string_view sql) {
 
 // Inside the claim's transaction, so no other write comes between the read and the leases.
 std::vector<Job> claim_due(Database& db, std::size_t max, millis now, millis lease_until) {
+    mark_due(db, now);
     std::vector<Job> jobs;
-    for (auto level = next_priority_level(db, std::nullopt); level && jobs.size() < max;
-         level = next_priority_level(db, level)) {
-        auto s = db.cached(sql_due_in_level);
-        s->bind(1, *level).bind(2, now).bind(3, static_cast<std::int64_t>(max - jobs.size()));
+    {
+        auto s = db.cached(sql_due);
+        s->bind(1, static_cast<std::int64_t>(max)).bind(2, now);
         while (s->step()) jobs.push_back(read_job(*s));
     }
     for (auto& job : jobs) {
@@ -147,7 +152,7 @@ R SqliteJobStore::blocking(std::function<R(Database&)> fn) {
 SqliteJobStore::SqliteJobStore(StoreOptions options) {
     std::packaged_task<void()> open([&] {
         db_ = std::make_unique<Database>(options.path, options.sync);
-        migrate(*db_);
+        migrate(*db_, core::system_now_ms());
         if (options.max_bytes > 0) limit_size(*db_, options.max_bytes);
     });
     auto opened = open.get_future();
@@ -199,7 +204,8 @@ asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_run_at() {
-    return on_db_thread<std::optional<millis>>([](Database& db) { return earliest_run_at(db); });
+    // Due jobs are claimed as workers free up; the next wake-up is the first waiting one.
+    return on_db_thread<std::optional<millis>>([](Database& db) { return earliest_waiting(db); });
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_lease_expiry() {

@@ -16,7 +16,7 @@
 #include <atomic>
 #include <csignal>
 #include <random>
-#include <set>
+#include <map>
 #include <thread>
 
 using namespace jobq::test;
@@ -37,19 +37,27 @@ const std::vector<std::string> server_args{"--retry-base-ms", "50", "--retry-max
                                            "--shutdown-timeout-ms", "2000"};
 
 // Mixed noop jobs: most instant, one in ten sleeping up to 300 ms so kills land mid-run,
-// and one in twenty failing retryably until it is dead-lettered.
-std::string random_job(std::mt19937& rng) {
-    if (rng() % 20 == 0) return R"({"type":"noop","max_retries":2,"payload":{"fail":"retryable"}})";
-    const int sleep_ms = rng() % 10 == 0 ? static_cast<int>(rng() % 300) : 0;
-    return R"({"type":"noop","max_retries":50,"payload":{"sleep_ms":)" + std::to_string(sleep_ms) + "}}";
+// and one in twenty failing retryably until it is dead-lettered. Each carries a mark unique
+// to its submission (noop ignores it): a job is found by its id *and* its mark, so a lost
+// job is never mistaken for a newer one that took its id.
+std::string random_job(std::mt19937& rng, const std::string& mark) {
+    json::object payload{{"mark", mark}};
+    int max_retries = 50;
+    if (rng() % 20 == 0) {
+        payload["fail"] = "retryable";
+        max_retries = 2;
+    } else {
+        payload["sleep_ms"] = rng() % 10 == 0 ? static_cast<int>(rng() % 300) : 0;
+    }
+    return json::serialize(json::object{{"type", "noop"}, {"max_retries", max_retries}, {"payload", std::move(payload)}});
 }
 
-// Submits until told to stop; records the id of every job answered 201. A request the
-// server died under is simply not acknowledged, so it is not counted.
+// Submits until told to stop; records the id and mark of every job answered 201. A request
+// the server died under is simply not acknowledged, so it is not counted.
 class Submitter {
 public:
-    Submitter(std::atomic<std::uint16_t>& port, unsigned seed, bool batches)
-        : port_(port), rng_(seed), batches_(batches) {}
+    Submitter(std::atomic<std::uint16_t>& port, unsigned seed, bool batches, int number)
+        : port_(port), rng_(seed), batches_(batches), number_(number) {}
 
     void run(const std::atomic<bool>& stop) {
         while (!stop) {
@@ -61,35 +69,65 @@ public:
         }
     }
 
-    const std::set<std::int64_t>& acked() const { return acked_; }
+    // id -> mark of every acknowledged job.
+    const std::map<std::int64_t, std::string>& acked() const { return acked_; }
+    // Ids answered twice (an id handed out again), and batch answers without one id per job.
+    std::size_t ids_repeated() const { return ids_repeated_; }
+    std::size_t answers_malformed() const { return answers_malformed_; }
 
 private:
+    // "<submitter>:<sequence>": unique across submitters and rounds.
+    std::string next_mark() {
+        std::string mark = std::to_string(number_);
+        mark += ':';
+        mark += std::to_string(submitted_++);
+        return mark;
+    }
+
     bool submit_one(HttpClient& client) {
-        const auto r = client.post("/jobs", random_job(rng_));
+        const auto mark = next_mark();
+        const auto r = client.post("/jobs", random_job(rng_, mark));
         if (!r) return false;
-        if (r->status == 201) acked_.insert(json::parse(r->body).at("id").as_int64());
+        if (r->status == 201) acknowledge(json::parse(r->body).at("id").as_int64(), mark);
         return true;
     }
 
     bool submit_batch(HttpClient& client) {
+        std::vector<std::string> marks;
         std::string body = R"({"jobs":[)";
         for (int i = 0; i < batch_size; ++i) {
             if (i) body += ',';
-            body += random_job(rng_);
+            marks.push_back(next_mark());
+            body += random_job(rng_, marks.back());
         }
         body += "]}";
         const auto r = client.post("/jobs/batch", body);
         if (!r) return false;
         if (r->status != 201) return true;
         const auto answer = json::parse(r->body);
-        for (const auto& id : answer.at("ids").as_array()) acked_.insert(id.as_int64());
+        const auto& ids = answer.at("ids").as_array();
+        if (ids.size() != marks.size()) {
+            ++answers_malformed_;  // counted, not asserted: this is not the test's thread
+            return true;
+        }
+        for (std::size_t i = 0; i < ids.size(); ++i) acknowledge(ids[i].as_int64(), marks[i]);
         return true;
     }
+
+    void acknowledge(std::int64_t id, const std::string& mark) {
+        // An id answered twice would be an id handed out again.
+        if (!acked_.emplace(id, mark).second) ++ids_repeated_;
+    }
+
 
     std::atomic<std::uint16_t>& port_;
     std::mt19937 rng_;
     bool batches_;
-    std::set<std::int64_t> acked_;
+    int number_;
+    std::uint64_t submitted_ = 0;
+    std::map<std::int64_t, std::string> acked_;
+    std::size_t ids_repeated_ = 0;
+    std::size_t answers_malformed_ = 0;
 };
 
 struct Tally {
@@ -98,18 +136,19 @@ struct Tally {
     std::size_t ran_more_than_once = 0;  // done after more than one attempt
 };
 
-Tally tally(const std::string& db, const std::set<std::int64_t>& acked) {
+Tally tally(const std::string& db, const std::map<std::int64_t, std::string>& acked) {
     Tally t;
     const auto rows = job_rows(db);
-    for (const auto id : acked) {
+    for (const auto& [id, mark] : acked) {
         const auto it = rows.find(id);
-        if (it == rows.end()) {
+        // Gone, or its id now holds another submission's job: either way it was lost.
+        if (it == rows.end() || it->second.mark != mark) {
             ++t.lost;
             continue;
         }
-        const auto& [state, attempts] = it->second;
-        if (state != "done" && state != "failed") ++t.not_final;
-        if (state == "done" && attempts > 1) ++t.ran_more_than_once;
+        const auto& row = it->second;
+        if (row.state != "done" && row.state != "failed") ++t.not_final;
+        if (row.state == "done" && row.attempts > 1) ++t.ran_more_than_once;
     }
     return t;
 }
@@ -134,7 +173,7 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills) {
     std::vector<std::unique_ptr<Submitter>> submitters;
     std::vector<std::thread> threads;
     for (int i = 0; i < single_submitters + batch_submitters; ++i) {
-        submitters.push_back(std::make_unique<Submitter>(port, rng(), i >= single_submitters));
+        submitters.push_back(std::make_unique<Submitter>(port, rng(), i >= single_submitters, i));
         threads.emplace_back([&, s = submitters.back().get()] { s->run(stop); });
     }
 
@@ -157,8 +196,14 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills) {
     stop = true;
     for (auto& t : threads) t.join();
 
-    std::set<std::int64_t> acked;
-    for (const auto& s : submitters) acked.insert(s->acked().begin(), s->acked().end());
+    std::map<std::int64_t, std::string> acked;
+    std::size_t ids_repeated = 0;
+    for (const auto& s : submitters) {
+        BOOST_TEST(s->answers_malformed() == 0u);
+        ids_repeated += s->ids_repeated();
+        for (const auto& [id, mark] : s->acked()) ids_repeated += !acked.emplace(id, mark).second;
+    }
+    BOOST_TEST(ids_repeated == 0u);  // no id is ever handed out twice
     BOOST_TEST_REQUIRE(acked.size() > 1000u);
 
     // Drain: the last server runs every job to a final state.

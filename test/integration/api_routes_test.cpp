@@ -130,6 +130,7 @@ BOOST_FIXTURE_TEST_CASE(a_failed_job_is_retried_with_its_attempts_reset, Server)
     BOOST_TEST(post("/jobs/" + std::to_string(id) + "/cancel", "").status == 409);
     BOOST_TEST(post("/jobs/" + std::to_string(id) + "/retry", "").status == 200);
     BOOST_TEST(wait_until([&] { return state_of(id) == "failed" && job(id).at("attempts").as_int64() == 1; }, 10s));
+    BOOST_TEST(job(id).at("attempts_total").as_int64() == 2);  // both runs counted, each with its record
 }
 
 BOOST_FIXTURE_TEST_CASE(a_running_job_cannot_be_cancelled_retried_or_deleted, Server) {

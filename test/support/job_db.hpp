@@ -18,12 +18,18 @@ inline std::map<std::int64_t, std::string> job_states(const std::string& db_path
     return states;
 }
 
-// id -> (state, attempts) of every job in the file.
-inline std::map<std::int64_t, std::pair<std::string, std::int64_t>> job_rows(const std::string& db_path) {
+struct JobRow {
+    std::string state;
+    std::int64_t attempts = 0;
+    std::string mark;  // the payload's "mark" field, empty when it has none
+};
+
+// id -> row of every job in the file.
+inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
     storage::Database db(db_path, storage::Synchronous::normal);
-    std::map<std::int64_t, std::pair<std::string, std::int64_t>> rows;
-    auto s = db.cached("SELECT id, state, attempts FROM jobs");
-    while (s->step()) rows[s->column_int64(0)] = {s->column_text(1), s->column_int64(2)};
+    std::map<std::int64_t, JobRow> rows;
+    auto s = db.cached("SELECT id, state, attempts, json_extract(payload, '$.mark') FROM jobs");
+    while (s->step()) rows[s->column_int64(0)] = {s->column_text(1), s->column_int64(2), s->column_text(3)};
     return rows;
 }
 

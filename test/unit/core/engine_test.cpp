@@ -10,6 +10,9 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
 #include <thread>
 
 using namespace jobq;
@@ -21,11 +24,69 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A fault none of the engine's loops expects: neither a StorageError nor a std::exception.
+struct NotAnException {};
+
+// The real store, with one injected failure per armed operation: the operation throws
+// instead of reaching the store, once.
+class FaultyStore final : public core::JobStore {
+public:
+    explicit FaultyStore(core::JobStore& inner) : inner_(inner) {}
+
+    std::atomic<int> fail_claim{0}, fail_next_run_at{0}, fail_reap{0}, fail_settle{0};
+    std::atomic<int> failures{0};  // injected so far
+
+    asio::awaitable<core::EnqueueResult> enqueue(JobSpec spec) override { return inner_.enqueue(std::move(spec)); }
+    asio::awaitable<std::optional<Job>> get(core::job_id id) override { return inner_.get(id); }
+    asio::awaitable<std::vector<Job>> claim(std::size_t max, core::millis now, core::millis lease_until) override {
+        trip(fail_claim);
+        return inner_.claim(max, now, lease_until);
+    }
+    asio::awaitable<bool> settle(core::Settlement settlement) override { return inner_.settle(std::move(settlement)); }
+    asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override {
+        if (fail_settle.exchange(0) > 0) {
+            ++failures;
+            throw NotAnException{};
+        }
+        return inner_.settle_all(std::move(settlements));
+    }
+    asio::awaitable<std::optional<core::millis>> next_run_at() override {
+        trip(fail_next_run_at);
+        return inner_.next_run_at();
+    }
+    asio::awaitable<std::optional<core::millis>> next_lease_expiry() override { return inner_.next_lease_expiry(); }
+    asio::awaitable<core::RecoveryReport> reap_expired(core::millis now) override {
+        trip(fail_reap);
+        return inner_.reap_expired(now);
+    }
+    asio::awaitable<core::RecoveryReport> recover(core::millis now) override { return inner_.recover(now); }
+
+private:
+    void trip(std::atomic<int>& armed) {
+        if (armed.exchange(0) == 0) return;
+        ++failures;
+        throw std::logic_error("injected fault");
+    }
+    core::JobStore& inner_;
+};
+
+// Throws what no handler should: a value that is not a std::exception.
+class ThrowingHandler final : public core::Handler {
+public:
+    std::string_view type() const override { return "throws"; }
+    std::optional<std::string> validate(const boost::json::value&) const override { return std::nullopt; }
+    asio::awaitable<core::Outcome> run(const Job&, core::JobContext&) override {
+        throw NotAnException{};
+        co_return core::Outcome::success();
+    }
+};
+
 // The engine on a real SQLite store, its io_context on a thread of its own.
 struct EngineFixture {
     explicit EngineFixture(core::EngineOptions options = default_options()) {
         handlers.add(std::make_unique<handlers::NoopHandler>());
-        engine = std::make_unique<core::Engine>(io, store, handlers, options);
+        handlers.add(std::make_unique<ThrowingHandler>());
+        engine = std::make_unique<core::Engine>(io, faulty, handlers, options);
         engine->start();
         runner = std::thread([this] { io.run(); });
     }
@@ -50,9 +111,10 @@ struct EngineFixture {
         return asio::co_spawn(io, std::move(task), asio::use_future).get();
     }
 
-    core::job_id enqueue(std::string payload, std::int32_t max_retries = 3, core::millis delay_ms = 0) {
+    core::job_id enqueue(std::string payload, std::int32_t max_retries = 3, core::millis delay_ms = 0,
+                         std::string type = "noop") {
         JobSpec spec;
-        spec.type = "noop";
+        spec.type = std::move(type);
         spec.payload = std::move(payload);
         spec.max_retries = max_retries;
         spec.run_at = core::system_now_ms() + delay_ms;
@@ -79,6 +141,7 @@ struct EngineFixture {
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::normal}};
+    FaultyStore faulty{store};
     core::HandlerRegistry handlers;
     std::unique_ptr<core::Engine> engine;
     std::thread runner;
@@ -159,6 +222,73 @@ BOOST_FIXTURE_TEST_CASE(stop_lets_running_jobs_finish_before_the_deadline, Engin
     BOOST_TEST_REQUIRE(wait_for_state(id, JobState::processing));
     stop();
     BOOST_TEST(get(id).state == JobState::done);
+}
+
+// Regression: the dispatcher, the reaper and the recorder caught only StorageError; any
+// other exception ended the loop while the server went on accepting jobs.
+BOOST_FIXTURE_TEST_CASE(a_claim_that_throws_does_not_end_the_dispatcher, EngineFixture) {
+    faulty.fail_claim = 1;
+    const auto id = enqueue("{}");
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done));
+    BOOST_TEST(faulty.failures == 1);
+    BOOST_TEST(engine->loops_not_running().empty());
+    const auto next = enqueue("{}");  // and it goes on
+    BOOST_TEST(wait_for_state(next, JobState::done));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_next_run_at_that_throws_does_not_end_the_dispatcher, EngineFixture) {
+    faulty.fail_next_run_at = 1;
+    const auto delayed = enqueue("{}", 3, 300);
+    BOOST_TEST_REQUIRE(wait_for_state(delayed, JobState::done));
+    BOOST_TEST(faulty.failures == 1);
+    BOOST_TEST(engine->loops_not_running().empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_reap_that_throws_does_not_end_the_reaper, EngineFixture) {
+    // A lease taken behind the engine's back (it is not told of the job), expiring at once:
+    // only the reaper can give the job back to the engine.
+    JobSpec spec;
+    spec.type = "noop";
+    spec.payload = "{}";
+    spec.run_at = core::system_now_ms();
+    const auto id = await(store.enqueue(std::move(spec))).job.id;
+    const auto now = core::system_now_ms();
+    BOOST_TEST_REQUIRE(await(store.claim(1, now, now + 50)).size() == 1u);
+    faulty.fail_reap = 1;
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done, 15s));
+    BOOST_TEST(faulty.failures == 1);
+    BOOST_TEST(get(id).attempts == 2);  // the lost lease counted
+    BOOST_TEST(engine->loops_not_running().empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_settle_that_throws_is_offered_again, EngineFixture) {
+    faulty.fail_settle = 1;
+    const auto id = enqueue("{}");
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done));
+    BOOST_TEST(faulty.failures == 1);
+    BOOST_TEST(get(id).attempts == 1);  // recorded on the second offer, not run again
+    const auto next = enqueue("{}");
+    BOOST_TEST(wait_for_state(next, JobState::done));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_handler_throwing_a_non_exception_fails_its_run_not_its_worker, EngineFixture) {
+    const auto id = enqueue("{}", 1, 0, "throws");
+    BOOST_TEST_REQUIRE(wait_for_state(id, JobState::failed));
+    BOOST_TEST(get(id).attempts == 2);
+    BOOST_TEST(get(id).last_error.value() == "handler threw: unknown exception");
+    BOOST_TEST(engine->loops_not_running().empty());
+    // Every worker is still there: as many slow jobs as workers all run at once.
+    std::vector<core::job_id> ids;
+    for (std::size_t i = 0; i < default_options().workers; ++i) ids.push_back(enqueue(R"({"sleep_ms": 2000})"));
+    BOOST_TEST(test::wait_until([&] {
+        return std::all_of(ids.begin(), ids.end(), [&](auto id) { return get(id).state != JobState::queued; });
+    }, 1500ms));
+}
+
+BOOST_FIXTURE_TEST_CASE(stop_ends_every_loop, EngineFixture) {
+    BOOST_TEST(engine->loops_not_running().empty());
+    stop();
+    BOOST_TEST(engine->loops_not_running().empty());  // stopping is not a fault
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -458,6 +458,168 @@ BOOST_AUTO_TEST_CASE(a_version_2_database_is_upgraded_in_place) {
                })) == "ok");
 }
 
+// Regression: SQLite reused the highest id once its row was gone, so after a DELETE (or a
+// retention sweep, or everything deleted and a restart) a new job took an old job's id,
+// and a webhook receiver deduplicating on X-Jobq-Job-Id dropped it.
+BOOST_AUTO_TEST_CASE(ids_are_never_reused_across_deletes_and_restarts) {
+    test::TempDir dir;
+    core::job_id last = 0;
+    {
+        asio::io_context io;
+        storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+        std::vector<core::job_id> ids;
+        for (int i = 0; i < 3; ++i) ids.push_back(run_awaitable(io, store.enqueue(noop())).job.id);
+        BOOST_TEST_REQUIRE((run_awaitable(io, store.remove(ids.back())).outcome == core::JobChange::Outcome::changed));
+        last = run_awaitable(io, store.enqueue(noop())).job.id;
+        BOOST_TEST(last > ids.back());
+        for (const auto id : {ids[0], ids[1], last})
+            BOOST_TEST_REQUIRE((run_awaitable(io, store.remove(id)).outcome == core::JobChange::Outcome::changed));
+    }
+    asio::io_context io;
+    storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+    BOOST_TEST(run_awaitable(io, store.enqueue(noop())).job.id > last);
+}
+
+namespace {
+
+std::int64_t history_rows(asio::io_context& io, storage::SqliteJobStore& store, core::job_id id) {
+    return run_awaitable(io, store.on_db_thread<std::int64_t>([id](storage::Database& db) {
+        auto s = db.cached("SELECT COUNT(*) FROM job_attempts WHERE job_id = ?1");
+        s->bind(1, id);
+        s->step();
+        return s->column_int64(0);
+    }));
+}
+
+}  // namespace
+
+// Regression: an operator retry reset `attempts` to 0, so the next attempts took numbers
+// the history already had and INSERT OR REPLACE overwrote their records (and a worker of
+// the old attempt with the same number would have passed the fence).
+BOOST_FIXTURE_TEST_CASE(an_operator_retry_keeps_every_attempt_and_its_record, StoreFixture) {
+    auto spec = noop();
+    spec.max_retries = 1;
+    const auto id = enqueue(spec);
+    BOOST_TEST_REQUIRE(claim(1).size() == 1u);
+    BOOST_TEST_REQUIRE(settle({id, 1, Settlement::Kind::retry, t0, t0, "first"}));
+    BOOST_TEST_REQUIRE(claim(1).size() == 1u);
+    BOOST_TEST_REQUIRE(settle({id, 2, Settlement::Kind::failed, t0, 0, "second"}));
+    BOOST_TEST_REQUIRE(history_rows(io, store, id) == 2);
+
+    const auto change = run_awaitable(io, store.retry(id, t0));
+    BOOST_TEST_REQUIRE((change.outcome == core::JobChange::Outcome::changed));
+    BOOST_TEST(change.job->attempts == 2);
+    BOOST_TEST(change.job->attempt_base == 2);
+    BOOST_TEST(!change.job->out_of_attempts());
+
+    const auto again = claim(1);
+    BOOST_TEST_REQUIRE(again.size() == 1u);
+    BOOST_TEST(again[0].attempts == 3);
+    BOOST_TEST(!again[0].out_of_attempts());  // a fresh budget: max_retries more runs
+    BOOST_TEST(!settle({id, 1, Settlement::Kind::done, t0, 0, ""}));  // the old attempts stay fenced out
+    BOOST_TEST_REQUIRE(settle({id, 3, Settlement::Kind::retry, t0, t0, "third"}));
+    BOOST_TEST(history_rows(io, store, id) == 3);
+    BOOST_TEST(claim(1).at(0).out_of_attempts());  // the fourth run is the budget's last
+}
+
+BOOST_FIXTURE_TEST_CASE(the_reaper_counts_the_budget_from_an_operator_retry, StoreFixture) {
+    auto spec = noop();
+    spec.max_retries = 0;
+    const auto id = enqueue(spec);
+    BOOST_TEST_REQUIRE(claim(1).size() == 1u);
+    BOOST_TEST_REQUIRE(settle({id, 1, Settlement::Kind::failed, t0, 0, "boom"}));
+    BOOST_TEST_REQUIRE((run_awaitable(io, store.retry(id, t0)).outcome == core::JobChange::Outcome::changed));
+    BOOST_TEST_REQUIRE(claim(1).size() == 1u);
+    const auto report = run_awaitable(io, store.reap_expired(t0 + lease));
+    BOOST_TEST(report.dead_lettered == 1u);  // the retry's one run was lost: dead, as its budget says
+    BOOST_TEST(get(id).state == JobState::failed);
+    BOOST_TEST(history_rows(io, store, id) == 2);
+}
+
+// Regression: the claim ran two queries per distinct priority level, and next_run_at one
+// per level: with a thousand levels a claim cost thousands of statements.
+BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixture) {
+    for (int level = 0; level < 1000; ++level) enqueue(noop(t0, level * 1000 - 500'000));
+    for (int level = 0; level < 1000; ++level) enqueue(noop(t0 + 10'000, level));  // not yet due
+    const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+        std::string text;
+        for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE state = 'queued' AND due = 1 "
+                                "AND run_at <= 5 ORDER BY priority DESC, run_at, id LIMIT 10",
+                                "EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 0"}) {
+            auto s = db.cached(sql);
+            while (s->step()) text += s->column_text(3) + "\n";
+        }
+        return text;
+    }));
+    BOOST_TEST(plan.find("USING INDEX jobs_claim_order") != std::string::npos, plan);
+    BOOST_TEST(plan.find("USE TEMP B-TREE") == std::string::npos, plan);  // the index gives the order
+    BOOST_TEST(plan.find("jobs_waiting") != std::string::npos, plan);
+    const auto jobs = claim(5, t0);
+    BOOST_TEST_REQUIRE(jobs.size() == 5u);
+    for (std::size_t i = 0; i < jobs.size(); ++i) BOOST_TEST(jobs[i].priority == 499'000 - std::int64_t(i) * 1000);
+    BOOST_TEST(run_awaitable(io, store.next_run_at()).value() == t0 + 10'000);
+    BOOST_TEST(claim(2000, t0 + 10'000).size() == 1995u);
+}
+
+// Regression: SQLite answers PRAGMA journal_mode=WAL with the mode it chose; an in-memory
+// database stays in "memory" mode, and group commit's durability rests on WAL.
+BOOST_AUTO_TEST_CASE(a_database_that_cannot_use_wal_is_refused) {
+    try {
+        storage::SqliteJobStore store({":memory:", storage::Synchronous::full});
+        BOOST_FAIL("an in-memory database was opened");
+    } catch (const core::StorageError& e) {
+        BOOST_TEST(std::string(e.what()).find("WAL") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_version_3_database_is_rebuilt_with_ids_that_never_repeat) {
+    test::TempDir dir;
+    {
+        storage::Database db(dir.file("jobs.db"), storage::Synchronous::normal);
+        db.exec(R"sql(
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY, type TEXT NOT NULL, queue TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'queued' OR state = 'processing' OR state = 'done' OR state = 'failed' OR state = 'cancelled'),
+    attempts INTEGER NOT NULL DEFAULT 0, max_retries INTEGER NOT NULL, run_at INTEGER NOT NULL,
+    lease_expires_at INTEGER, idempotency_key TEXT, last_error TEXT, created_at INTEGER NOT NULL,
+    started_at INTEGER, finished_at INTEGER);
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
+CREATE TABLE job_attempts (job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, attempt INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL, outcome TEXT NOT NULL, error TEXT NOT NULL, PRIMARY KEY (job_id, attempt)) WITHOUT ROWID;
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+-- job 7: retried by an operator after two failed attempts (its attempts restarted at 0);
+-- job 8: waits for its run_at, far ahead.
+INSERT INTO jobs (id, type, queue, payload, state, attempts, max_retries, run_at, created_at)
+    VALUES (7, 'noop', 'default', '{}', 'queued', 0, 1, 0, 0),
+           (8, 'noop', 'default', '{}', 'queued', 0, 3, 9000000000000, 0);
+INSERT INTO job_attempts VALUES (7, 1, 0, 'retryable', 'a'), (7, 2, 0, 'failed', 'b');
+PRAGMA user_version = 3;
+)sql");
+    }
+    asio::io_context io;
+    storage::SqliteJobStore store({dir.file("jobs.db"), storage::Synchronous::normal});
+    const auto retried = run_awaitable(io, store.get(7)).value();
+    BOOST_TEST(retried.attempts == 2);
+    BOOST_TEST(retried.attempt_base == 2);
+    BOOST_TEST(history_rows(io, store, 7) == 2);
+    BOOST_TEST(run_awaitable(io, store.next_run_at()).value() == 9'000'000'000'000);
+    const auto now = core::system_now_ms();
+    const auto claimed = run_awaitable(io, store.claim(10, now, now + lease));
+    BOOST_TEST_REQUIRE(claimed.size() == 1u);
+    BOOST_TEST(claimed[0].id == 7);
+    BOOST_TEST(claimed[0].attempts == 3);
+    BOOST_TEST((run_awaitable(io, store.remove(8)).outcome == core::JobChange::Outcome::changed));
+    BOOST_TEST(run_awaitable(io, store.enqueue(noop())).job.id == 9);
+    BOOST_TEST(run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+                   auto s = db.cached("PRAGMA integrity_check");
+                   s->step();
+                   return s->column_text(0);
+               })) == "ok");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The operator's side (core::JobAdmin).
