@@ -313,8 +313,10 @@ Settlement Engine::settlement_for(const Job& job, const Outcome& outcome) {
                 s.kind = Settlement::Kind::failed;
             } else {
                 s.kind = Settlement::Kind::retry;
-                s.run_at = now + (outcome.retry_in_ms ? std::max<millis>(*outcome.retry_in_ms, 0)
-                                                      : retry_policy_.next_delay(job.attempts));
+                // A peer's Retry-After is a minimum. `now` is truncated to the millisecond,
+                // so one more keeps the next run from starting a fraction of one early.
+                s.run_at = outcome.retry_in_ms ? now + std::max<millis>(*outcome.retry_in_ms, 0) + 1
+                                               : now + retry_policy_.next_delay(job.attempts_since_retry());
             }
             break;
     }

@@ -177,6 +177,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       tls_(std::make_unique<ssl::context>(make_tls_context(options_.ca_file))),
+      resolver_(executor_),
       idle_timer_(executor_, clock::time_point::max()) {}
 
 Client::~Client() {
@@ -219,20 +220,18 @@ asio::awaitable<Result> Client::send(const Request& request) {
 
 asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Client::open(const Origin& origin,
                                                                                        clock::time_point deadline) {
-    tcp::resolver resolver(executor_);
-    asio::steady_timer timer(executor_, deadline);
-    auto resolved = co_await (resolver.async_resolve(origin.host, std::to_string(origin.port), use_nothrow) ||
-                              timer.async_wait(use_nothrow));
-    if (resolved.index() == 1) co_return retryable("timed out resolving the host name");
-    auto [resolve_error, results] = std::get<0>(std::move(resolved));
-    if (resolve_error) co_return retryable("cannot resolve the host name: " + describe(resolve_error));
+    // The resolver keeps the deadline itself: a lookup that hangs fails when it passes.
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    auto results = co_await resolver_.resolve(origin.host, origin.port, std::max(remaining, std::chrono::milliseconds(0)));
+    if (results.error() == asio::error::timed_out) co_return retryable("timed out resolving the host name");
+    if (!results) co_return retryable("cannot resolve the host name: " + describe(results.error()));
 
     // The egress guard looks at the addresses, not the name: a name can resolve anywhere.
     std::vector<tcp::endpoint> allowed;
     std::string denied;
-    for (const auto& entry : results) {
-        if (in_any(options_.deny, entry.endpoint().address())) denied = entry.endpoint().address().to_string();
-        else allowed.push_back(entry.endpoint());
+    for (const auto& endpoint : *results) {
+        if (in_any(options_.deny, endpoint.address())) denied = endpoint.address().to_string();
+        else allowed.push_back(endpoint);
     }
     if (allowed.empty())
         co_return Failure{true, "address " + denied + " of " + origin.host + " is in a denied range (JOBQ_WEBHOOK_DENY)"};

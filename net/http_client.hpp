@@ -11,6 +11,7 @@
 // strand (the engine's). Beast stays in http_client.cpp.
 
 #include "net/cidr.hpp"
+#include "net/resolver.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -104,6 +105,7 @@ private:
     boost::asio::any_io_executor executor_;
     ClientOptions options_;
     std::unique_ptr<boost::asio::ssl::context> tls_;
+    Resolver resolver_;
     std::map<Key, std::deque<Idle>> idle_;  // each deque in release order: the front is the oldest
     std::uint64_t opened_ = 0;
     boost::asio::steady_timer idle_timer_;

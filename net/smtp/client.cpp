@@ -45,9 +45,9 @@ Connection::Connection(asio::any_io_executor executor, ServerOptions options, ss
       session_(SessionOptions{options_.client_name, options_.tls, options_.credentials}) {}
 
 asio::awaitable<Connection::Opened> Connection::open(asio::any_io_executor executor, ServerOptions options,
-                                                     ssl::context& tls) {
+                                                     ssl::context& tls, Resolver& resolver) {
     auto connection = std::make_unique<Connection>(std::move(executor), std::move(options), tls);
-    if (auto failure = co_await connection->connect()) co_return *failure;
+    if (auto failure = co_await connection->connect(resolver)) co_return *failure;
     if (connection->options_.tls == TlsMode::implicit) {
         if (auto failure = co_await connection->handshake()) co_return *failure;
     }
@@ -57,15 +57,14 @@ asio::awaitable<Connection::Opened> Connection::open(asio::any_io_executor execu
     co_return std::move(connection);
 }
 
-asio::awaitable<std::optional<Failure>> Connection::connect() {
-    tcp::resolver resolver(co_await asio::this_coro::executor);
+asio::awaitable<std::optional<Failure>> Connection::connect(Resolver& resolver) {
     const auto port = std::to_string(options_.port);
-    auto resolved = co_await with_timeout(resolver.async_resolve(options_.host, port, use_nothrow), options_.timeout);
-    if (!resolved) co_return retryable("timed out resolving " + options_.host);
-    auto [resolve_error, endpoints] = std::move(*resolved);
-    if (resolve_error) co_return retryable("cannot resolve " + options_.host + ": " + describe(resolve_error));
+    // The resolver keeps the deadline itself: a lookup that hangs fails at the timeout.
+    auto endpoints = co_await resolver.resolve(options_.host, options_.port, options_.timeout);
+    if (endpoints.error() == asio::error::timed_out) co_return retryable("timed out resolving " + options_.host);
+    if (!endpoints) co_return retryable("cannot resolve " + options_.host + ": " + describe(endpoints.error()));
     auto connected = co_await with_timeout(
-        asio::async_connect(stream_.next_layer(), endpoints, use_nothrow), options_.timeout);
+        asio::async_connect(stream_.next_layer(), *endpoints, use_nothrow), options_.timeout);
     if (!connected) co_return retryable("timed out connecting to " + options_.host + ":" + port);
     if (auto [ec, endpoint] = *connected; ec)
         co_return retryable("cannot connect to " + options_.host + ":" + port + ": " + describe(ec));

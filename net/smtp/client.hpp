@@ -5,6 +5,7 @@
 // permanent, with the server's reply), never as exceptions. Not thread-safe: one
 // coroutine uses a connection at a time.
 
+#include "net/resolver.hpp"
 #include "net/smtp/session.hpp"
 #include "net/tls_context.hpp"
 
@@ -37,9 +38,9 @@ class Connection {
 public:
     using Opened = std::variant<std::unique_ptr<Connection>, Failure>;
 
-    // `tls` must outlive the connection.
+    // `tls` must outlive the connection; `resolver` the open() call.
     static boost::asio::awaitable<Opened> open(boost::asio::any_io_executor executor, ServerOptions options,
-                                               boost::asio::ssl::context& tls);
+                                               boost::asio::ssl::context& tls, Resolver& resolver);
 
     // nullopt once the server accepted the message. After a failure that leaves the
     // session usable, RSET has been sent and the connection is ready for the next one.
@@ -54,12 +55,16 @@ public:
     bool usable() const { return usable_; }
     std::uint64_t messages_sent() const { return session_.messages_sent(); }
 
+    // Something to keep for as long as the connection lives (a pool's place): released
+    // when the connection is destroyed, whoever destroys it.
+    void hold(std::shared_ptr<void> token) { held_ = std::move(token); }
+
     Connection(boost::asio::any_io_executor executor, ServerOptions options, boost::asio::ssl::context& tls);
 
 private:
     using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
-    boost::asio::awaitable<std::optional<Failure>> connect();
+    boost::asio::awaitable<std::optional<Failure>> connect(Resolver& resolver);
     boost::asio::awaitable<std::optional<Failure>> handshake();
     // Writes and reads until the session wants something other than a reply.
     boost::asio::awaitable<Step> drive(Step step);
@@ -67,6 +72,7 @@ private:
     boost::asio::awaitable<std::optional<Failure>> write(const std::string& bytes);
     Step failed(Failure failure);
 
+    std::shared_ptr<void> held_;  // first: released after the stream is gone
     ServerOptions options_;
     Stream stream_;
     bool encrypted_ = false;

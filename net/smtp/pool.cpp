@@ -3,12 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace jobq::net::smtp {
 
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -16,18 +18,88 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // A connection used this recently is known good: no NOOP before reusing it.
 constexpr auto trust_for = std::chrono::seconds(1);
 
-asio::awaitable<void> quit_and_close(std::unique_ptr<Connection> connection) { co_await connection->quit(); }
+Failure retryable(std::string message) { return Failure{false, false, std::move(message)}; }
 
 }  // namespace
+
+struct Pool::Books {
+    Books(asio::any_io_executor executor, const std::string& ca_file, std::chrono::milliseconds idle_timeout)
+        : executor(executor), tls(make_tls_context(ca_file)), resolver(executor), idle_timeout(idle_timeout),
+          slot_freed(executor, clock::time_point::max()), idle_timer(executor) {}
+
+    struct Idle {
+        std::unique_ptr<Connection> connection;
+        clock::time_point since;
+    };
+
+    // Connections go (QUIT, then close) without holding up the caller. The coroutine holds
+    // the books: the connection's place and its TLS context live until it is closed.
+    static void retire(std::shared_ptr<Books> books, std::unique_ptr<Connection> connection) {
+        auto quit = [](std::shared_ptr<Books>, std::unique_ptr<Connection> c) -> asio::awaitable<void> {
+            co_await c->quit();
+        };
+        auto executor = books->executor;
+        asio::co_spawn(executor, quit(std::move(books), std::move(connection)), asio::detached);
+    }
+
+    // Closes idle connections as their idle timeout passes, while there are any.
+    static asio::awaitable<void> retire_idle(std::shared_ptr<Books> books) {
+        // `idle` is in release order (acquire takes the newest): its front is the oldest.
+        while (!books->closed && !books->idle.empty()) {
+            books->idle_timer.expires_at(books->idle.front().since + books->idle_timeout);
+            co_await books->idle_timer.async_wait(use_nothrow);
+            while (!books->idle.empty() && clock::now() - books->idle.front().since >= books->idle_timeout) {
+                retire(books, std::move(books->idle.front().connection));
+                books->idle.pop_front();
+            }
+        }
+        books->retiring_idle = false;
+    }
+
+    asio::any_io_executor executor;
+    asio::ssl::context tls;
+    Resolver resolver;
+    std::chrono::milliseconds idle_timeout;
+    std::size_t open = 0;          // places taken
+    asio::steady_timer slot_freed;  // waiters for a place; one is woken per place freed
+    std::deque<Idle> idle;
+    asio::steady_timer idle_timer;
+    bool retiring_idle = false;
+    bool closed = false;
+};
+
+// A place in the pool: taken when made, freed when destroyed. Held by the connection that
+// uses it (or, while one is being opened, by the opening coroutine's frame).
+class Pool::Place {
+public:
+    explicit Place(std::shared_ptr<Books> books) : books_(std::move(books)) { ++books_->open; }
+    Place(const Place&) = delete;
+    Place& operator=(const Place&) = delete;
+    ~Place() {
+        --books_->open;
+        books_->slot_freed.cancel_one();
+    }
+
+private:
+    std::shared_ptr<Books> books_;
+};
 
 Pool::Pool(asio::any_io_executor executor, ServerOptions server, PoolOptions options)
     : executor_(executor),
       server_(std::move(server)),
       options_(options),
-      tls_(make_tls_context(server_.ca_file)),
-      slot_freed_(executor, clock::time_point::max()) {
+      books_(std::make_shared<Books>(executor, server_.ca_file, options.idle_timeout)) {
     options_.size = std::max<std::size_t>(options_.size, 1);
 }
+
+Pool::~Pool() {
+    // The idle connections hold places, which hold the books: let them go now.
+    books_->closed = true;
+    books_->idle.clear();
+    books_->idle_timer.cancel();
+}
+
+std::size_t Pool::open_connections() const { return books_->open; }
 
 asio::awaitable<std::optional<Failure>> Pool::send(const Envelope& envelope) {
     co_await wait_for_rate();
@@ -45,71 +117,58 @@ asio::awaitable<std::optional<Failure>> Pool::send(const Envelope& envelope) {
 }
 
 asio::awaitable<Connection::Opened> Pool::acquire(bool fresh) {
+    auto& books = *books_;
+    const auto deadline = clock::now() + options_.acquire_timeout;
     for (;;) {
         // A fresh connection when every place is taken by an idle one: close the oldest.
-        if (fresh && open_ >= options_.size && !idle_.empty()) {
-            retire(std::move(idle_.front().connection));
-            idle_.pop_front();
+        if (fresh && books.open >= options_.size && !books.idle.empty()) {
+            Books::retire(books_, std::move(books.idle.front().connection));
+            books.idle.pop_front();
         }
-        while (!fresh && !idle_.empty()) {
-            Idle idle = std::move(idle_.back());
-            idle_.pop_back();
+        while (!fresh && !books.idle.empty()) {
+            Books::Idle idle = std::move(books.idle.back());
+            books.idle.pop_back();
             const auto idle_for = clock::now() - idle.since;
             if (idle_for > options_.idle_timeout) {
-                retire(std::move(idle.connection));
+                Books::retire(books_, std::move(idle.connection));
                 continue;
             }
+            // Cancelled during the probe, the connection (and its place) goes with this frame.
             if (idle_for > trust_for && !co_await idle.connection->alive()) {
-                retire(std::move(idle.connection));
+                Books::retire(books_, std::move(idle.connection));
                 continue;
             }
             co_return std::move(idle.connection);
         }
-        if (open_ < options_.size) {
-            ++open_;
-            auto opened = co_await Connection::open(executor_, server_, tls_);
-            if (std::holds_alternative<Failure>(opened)) {
-                --open_;
-                slot_freed_.cancel_one();
-            }
-            co_return opened;
-        }
-        co_await slot_freed_.async_wait(use_nothrow);
+        if (books.open < options_.size) co_return co_await open_new();
+        asio::steady_timer give_up(executor_, deadline);
+        auto woken = co_await (books.slot_freed.async_wait(use_nothrow) || give_up.async_wait(use_nothrow));
+        if (woken.index() == 1)
+            co_return retryable("timed out waiting for a free SMTP connection (all " + std::to_string(options_.size) +
+                                " in use)");
     }
+}
+
+asio::awaitable<Connection::Opened> Pool::open_new() {
+    // The place is this frame's until the connection holds it: a failed or cancelled open
+    // frees it on the way out.
+    auto place = std::make_shared<Place>(books_);
+    auto opened = co_await Connection::open(executor_, server_, books_->tls, books_->resolver);
+    if (auto* connection = std::get_if<std::unique_ptr<Connection>>(&opened)) (*connection)->hold(std::move(place));
+    co_return opened;
 }
 
 void Pool::release(std::unique_ptr<Connection> connection) {
     if (!connection->usable() || connection->messages_sent() >= options_.max_messages) {
-        retire(std::move(connection));
+        Books::retire(books_, std::move(connection));
         return;
     }
-    idle_.push_back({std::move(connection), clock::now()});
-    slot_freed_.cancel_one();
-    if (!retiring_idle_) {
-        retiring_idle_ = true;
-        asio::co_spawn(executor_, retire_idle(), asio::detached);
+    books_->idle.push_back({std::move(connection), clock::now()});
+    books_->slot_freed.cancel_one();
+    if (!books_->retiring_idle) {
+        books_->retiring_idle = true;
+        asio::co_spawn(executor_, Books::retire_idle(books_), asio::detached);
     }
-}
-
-asio::awaitable<void> Pool::retire_idle() {
-    // idle_ is in release order (acquire takes the newest): its front is the oldest.
-    asio::steady_timer timer(executor_);
-    while (!idle_.empty()) {
-        timer.expires_at(idle_.front().since + options_.idle_timeout);
-        co_await timer.async_wait(use_nothrow);
-        while (!idle_.empty() && clock::now() - idle_.front().since >= options_.idle_timeout) {
-            retire(std::move(idle_.front().connection));
-            idle_.pop_front();
-        }
-    }
-    retiring_idle_ = false;
-}
-
-void Pool::retire(std::unique_ptr<Connection> connection) {
-    --open_;
-    slot_freed_.cancel_one();
-    // QUIT politely without holding up the caller; the connection closes itself after.
-    asio::co_spawn(executor_, quit_and_close(std::move(connection)), asio::detached);
 }
 
 asio::awaitable<void> Pool::wait_for_rate() {

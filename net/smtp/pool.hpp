@@ -6,6 +6,11 @@
 // and the message tried once more on a new connection. An optional rate limit spaces messages evenly
 // (they wait; they do not fail).
 //
+// Each place in the pool is a token held by the connection that uses it, so the count of
+// open connections stays right however a send ends: a run cancelled at any await
+// (connecting, the greeting, TLS, the NOOP probe, DATA) destroys its connection, and the
+// place with it. A send waits for a free place at most `acquire_timeout`.
+//
 // Not thread-safe: use it from one strand (the engine's), where every caller runs.
 
 #include "net/smtp/client.hpp"
@@ -22,42 +27,41 @@ struct PoolOptions {
     std::size_t size = 8;
     std::uint64_t max_messages = 100;  // per connection
     std::chrono::milliseconds idle_timeout{30'000};
+    std::chrono::milliseconds acquire_timeout{60'000};  // waiting for a free place
     double rate_limit = 0;  // messages per second; 0: none
 };
 
 class Pool {
 public:
+    // Loads the CA file now (throws when it cannot be loaded), not on the first message.
     Pool(boost::asio::any_io_executor executor, ServerOptions server, PoolOptions options);
+    ~Pool();
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
 
     // nullopt once the server accepted the message.
     boost::asio::awaitable<std::optional<Failure>> send(const Envelope& envelope);
 
-    // Connections open now, idle or in use.
-    std::size_t open_connections() const { return open_; }
+    // Places taken now: connections idle, in use, being opened or being closed.
+    std::size_t open_connections() const;
 
 private:
-    struct Idle {
-        std::unique_ptr<Connection> connection;
-        std::chrono::steady_clock::time_point since;
-    };
+    // What outlives the pool while a connection is still closing: the places, the idle
+    // connections and the TLS context the connections' streams were made from.
+    struct Books;
+    class Place;
 
     // An idle connection (checked) or a new one; `fresh`: a new one.
     boost::asio::awaitable<Connection::Opened> acquire(bool fresh);
+    boost::asio::awaitable<Connection::Opened> open_new();
     void release(std::unique_ptr<Connection> connection);
-    void retire(std::unique_ptr<Connection> connection);
-    // Closes idle connections as their idle timeout passes, while there are any.
-    boost::asio::awaitable<void> retire_idle();
     boost::asio::awaitable<void> wait_for_rate();
 
     boost::asio::any_io_executor executor_;
     ServerOptions server_;
     PoolOptions options_;
-    boost::asio::ssl::context tls_;
-    std::deque<Idle> idle_;
-    std::size_t open_ = 0;                  // idle and in use
-    boost::asio::steady_timer slot_freed_;  // waiters for a connection; one is woken per release
+    std::shared_ptr<Books> books_;
     std::chrono::steady_clock::time_point next_send_{};
-    bool retiring_idle_ = false;
 };
 
 }  // namespace jobq::net::smtp

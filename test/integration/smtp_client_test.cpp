@@ -30,7 +30,8 @@ smtp::Envelope envelope(int n, std::string body = "Hello") {
 }
 
 smtp::Connection::Opened open(asio::io_context& io, smtp::ServerOptions options, asio::ssl::context& tls) {
-    return run_awaitable(io, smtp::Connection::open(io.get_executor(), std::move(options), tls));
+    jobq::net::Resolver resolver(io.get_executor());
+    return run_awaitable(io, smtp::Connection::open(io.get_executor(), std::move(options), tls, resolver));
 }
 
 }  // namespace

@@ -5,8 +5,9 @@ Faults a real server cannot be asked to produce; the real peer is aiosmtpd.
 Every command received is appended to LOG, one per line. Prints "READY <port>", then
 serves until stdin closes.
 
-    smtp_fault_server.py --mode MODE --log LOG
-MODE: rcpt451 | rcpt550 | drop_in_data | silent | no_starttls
+    smtp_fault_server.py --mode MODE --log LOG [--faulty N]
+MODE: rcpt451 | rcpt550 | drop_in_data | silent | no_starttls | silent_after_data | silent_to_noop | ok
+--faulty N: only the first N connections misbehave; later ones are served as in mode ok.
 """
 import argparse
 import socket
@@ -24,6 +25,8 @@ def serve(conn, mode, log, lock):
                 f.write(line + "\n")
 
     reader = conn.makefile("rb")
+    if mode in ("silent", "silent_after_data", "silent_to_noop"):
+        record("CONNECTION " + mode)
     if mode == "silent":
         reader.read()  # never greets; waits for the client to give up
         return
@@ -38,6 +41,9 @@ def serve(conn, mode, log, lock):
                 return
             if line == ".":
                 in_data = False
+                if mode == "silent_after_data":
+                    reader.read()  # never answers the message
+                    return
                 say("250 queued")
             continue
         record(line)
@@ -55,6 +61,9 @@ def serve(conn, mode, log, lock):
             else:
                 say("354 go ahead")
                 in_data = True
+        elif verb == "NOOP" and mode == "silent_to_noop":
+            reader.read()  # never answers the probe
+            return
         elif verb in ("RSET", "NOOP"):
             say("250 ok")
         elif verb == "QUIT":
@@ -68,7 +77,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", required=True)
     parser.add_argument("--log", required=True)
+    parser.add_argument("--faulty", type=int, default=-1, help="connections that misbehave (default: all)")
     args = parser.parse_args()
+    accepted = [0]
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -81,7 +92,9 @@ def main():
                 conn, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=lambda c=conn: (serve(c, args.mode, args.log, lock), c.close()),
+            accepted[0] += 1
+            mode = args.mode if args.faulty < 0 or accepted[0] <= args.faulty else "ok"
+            threading.Thread(target=lambda c=conn, m=mode: (serve(c, m, args.log, lock), c.close()),
                              daemon=True).start()
 
     threading.Thread(target=accept_loop, daemon=True).start()
