@@ -1,73 +1,46 @@
 #pragma once
-// The REST API: maps HTTP requests onto the job store, the engine and the metrics.
+// The REST API: authenticates a request, dispatches it through the route table
+// (app/api/routes.hpp; each resource's handlers live in app/api/<resource>.cpp), writes
+// the access log and the request metrics, and turns every error into its response — the
+// one place an errc becomes an HTTP status.
 // Thread-safe: handle() may run on any connection's strand at once.
 
+#include "app/api/context.hpp"
 #include "app/router.hpp"
-#include "core/engine.hpp"
-#include "core/handler_registry.hpp"
-#include "core/job_admin.hpp"
-#include "core/job_store.hpp"
-#include "core/metrics.hpp"
 #include "net/http_types.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
-#include <atomic>
-#include <cstddef>
-#include <string>
+#include <chrono>
 
 namespace jobq::app {
 
-struct ApiOptions {
-    std::string api_token;                  // empty: no authentication
-    std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
-    bool access_log = true;
-};
-
 class Api {
 public:
-    // `metrics` may be null (not counted).
-    Api(core::JobStore& store, core::JobAdmin& admin, core::Engine& engine, const core::HandlerRegistry& handlers,
-        core::Metrics* metrics, ApiOptions options, core::Clock clock);
+    // `metrics` may be null (not counted). Every reference must outlive the Api.
+    Api(ApiStores stores, core::JobNotifier& notifier, const core::LoopHealth& loops,
+        const core::HandlerRegistry& handlers, core::Metrics* metrics, ApiOptions options, core::Clock clock);
 
     boost::asio::awaitable<net::HttpResponse> handle(net::HttpRequest request);
 
     // After this, submissions and /readyz are answered 503 (the server is shutting down).
-    void start_draining() { draining_ = true; }
+    void start_draining() { context_.draining = true; }
 
 private:
-    // A response, and the job it concerns for the access log (0: none).
-    struct Answer {
-        net::HttpResponse response;
-        core::job_id job = 0;
-    };
-
     boost::asio::awaitable<Answer> dispatch(const RouteMatch& match, const net::HttpRequest& request);
-    boost::asio::awaitable<Answer> create_job(const net::HttpRequest& request);
-    boost::asio::awaitable<Answer> create_batch(const net::HttpRequest& request);
-    boost::asio::awaitable<Answer> list_jobs(std::string_view query);
-    boost::asio::awaitable<Answer> get_job(core::job_id id);
-    boost::asio::awaitable<Answer> change_job(RouteId route, core::job_id id);
-    boost::asio::awaitable<Answer> stats();
-    boost::asio::awaitable<Answer> metrics();
-    boost::asio::awaitable<Answer> readyz();
-
     bool authorized(const net::HttpRequest& request) const;
-    void record(const net::HttpRequest& request, const Route* route, const Answer& answer,
-                std::chrono::steady_clock::duration took);
+    void record(const net::HttpRequest& request, std::string_view route, const net::HttpResponse& response,
+                core::job_id job, std::chrono::steady_clock::duration took);
 
-    // Admission in front of group commit: reserves `jobs` places or answers why not.
-    class WriteAdmission;
-
-    core::JobStore& store_;
-    core::JobAdmin& admin_;
-    core::Engine& engine_;
-    const core::HandlerRegistry& handlers_;
-    core::Metrics* metrics_;
-    ApiOptions options_;
-    core::Clock clock_;
-    std::atomic<bool> draining_{false};
-    std::atomic<std::size_t> pending_writes_{0};
+    const RouteTable& routes_;
+    ApiContext context_;
 };
+
+// The response for an error: its status from its errc (invalid 400, unauthorized 401 with
+// WWW-Authenticate, forbidden 403, not_found 404, method_not_allowed 405, conflict and
+// lease_lost 409, too_large 413, unsupported_media_type 415, busy 429 with Retry-After,
+// unavailable 503; anything else 500, its message withheld) and the body
+// {"error":{"code":"<name>","message":"..."}}.
+net::HttpResponse error_response(const core::Error& error);
 
 }  // namespace jobq::app

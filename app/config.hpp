@@ -3,7 +3,7 @@
 // directory > defaults. Every option has a flag and an environment variable.
 
 #include "core/log.hpp"
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -1,12 +1,15 @@
 #include "app/job_json.hpp"
 
+#include "app/api/toolkit.hpp"
 #include "app/json_text.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <array>
+#include <optional>
 
 namespace jobq::app {
 
@@ -21,107 +24,117 @@ constexpr std::size_t max_idempotency_key_length = 256;
 constexpr std::array<std::string_view, 8> known_fields = {"type",   "payload", "max_retries", "run_at",
                                                           "delay_ms", "queue", "priority",    "idempotency_key"};
 
-ApiError field_error(std::string_view field, std::string_view problem) {
-    return {400, "invalid_field", std::string(field) + " " + std::string(problem)};
+core::Error invalid(std::string_view name, std::string message) {
+    return core::make_error(core::errc::invalid, std::move(message), std::string(name));
 }
 
-// Each reader returns an error for a present but unacceptable field.
-std::optional<ApiError> read_string(const json::object& o, std::string_view field, std::size_t max_length,
-                                    std::optional<std::string>& out) {
+core::Error field_error(std::string_view field, std::string_view problem) {
+    return invalid("invalid_field", std::string(field) + " " + std::string(problem));
+}
+
+// Each reader answers nullopt for an absent (or null) field and an error for a present
+// but unacceptable one.
+core::Result<std::optional<std::string>> read_string(const json::object& o, std::string_view field,
+                                                     std::size_t max_length) {
     const auto* v = o.if_contains(field);
-    if (!v || v->is_null()) return std::nullopt;
+    if (!v || v->is_null()) return std::optional<std::string>();
     if (!v->is_string()) return field_error(field, "must be a string");
     const auto& s = v->get_string();
     if (s.empty() || s.size() > max_length)
         return field_error(field, "must be 1 to " + std::to_string(max_length) + " bytes long");
-    out = std::string(s);
-    return std::nullopt;
+    return std::optional<std::string>(std::string(s));
 }
 
-std::optional<ApiError> read_integer(const json::object& o, std::string_view field, std::int64_t min,
-                                     std::int64_t max, std::optional<std::int64_t>& out) {
+core::Result<std::optional<std::int64_t>> read_integer(const json::object& o, std::string_view field,
+                                                       std::int64_t min, std::int64_t max) {
     const auto* v = o.if_contains(field);
-    if (!v || v->is_null()) return std::nullopt;
+    if (!v || v->is_null()) return std::optional<std::int64_t>();
     std::optional<std::int64_t> n;
     if (v->is_int64()) n = v->get_int64();
     else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(max)) n = static_cast<std::int64_t>(v->get_uint64());
     else if (!v->is_uint64()) return field_error(field, "must be an integer");
     if (!n || *n < min || *n > max)
         return field_error(field, "must be from " + std::to_string(min) + " to " + std::to_string(max));
-    out = n;
-    return std::nullopt;
+    return n;
 }
 
-std::optional<ApiError> read_run_at(const json::object& o, core::millis now, core::millis& run_at) {
-    std::optional<std::string> run_at_text;
-    std::optional<std::int64_t> delay;
-    if (auto e = read_string(o, "run_at", 64, run_at_text)) return e;
-    if (auto e = read_integer(o, "delay_ms", 0, max_delay_ms, delay)) return e;
-    if (run_at_text && delay) return field_error("run_at", "and delay_ms cannot both be given");
-    run_at = now;
-    if (delay) run_at = now + *delay;
-    if (run_at_text) {
-        const auto t = core::parse_rfc3339(*run_at_text);
-        if (!t) return field_error("run_at", "must be an RFC 3339 time such as 2026-01-31T12:00:00Z");
-        run_at = *t;
-    }
-    return std::nullopt;
+// run_at (an RFC 3339 time) or delay_ms (from now), not both; now when neither is given.
+core::Result<core::millis> read_run_at(const json::object& o, core::millis now) {
+    const auto text = read_string(o, "run_at", 64);
+    if (!text) return text.error();
+    const auto delay = read_integer(o, "delay_ms", 0, max_delay_ms);
+    if (!delay) return delay.error();
+    if (*text && *delay) return field_error("run_at", "and delay_ms cannot both be given");
+    if (*delay) return now + **delay;
+    if (!*text) return now;
+    const auto t = core::parse_rfc3339(**text);
+    if (!t) return field_error("run_at", "must be an RFC 3339 time such as 2026-01-31T12:00:00Z");
+    return *t;
+}
+
+// The job's type, known to the registry, and its payload, accepted by the type's handler.
+core::Result<void> read_type_and_payload(const json::object& o, const core::HandlerRegistry& handlers,
+                                         core::JobSpec& spec) {
+    auto type = read_string(o, "type", max_name_length);
+    if (!type) return type.error();
+    if (!*type) return invalid("missing_field", "type is required");
+    const core::Handler* handler = handlers.find(**type);
+    if (!handler) return invalid("unknown_type", "no job type '" + **type + "'");
+    spec.type = std::move(**type);
+
+    const auto* payload = o.if_contains("payload");
+    if (!payload) return invalid("missing_field", "payload is required");
+    if (auto problem = handler->validate(*payload)) return invalid("invalid_payload", std::move(*problem));
+    spec.payload = json::serialize(*payload);
+    return {};
+}
+
+// The optional fields, read in the order their errors are reported.
+core::Result<void> read_options(const json::object& o, core::millis now, core::JobSpec& spec) {
+    const auto max_retries = read_integer(o, "max_retries", 0, max_max_retries);
+    if (!max_retries) return max_retries.error();
+    const auto priority = read_integer(o, "priority", -1'000'000, 1'000'000);
+    if (!priority) return priority.error();
+    auto queue = read_string(o, "queue", max_name_length);
+    if (!queue) return queue.error();
+    auto key = read_string(o, "idempotency_key", max_idempotency_key_length);
+    if (!key) return key.error();
+    const auto run_at = read_run_at(o, now);
+    if (!run_at) return run_at.error();
+
+    if (*max_retries) spec.max_retries = static_cast<std::int32_t>(**max_retries);
+    if (*priority) spec.priority = **priority;
+    if (*queue) spec.queue = std::move(**queue);
+    spec.idempotency_key = std::move(*key);
+    spec.run_at = *run_at;
+    return {};
 }
 
 }  // namespace
 
-std::variant<json::value, ApiError> parse_json_body(std::string_view body, json::storage_ptr storage) {
-    json::parse_options options;
-    options.max_depth = 64;
-    json::error_code ec;
-    json::value value = json::parse(body, ec, std::move(storage), options);
-    if (ec) return ApiError{400, "invalid_json", "request body is not valid JSON: " + ec.message()};
-    return value;
-}
-
-std::variant<core::JobSpec, ApiError> job_spec_from_json(const json::value& value,
-                                                         const core::HandlerRegistry& handlers, core::millis now) {
+core::Result<core::JobSpec> job_spec_from_json(const json::value& value, const core::HandlerRegistry& handlers,
+                                               core::millis now) {
     const auto* o = value.if_object();
-    if (!o) return ApiError{400, "invalid_json", "a job must be a JSON object"};
+    if (!o) return invalid("invalid_json", "a job must be a JSON object");
     for (const auto& entry : *o) {
         if (std::find(known_fields.begin(), known_fields.end(), entry.key()) == known_fields.end())
-            return ApiError{400, "unknown_field", "unknown field '" + std::string(entry.key()) + "'"};
+            return invalid("unknown_field", "unknown field '" + std::string(entry.key()) + "'");
     }
-
     core::JobSpec spec;
-    std::optional<std::string> type, queue;
-    if (auto e = read_string(*o, "type", max_name_length, type)) return *e;
-    if (!type) return ApiError{400, "missing_field", "type is required"};
-    const core::Handler* handler = handlers.find(*type);
-    if (!handler) return ApiError{400, "unknown_type", "no job type '" + *type + "'"};
-    spec.type = std::move(*type);
-
-    const auto* payload = o->if_contains("payload");
-    if (!payload) return ApiError{400, "missing_field", "payload is required"};
-    if (auto problem = handler->validate(*payload)) return ApiError{400, "invalid_payload", *problem};
-    spec.payload = json::serialize(*payload);
-
-    std::optional<std::int64_t> max_retries, priority;
-    if (auto e = read_integer(*o, "max_retries", 0, max_max_retries, max_retries)) return *e;
-    if (auto e = read_integer(*o, "priority", -1'000'000, 1'000'000, priority)) return *e;
-    if (auto e = read_string(*o, "queue", max_name_length, queue)) return *e;
-    if (auto e = read_string(*o, "idempotency_key", max_idempotency_key_length, spec.idempotency_key)) return *e;
-    if (auto e = read_run_at(*o, now, spec.run_at)) return *e;
-    if (max_retries) spec.max_retries = static_cast<std::int32_t>(*max_retries);
-    if (priority) spec.priority = *priority;
-    if (queue) spec.queue = std::move(*queue);
+    if (auto read = read_type_and_payload(*o, handlers, spec); !read) return read.error();
+    if (auto read = read_options(*o, now, spec); !read) return read.error();
     return spec;
 }
 
-std::variant<core::JobSpec, ApiError> parse_job_spec(std::string_view body, const core::HandlerRegistry& handlers,
-                                                     core::millis now) {
+core::Result<core::JobSpec> parse_job_spec(std::string_view body, const core::HandlerRegistry& handlers,
+                                           core::millis now) {
     // The parsed document lives only until the spec is taken out of it: its nodes go into
     // one arena (on the stack while it fits) instead of one allocation each.
     unsigned char arena[4096];
     json::monotonic_resource resource(arena, sizeof arena);
-    auto parsed = parse_json_body(body, &resource);
-    if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
-    return job_spec_from_json(std::get<json::value>(parsed), handlers, now);
+    const auto parsed = parse_json_body(body, &resource);
+    if (!parsed) return parsed.error();
+    return job_spec_from_json(*parsed, handlers, now);
 }
 
 void append_job_json(std::string& out, const core::Job& job) {

@@ -1,25 +1,11 @@
 #include "app/router.hpp"
 
-#include <array>
+#include <optional>
+#include <stdexcept>
 
 namespace jobq::app {
 
 namespace {
-
-constexpr std::array<Route, 12> route_table = {{
-    {"GET", "/healthz", RouteId::healthz, true},
-    {"GET", "/readyz", RouteId::readyz, true},
-    {"GET", "/metrics", RouteId::metrics, false},
-    {"GET", "/stats", RouteId::stats, false},
-    {"POST", "/jobs", RouteId::create_job, false},
-    {"GET", "/jobs", RouteId::list_jobs, false},
-    {"POST", "/createJob", RouteId::create_job_alias, false},
-    {"POST", "/jobs/batch", RouteId::create_batch, false},
-    {"GET", "/jobs/{id}", RouteId::get_job, false},
-    {"DELETE", "/jobs/{id}", RouteId::delete_job, false},
-    {"POST", "/jobs/{id}/retry", RouteId::retry_job, false},
-    {"POST", "/jobs/{id}/cancel", RouteId::cancel_job, false},
-}};
 
 // Next segment of a path or pattern after a '/', advancing `rest` past it.
 std::optional<std::string_view> next_segment(std::string_view& rest) {
@@ -49,17 +35,23 @@ bool path_matches(std::string_view pattern, std::string_view path, std::string_v
 
 }  // namespace
 
-std::span<const Route> routes() { return route_table; }
+void RouteTable::add(Route route) {
+    if (!route.handler) throw std::logic_error("route without a handler: " + std::string(route.pattern));
+    for (const auto& r : routes_)
+        if (r.method == route.method && r.pattern == route.pattern)
+            throw std::logic_error("route added twice: " + std::string(route.method) + " " + std::string(route.pattern));
+    if (route.label.empty()) route.label = route.pattern;
+    routes_.push_back(route);
+}
 
-RouteMatch match_route(std::string_view method, std::string_view path) {
-    // A literal pattern wins over one with a {param}: "/jobs/batch" is not job "batch".
+RouteMatch RouteTable::match(std::string_view method, std::string_view path) const {
     bool literal_matches = false;
-    for (const auto& route : route_table) {
+    for (const auto& route : routes_) {
         std::string_view param;
         if (path_matches(route.pattern, path, param) && param.empty()) literal_matches = true;
     }
     RouteMatch match;
-    for (const auto& route : route_table) {
+    for (const auto& route : routes_) {
         std::string_view param;
         if (!path_matches(route.pattern, path, param) || (literal_matches && !param.empty())) continue;
         if (route.method == method) return {&route, param, {}};

@@ -10,8 +10,8 @@
 #include "net/cidr.hpp"
 #include "net/http_server.hpp"
 #include "net/tls_context.hpp"
-#include "storage/lock_file.hpp"
-#include "storage/sqlite_job_store.hpp"
+#include "storage/sqlite/lock_file.hpp"
+#include "storage/sqlite/sqlite_job_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -70,11 +70,12 @@ handlers::WebhookSettings webhook_settings(const Config& c) {
     return s;
 }
 
-core::HandlerRegistry make_handlers(const Config& config) {
+// The SMTP pool and the HTTP client, with their TLS contexts, are made here, once.
+core::HandlerRegistry make_handlers(const Config& config, asio::any_io_executor executor) {
     core::HandlerRegistry handlers;
     handlers.add(std::make_unique<handlers::NoopHandler>());
-    handlers.add(std::make_unique<handlers::EmailHandler>(email_settings(config)));
-    handlers.add(std::make_unique<handlers::WebhookHandler>(webhook_settings(config)));
+    handlers.add(std::make_unique<handlers::EmailHandler>(email_settings(config), executor));
+    handlers.add(std::make_unique<handlers::WebhookHandler>(webhook_settings(config), executor));
     return handlers;
 }
 
@@ -198,9 +199,10 @@ int run_server(const Config& config) {
         return 1;
     }
 
-    const core::HandlerRegistry handlers = make_handlers(config);
+    const core::HandlerRegistry handlers = make_handlers(config, io.get_executor());
     core::Engine engine(io, *store, handlers, engine_options(config, metrics));
-    Api api(*store, *store, engine, handlers, metrics, api_options(config), core::system_clock());
+    Api api({*store, *store, *store, *store}, engine, engine, handlers, metrics, api_options(config),
+            core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));
 
     std::unique_ptr<net::HttpServer> http;

@@ -220,27 +220,65 @@ class Bench:
                  f"median of 3 ({', '.join(f'{t * 1000:.0f}' for t in times)}); target < 1,000")
         self.row("memory", f"RSS holding the {self.jobs:,}-job backlog", f"{rss / MIB:.1f} MiB", "target < 64")
 
-    def drain(self):
-        """The whole backlog made due at once, run to the end with the default 64 workers."""
-        self.copy_backlog("drain", ("UPDATE jobs SET run_at = ?", now_ms()))
-        with sqlite3.connect(self.db("drain")) as db:
-            last = db.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+    def drain(self, levels=1):
+        """The whole backlog made due at once, run to the end with the default 64 workers;
+        with `levels` > 1, spread over that many distinct priorities (the claim's cost must
+        not grow with them)."""
+        name = "drain" if levels == 1 else f"drain-{levels}-levels"
+        self.copy_backlog(name, ("UPDATE jobs SET run_at = ?, priority = id % ? - ? / 2", now_ms(), levels, levels))
+        with sqlite3.connect(self.db(name)) as db:
+            # Claims go in (priority DESC, run_at, id) order: this job is among the last run.
+            last = db.execute("SELECT id FROM jobs ORDER BY priority, id DESC LIMIT 1").fetchone()[0]
         peak = 0
-        with self.jobq_server("drain") as server:
-            def last_done():  # claims go in id order: the last job is among the last run
+        with self.jobq_server(name) as server:
+            def last_done():
                 nonlocal peak
                 peak = max(peak, rss_bytes(server.process.pid))
                 return request(server.port, "GET", f"/jobs/{last}")[1]["state"] == "done"
             wait_for(last_done, timeout=1800, interval=0.25, what="the backlog to drain")
             time.sleep(0.5)  # the last claimed batch settles
-        with sqlite3.connect(self.db("drain")) as db:
+        with sqlite3.connect(self.db(name)) as db:
             done, first, end = db.execute(
                 "SELECT COUNT(*), MIN(started_at), MAX(finished_at) FROM jobs WHERE state = 'done'").fetchone()
         if done != self.jobs:
-            raise RuntimeError(f"drain: {done} of {self.jobs} done")
-        self.row("drain", f"{self.jobs:,}-job noop backlog, --sync full, 64 workers",
-                 f"{done / ((end - first) / 1000):,.0f} jobs/s", "first start -> last finish; target 100,000")
-        self.row("memory", "peak RSS while draining", f"{peak / MIB:.1f} MiB", "sampled every 0.25 s")
+            raise RuntimeError(f"{name}: {done} of {self.jobs} done")
+        rate = done / ((end - first) / 1000)
+        if levels == 1:
+            self.single_level_drain = rate
+            self.row("drain", f"{self.jobs:,}-job noop backlog, --sync full, 64 workers", f"{rate:,.0f} jobs/s",
+                     "first start -> last finish; target 100,000")
+            self.row("memory", "peak RSS while draining", f"{peak / MIB:.1f} MiB", "sampled every 0.25 s")
+        else:
+            self.row("drain", f"the same over {levels:,} distinct priorities", f"{rate:,.0f} jobs/s",
+                     f"{rate / self.single_level_drain:.2f} of the single level")
+
+    def id_cost(self, rows=200_000, rounds=3):
+        """What ids that are never reused cost an insert: the jobs table as jobq makes it,
+        with AUTOINCREMENT and without (SQLite then reuses the highest id once deleted),
+        filled alternately in one invocation; rows of the enqueue's shape, one per statement."""
+        path = os.path.join(self.work, "ids.db")
+        with sqlite3.connect(self.db("latency")) as db:  # the schema this build wrote
+            table_sql = db.execute("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").fetchone()[0]
+        insert = ("INSERT INTO {t} (type, queue, priority, payload, state, attempts, max_retries, run_at, created_at, "
+                  "due) VALUES ('noop', 'default', 0, '{{}}', 'queued', 0, 3, ?, ?, 1)")
+        times = {"AUTOINCREMENT": [], "plain": []}
+        with sqlite3.connect(path, isolation_level=None) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(table_sql.replace("CREATE TABLE jobs", "CREATE TABLE with_autoincrement", 1))
+            db.execute(table_sql.replace("CREATE TABLE jobs", "CREATE TABLE plain", 1)
+                       .replace("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY"))
+            for _ in range(rounds):
+                for label, table in (("AUTOINCREMENT", "with_autoincrement"), ("plain", "plain")):
+                    statement = insert.format(t=table)
+                    started = time.perf_counter()
+                    db.execute("BEGIN")
+                    for i in range(rows):
+                        db.execute(statement, (i, i))
+                    db.execute("COMMIT")
+                    times[label].append((time.perf_counter() - started) / rows)
+        with_ai, plain = statistics.median(times["AUTOINCREMENT"]), statistics.median(times["plain"])
+        self.row("ids", f"insert into jobs, {rows:,} rows x {rounds}, AUTOINCREMENT", f"{with_ai * 1e6:.2f} us/row",
+                 f"{with_ai / plain:.2f} of the same table without it ({plain * 1e6:.2f} us/row)")
 
     def latency(self, count=1000):
         """Jobs submitted one at a time on an idle server; timestamps are milliseconds, so
@@ -276,8 +314,10 @@ def main():
         bench.enqueue()
         bench.latency()
         bench.store_backlog()
+        bench.id_cost()
         bench.start_up()
         bench.drain()
+        bench.drain(levels=1000)
         print()
         print(f"| section | run | figure | note |\n|---|---|---:|---|")
         for section, run, figure, note in bench.rows:

@@ -6,15 +6,12 @@
 namespace jobq::core {
 namespace {
 
-// Howard Hinnant's civil-date algorithms: exact for the proleptic Gregorian calendar.
-constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
+namespace chrono = std::chrono;
+
+// The Gregorian calendar repeats every 400 years (146097 days). std::chrono::year ends at
+// 32767 while millis reach 292 million years either way, so the calendar types convert a
+// day within one cycle and whole cycles are counted apart.
+using cycles = chrono::duration<std::int64_t, std::ratio_multiply<std::ratio<146'097>, chrono::days::period>>;
 
 struct civil {
     std::int64_t year;
@@ -22,23 +19,11 @@ struct civil {
     unsigned day;
 };
 
-constexpr civil civil_from_days(std::int64_t z) {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = static_cast<unsigned>(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
-}
-
-constexpr bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-constexpr unsigned days_in_month(std::int64_t y, unsigned m) {
-    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : days[m - 1];
+civil civil_from_days(chrono::days d) {
+    const auto whole = chrono::floor<cycles>(d);
+    const chrono::year_month_day date{chrono::sys_days{d - whole}};
+    return {static_cast<int>(date.year()) + whole.count() * 400, static_cast<unsigned>(date.month()),
+            static_cast<unsigned>(date.day())};
 }
 
 class cursor {
@@ -110,7 +95,7 @@ void append_rfc3339(std::string& out, millis t) {
         rest += ms_per_day;
         --days;
     }
-    const civil c = civil_from_days(days);
+    const civil c = civil_from_days(chrono::days{days});
     const auto secs = static_cast<unsigned>(rest / 1000);
     if (c.year < 0 || c.year > 9999) {  // not reachable from the API's inputs, formatted anyway
         char buf[48];
@@ -144,10 +129,10 @@ std::optional<millis> parse_rfc3339(std::string_view text) {
         !in.digits(2, day) || !in.one_of("Tt ") || !in.digits(2, hour) || !in.literal(':') ||
         !in.digits(2, minute) || !in.literal(':') || !in.digits(2, second))
         return std::nullopt;
-    if (month < 1 || month > 12 || day < 1 ||
-        static_cast<unsigned>(day) > days_in_month(year, static_cast<unsigned>(month)) ||
-        hour > 23 || minute > 59 || second > 60)
-        return std::nullopt;
+    // ok() is false for month 13, day 0, February 29 of a common year and the like.
+    const chrono::year_month_day date{chrono::year{year}, chrono::month{static_cast<unsigned>(month)},
+                                      chrono::day{static_cast<unsigned>(day)}};
+    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
 
     millis fraction_ms = 0;
     if (in.literal('.')) {
@@ -173,7 +158,7 @@ std::optional<millis> parse_rfc3339(std::string_view text) {
     if (!in.at_end()) return std::nullopt;
 
     // A leap second (:60) is folded onto the next second.
-    const millis days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    const millis days = chrono::sys_days{date}.time_since_epoch().count();
     return days * 86'400'000 + ((hour * 60LL + minute) * 60 + second) * 1000 + fraction_ms - offset_ms;
 }
 

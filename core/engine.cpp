@@ -78,6 +78,7 @@ Engine::Engine(asio::io_context& io, JobStore& store, const HandlerRegistry& han
       options_(options),
       clock_(std::move(clock)),
       retry_policy_(options.retry),
+      executor_(io.get_executor()),
       strand_(asio::make_strand(io)),
       ready_(strand_),
       dispatch_timer_(strand_),
@@ -176,7 +177,11 @@ asio::awaitable<std::optional<time_point>> Engine::claim_round() {
     // Every worker is busy: the next event is a worker finishing.
     if (free_workers == 0) co_return time_point::max();
     const millis now = clock_();
-    auto jobs = co_await store_.claim(free_workers, now, now + options_.visibility_timeout_ms);
+    ClaimRequest request;
+    request.max = free_workers;
+    request.now = now;
+    request.lease_until = now + options_.visibility_timeout_ms;
+    auto jobs = co_await store_.claim(std::move(request));
     set_in_flight(in_flight_ + jobs.size());
     const bool maybe_more = jobs.size() == free_workers;
     for (auto& job : jobs) ready_.push(std::move(job));
@@ -276,7 +281,10 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
     if (!handler) co_return Outcome::permanent("no handler for job type '" + job.type + "'");
 
     const millis timeout = execution_timeout_ms();
-    JobContext context{strand_, clock_() + timeout};
+    // Each run on a strand of its own: handlers' TLS handshakes and message building use
+    // every event-loop thread. Only the settlement comes back to the engine's strand.
+    const auto run_strand = asio::make_strand(executor_);
+    JobContext context{run_strand, clock_() + timeout};
     RunDeadlines::Run run(deadlines_, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout));
 
     auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx) -> asio::awaitable<Outcome> {
@@ -288,8 +296,12 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
         }
         co_return Outcome::retryable("handler threw: " + describe(thrown));
     };
-    Outcome outcome = co_await asio::co_spawn(strand_, guarded_run(handler, job, context),
+    Outcome outcome = co_await asio::co_spawn(run_strand, guarded_run(handler, job, context),
                                               asio::bind_cancellation_slot(run.slot(), asio::use_awaitable));
+    // A cancellation emitted here reaches the run through a handler posted to its strand,
+    // which points into `run`: once one was emitted, let the run's strand go past it before
+    // `run` is destroyed (the strand runs in order, so this post comes after it).
+    if (run.cancelled()) co_await asio::post(run_strand, asio::use_awaitable);
     // A run that succeeded as its deadline passed still succeeded; a cancelled one failed
     // because of the deadline, whatever its handler made of the cancellation.
     if (!run.cancelled() || outcome.kind == Outcome::Kind::success) co_return outcome;

@@ -13,11 +13,14 @@
 //   reaper:     sleeps until the earliest lease expiry, then requeues (or dead-letters)
 //               jobs whose lease ran out.
 //
-// Everything here runs on one strand; notify_enqueued() may be called from any thread.
+// Everything here runs on one strand, but for the handlers' runs: each on a strand of its
+// own, its settlement back on the engine's. notify_enqueued() may be called from any thread.
 
 #include "core/clock.hpp"
 #include "core/handler_registry.hpp"
+#include "core/job_notifier.hpp"
 #include "core/job_store.hpp"
+#include "core/loop_health.hpp"
 #include "core/metrics.hpp"
 #include "core/ready_queue.hpp"
 #include "core/retry_policy.hpp"
@@ -45,7 +48,7 @@ struct EngineOptions {
     RetryPolicyOptions retry;
 };
 
-class Engine {
+class Engine final : public JobNotifier, public LoopHealth {
 public:
     Engine(boost::asio::io_context& io, JobStore& store, const HandlerRegistry& handlers,
            EngineOptions options, Clock clock = system_clock());
@@ -56,7 +59,7 @@ public:
     void start();
 
     // A job was stored: the dispatcher should look. Thread-safe; wake-ups coalesce.
-    void notify_enqueued();
+    void notify_enqueued() override;
 
     // Stops claiming, lets running jobs finish until shutdown_timeout, then cancels the
     // rest and requeues them. Completes when every engine coroutine has ended.
@@ -64,7 +67,7 @@ public:
 
     // The engine's long-lived loops that are not running although they should be (none
     // before start() and once stop() began). Thread-safe: readiness asks from any thread.
-    std::vector<std::string> loops_not_running() const;
+    std::vector<std::string> loops_not_running() const override;
 
     // The execution deadline: shorter than the lease so a run is cancelled before
     // another process could re-claim the job.
@@ -103,6 +106,7 @@ private:
     EngineOptions options_;
     Clock clock_;
     RetryPolicy retry_policy_;
+    boost::asio::io_context::executor_type executor_;  // each run gets a strand of its own on it
     boost::asio::strand<boost::asio::io_context::executor_type> strand_;
 
     ReadyQueue ready_;

@@ -3,6 +3,7 @@
 // it on SQLite. Every member may throw StorageError when the database fails (disk full,
 // I/O error); nothing is then acknowledged.
 
+#include "core/error.hpp"
 #include "core/job.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -14,11 +15,6 @@
 #include <vector>
 
 namespace jobq::core {
-
-class StorageError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 struct EnqueueResult {
     Job job;
@@ -42,6 +38,17 @@ struct Settlement {
     std::string error;
 };
 
+// What a claim asks for: up to `max` runnable jobs (queued, run_at <= now), leased until
+// `lease_until`. Empty `types` or `queues`: any; otherwise only jobs of those types and
+// queues (the built-in workers claim every type they run, an external worker its own).
+struct ClaimRequest {
+    std::size_t max = 1;
+    millis now = 0;
+    millis lease_until = 0;
+    std::vector<std::string> types;
+    std::vector<std::string> queues;
+};
+
 struct RecoveryReport {
     std::size_t requeued = 0;
     std::size_t dead_lettered = 0;
@@ -54,12 +61,14 @@ public:
     // Durable when the awaitable completes: the row has been committed.
     virtual boost::asio::awaitable<EnqueueResult> enqueue(JobSpec spec) = 0;
 
+    // All or nothing, in one transaction; results in the order of `specs`.
+    virtual boost::asio::awaitable<std::vector<EnqueueResult>> enqueue_batch(std::vector<JobSpec> specs) = 0;
+
     virtual boost::asio::awaitable<std::optional<Job>> get(job_id id) = 0;
 
-    // Moves up to `max` runnable jobs (queued, run_at <= now) to processing, ordered by
-    // priority (highest first), run_at, id; increments attempts and sets the lease.
-    virtual boost::asio::awaitable<std::vector<Job>> claim(std::size_t max, millis now,
-                                                           millis lease_until) = 0;
+    // Moves the runnable jobs the request asks for to processing, ordered by priority
+    // (highest first), run_at, id; increments attempts and sets the lease.
+    virtual boost::asio::awaitable<std::vector<Job>> claim(ClaimRequest request) = 0;
 
     // False when fencing refused it (the job is no longer at that attempt).
     virtual boost::asio::awaitable<bool> settle(Settlement settlement) = 0;

@@ -1,7 +1,8 @@
 #pragma once
-// Counters and histograms for GET /metrics (Prometheus text format) and GET /stats.
-// Recording is thread-safe and cheap: relaxed atomics, and a mutex only to find the
-// series of a label set (a map lookup) — never held while rendering the response body.
+// Counters and histograms for GET /metrics and GET /stats. Recording is thread-safe and
+// cheap: relaxed atomics, and a mutex only to find the series of a label set (a map
+// lookup) — never held while a reader formats them. core/ only counts: the Prometheus text
+// format is app/'s (app/prometheus), read through the accessors here.
 
 #include <array>
 #include <atomic>
@@ -27,12 +28,19 @@ private:
 };
 
 // Observations are integers in a unit of the caller's choice (microseconds, items);
-// `scale` converts them to the unit Prometheus shows (seconds) when rendered.
+// `scale` converts them to the unit a reader shows (seconds).
 class Histogram {
 public:
     Histogram(std::vector<std::uint64_t> upper_bounds, double scale);
     void observe(std::uint64_t value);
-    void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+    const std::vector<std::uint64_t>& upper_bounds() const { return bounds_; }
+    double scale() const { return scale_; }
+    // Observations in bucket `i` alone (not cumulative): at most upper_bounds()[i], over
+    // the bound before; i == upper_bounds().size() is the +Inf bucket. Each read is atomic
+    // on its own: a reader wanting a count consistent with its buckets sums them.
+    std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+    std::uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
 
 private:
     std::vector<std::uint64_t> bounds_;
@@ -58,16 +66,17 @@ public:
         return *series;
     }
 
-    // Calls fn(labels_text, series) for each series, in label order; labels_text is
-    // `name="value",...` with values escaped.
-    template <class Fn>
-    void for_each(Fn&& fn) const {
-        std::vector<std::pair<std::string, const Series*>> snapshot;
-        {
-            const std::lock_guard lock(mutex_);
-            for (const auto& [values, series] : series_) snapshot.emplace_back(label_text(values), series.get());
-        }
-        for (const auto& [labels, series] : snapshot) fn(labels, *series);
+    const std::array<std::string_view, LabelCount>& label_names() const { return names_; }
+
+    // Every series with its label values, in label order. Series live as long as the
+    // family, so the pointers may be read after the lock is released (as a response is
+    // formatted).
+    std::vector<std::pair<Labels, const Series*>> series() const {
+        std::vector<std::pair<Labels, const Series*>> snapshot;
+        const std::lock_guard lock(mutex_);
+        snapshot.reserve(series_.size());
+        for (const auto& [values, series] : series_) snapshot.emplace_back(values, series.get());
+        return snapshot;
     }
 
     // Calls fn(label_values, series) for each series, under the family's lock: fn must be
@@ -79,29 +88,11 @@ public:
     }
 
 private:
-    std::string label_text(const Labels& values) const;
-
     std::array<std::string_view, LabelCount> names_;
     std::function<std::unique_ptr<Series>()> make_;
     mutable std::mutex mutex_;
     std::map<Labels, std::unique_ptr<Series>> series_;
 };
-
-// `value` escaped for a label value: backslash, double quote and newline.
-void append_label_value(std::string& out, std::string_view value);
-
-template <class Series, std::size_t LabelCount>
-std::string Family<Series, LabelCount>::label_text(const Labels& values) const {
-    std::string out;
-    for (std::size_t i = 0; i < LabelCount; ++i) {
-        if (i) out += ',';
-        out += names_[i];
-        out += "=\"";
-        append_label_value(out, values[i]);
-        out += '"';
-    }
-    return out;
-}
 
 // Latency buckets in microseconds, from 100 µs to 60 s.
 std::vector<std::uint64_t> latency_buckets_us();

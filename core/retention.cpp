@@ -15,7 +15,7 @@ namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 }
 
-RetentionSweeper::RetentionSweeper(asio::io_context& io, JobAdmin& store, RetentionOptions options, Clock clock)
+RetentionSweeper::RetentionSweeper(asio::io_context& io, Maintenance& store, RetentionOptions options, Clock clock)
     : store_(store),
       options_(options),
       clock_(std::move(clock)),

@@ -8,7 +8,7 @@
 // are committed between batches and never wait behind a large delete.
 
 #include "core/clock.hpp"
-#include "core/job_admin.hpp"
+#include "core/maintenance.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,7 +32,7 @@ struct RetentionOptions {
 
 class RetentionSweeper {
 public:
-    RetentionSweeper(boost::asio::io_context& io, JobAdmin& store, RetentionOptions options,
+    RetentionSweeper(boost::asio::io_context& io, Maintenance& store, RetentionOptions options,
                      Clock clock = system_clock());
 
     void start();
@@ -45,7 +45,7 @@ private:
     // Deletes batches until one comes back short; false when storage failed.
     boost::asio::awaitable<bool> sweep();
 
-    JobAdmin& store_;
+    Maintenance& store_;
     RetentionOptions options_;
     Clock clock_;
     boost::asio::strand<boost::asio::io_context::executor_type> strand_;

@@ -21,7 +21,10 @@ std::string address_of(const std::string& from) {
 
 }  // namespace
 
-EmailHandler::EmailHandler(std::optional<EmailSettings> settings) : settings_(std::move(settings)) {}
+EmailHandler::EmailHandler(std::optional<EmailSettings> settings, boost::asio::any_io_executor executor)
+    : settings_(std::move(settings)) {
+    if (settings_) pool_ = std::make_unique<net::smtp::Pool>(std::move(executor), settings_->server, settings_->pool);
+}
 
 std::optional<std::string> EmailHandler::validate(const json::value& payload) const {
     auto parsed = parse_email(payload);
@@ -36,7 +39,7 @@ std::string message_id(const core::Job& job, const std::string& from) {
     return "<jobq." + std::to_string(job.id) + "." + std::to_string(job.created_at) + "@" + domain + ">";
 }
 
-boost::asio::awaitable<core::Outcome> EmailHandler::run(const core::Job& job, core::JobContext& context) {
+boost::asio::awaitable<core::Outcome> EmailHandler::run(const core::Job& job, core::JobContext&) {
     if (!settings_)
         co_return core::Outcome::retryable("SMTP is not configured: set SMTP_HOST, SMTP_FROM (and SMTP_USER, "
                                            "SMTP_PASSWORD), then restart jobq");
@@ -46,7 +49,6 @@ boost::asio::awaitable<core::Outcome> EmailHandler::run(const core::Job& job, co
     if (auto* problem = std::get_if<std::string>(&parsed)) co_return core::Outcome::permanent(*problem);
     const auto& email = std::get<Email>(parsed);
 
-    if (!pool_) pool_ = std::make_unique<net::smtp::Pool>(context.executor, settings_->server, settings_->pool);
     const std::string boundary = "=_jobq_" + std::to_string(job.id);
     const Envelope headers{settings_->from, job.created_at, message_id(job, settings_->from)};
     net::smtp::Envelope envelope{address_of(settings_->from), email.to, build_message(email, headers, boundary)};

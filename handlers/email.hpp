@@ -22,8 +22,10 @@ struct EmailSettings {
 
 class EmailHandler final : public core::Handler {
 public:
-    // nullopt: SMTP is not configured.
-    explicit EmailHandler(std::optional<EmailSettings> settings);
+    // nullopt: SMTP is not configured. The pool (and its TLS context, loading the CA file)
+    // is made now, on start-up, not on the event loop at the first message; its own work
+    // runs on `executor`. Throws when the CA file cannot be loaded.
+    EmailHandler(std::optional<EmailSettings> settings, boost::asio::any_io_executor executor);
 
     std::string_view type() const override { return "email"; }
     std::optional<std::string> validate(const boost::json::value& payload) const override;
@@ -31,7 +33,7 @@ public:
 
 private:
     std::optional<EmailSettings> settings_;
-    std::unique_ptr<net::smtp::Pool> pool_;  // made on the first run, on the engine's strand
+    std::unique_ptr<net::smtp::Pool> pool_;  // null when SMTP is not configured
 };
 
 // "<jobq.17.1795841459123@example.com>": the same for every attempt of one job, so a

@@ -26,8 +26,8 @@ net::http::Request request_for(Webhook hook, const core::Job& job) {
 
 }  // namespace
 
-WebhookHandler::WebhookHandler(WebhookSettings settings, core::Clock clock)
-    : settings_(std::move(settings)), clock_(std::move(clock)) {}
+WebhookHandler::WebhookHandler(WebhookSettings settings, boost::asio::any_io_executor executor, core::Clock clock)
+    : settings_(std::move(settings)), clock_(std::move(clock)), client_(std::move(executor), settings_.client) {}
 
 std::optional<std::string> WebhookHandler::validate(const json::value& payload) const {
     auto parsed = parse_webhook(payload);
@@ -35,7 +35,7 @@ std::optional<std::string> WebhookHandler::validate(const json::value& payload) 
     return std::nullopt;
 }
 
-boost::asio::awaitable<core::Outcome> WebhookHandler::run(const core::Job& job, core::JobContext& context) {
+boost::asio::awaitable<core::Outcome> WebhookHandler::run(const core::Job& job, core::JobContext&) {
     json::error_code ec;
     const auto payload = json::parse(job.payload, ec);
     auto parsed = ec ? std::variant<Webhook, std::string>(std::string("stored payload is not JSON")) : parse_webhook(payload);
@@ -44,8 +44,7 @@ boost::asio::awaitable<core::Outcome> WebhookHandler::run(const core::Job& job, 
     auto request = request_for(std::move(std::get<Webhook>(parsed)), job);
     if (!settings_.secret.empty())
         request.headers.emplace_back("X-Jobq-Signature", webhook_signature(settings_.secret, clock_() / 1000, request.body));
-    if (!client_) client_ = std::make_unique<net::http::Client>(context.executor, settings_.client);
-    const auto result = co_await client_->send(request);
+    const auto result = co_await client_.send(request);
     co_return webhook_outcome(result, clock_());
 }
 

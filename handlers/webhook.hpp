@@ -21,7 +21,10 @@ struct WebhookSettings {
 
 class WebhookHandler final : public core::Handler {
 public:
-    explicit WebhookHandler(WebhookSettings settings, core::Clock clock = core::system_clock());
+    // The client (and its TLS context, loading the CA file) is made now, on start-up; its
+    // own work runs on `executor`. Throws when the CA file cannot be loaded.
+    WebhookHandler(WebhookSettings settings, boost::asio::any_io_executor executor,
+                   core::Clock clock = core::system_clock());
 
     std::string_view type() const override { return "webhook"; }
     std::optional<std::string> validate(const boost::json::value& payload) const override;
@@ -30,7 +33,7 @@ public:
 private:
     WebhookSettings settings_;
     core::Clock clock_;
-    std::unique_ptr<net::http::Client> client_;  // made on the first run, on the engine's strand
+    net::http::Client client_;
 };
 
 }  // namespace jobq::handlers

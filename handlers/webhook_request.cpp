@@ -1,6 +1,10 @@
 #include "handlers/webhook_request.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/url/host_type.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/scheme.hpp>
+#include <boost/url/url_view.hpp>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,6 +19,7 @@
 namespace jobq::handlers {
 
 namespace json = boost::json;
+namespace urls = boost::urls;
 
 namespace {
 
@@ -58,6 +63,81 @@ bool valid_host(std::string_view host) {
     return true;
 }
 
+// parse_uri says only where the grammar broke; the scheme tells the likelier cause apart:
+// "x.io/path" lacks one, "http://[::1/" is malformed.
+std::string unparsable(std::string_view text) {
+    const auto scheme = lower(text.substr(0, text.find("://")));
+    if (scheme != "http" && scheme != "https") return "url must start with http:// or https://";
+    return "url is not a valid URL (RFC 3986)";
+}
+
+// After an authority RFC 3986 allows only an empty path or one that starts with '/'.
+// Boost.URL 1.81 lets others through (boostorg/url#636, fixed in 1.82): "http://x.io:80:90/"
+// reads as port 80 and path ":90/".
+bool rootless_path(const urls::url_view& uri) {
+    const auto path = uri.encoded_path();
+    return uri.has_authority() && !path.empty() && path.front() != '/';
+}
+
+// Boost.URL 1.81 reads a name that begins with a dotted quad ("10.0.0.1.nip.io") as that
+// IPv4 address and a path ".nip.io" (boostorg/url#755, fixed in 1.82).
+bool dotted_quad_name(const urls::url_view& uri) {
+    return uri.host_type() == urls::host_type::ipv4 && rootless_path(uri);
+}
+
+// The URL again with a letter before the host, which 1.81 then reads as the name it is;
+// host_of takes the letter back off.
+std::string letter_before_host(std::string_view text, const urls::url_view& uri) {
+    const auto at = static_cast<std::size_t>(uri.encoded_host().data() - text.data());
+    std::string out(text.substr(0, at));
+    out += 'x';
+    out += text.substr(at);
+    return out;
+}
+
+// parse_uri with 1.81's misreadings undone or refused; `reread` keeps the text a misread
+// name was parsed again from (the view points into it) and is empty otherwise.
+std::optional<urls::url_view> read_uri(std::string_view text, std::string& reread) {
+    auto uri = urls::parse_uri(text);
+    if (uri && dotted_quad_name(*uri)) {
+        reread = letter_before_host(text, *uri);
+        uri = urls::parse_uri(reread);
+    }
+    if (!uri || rootless_path(*uri)) return std::nullopt;
+    return *uri;
+}
+
+// A name or an IP literal without its brackets, as written, after `skip` characters; names
+// are held to the characters DNS names use, which leaves out percent-escapes. An IPvFuture
+// literal ("[v1.x]") is no address we can connect to.
+std::optional<std::string> host_of(const urls::url_view& uri, std::size_t skip) {
+    if (uri.host_type() == urls::host_type::ipvfuture) return std::nullopt;
+    std::string host(uri.encoded_host_address().substr(skip));
+    if (!valid_host(host)) return std::nullopt;
+    return host;
+}
+
+// Read here rather than by port_number(): Boost.URL 1.81 misses some overflows of 16 bits
+// ("72820" gives 7284), and an empty port ("x.io:") must be an error, not the default.
+std::optional<std::uint16_t> port_of(const urls::url_view& uri, bool https) {
+    if (!uri.has_port()) return static_cast<std::uint16_t>(https ? 443 : 80);
+    const auto text = uri.port();
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (ec != std::errc() || end != text.data() + text.size() || port == 0 || port > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(port);
+}
+
+// The path and query as written, still percent-encoded; the fragment is the client's own.
+std::string target_of(const urls::url_view& uri) {
+    std::string target = uri.encoded_path().empty() ? "/" : std::string(uri.encoded_path());
+    if (uri.has_query()) {
+        target += '?';  // "http://host?q" asks for "/?q"
+        target += uri.encoded_query();
+    }
+    return target;
+}
+
 std::optional<std::string> read_headers(const json::object& payload,
                                         std::vector<std::pair<std::string, std::string>>& out) {
     const auto* v = payload.if_contains("headers");
@@ -81,48 +161,26 @@ std::optional<std::string> read_headers(const json::object& payload,
 
 }  // namespace
 
+// The grammar is Boost.URL's (RFC 3986); the rules on top are ours.
 std::variant<Url, std::string> parse_url(std::string_view text) {
     if (text.size() > max_url) return std::string("url is too long");
     if (!clean_value(text) || text.find(' ') != std::string_view::npos) return std::string("url has invalid characters");
+    std::string reread;
+    const auto uri = read_uri(text, reread);
+    if (!uri) return unparsable(text);
+    const auto scheme = uri->scheme_id();  // case-insensitive
+    if ((scheme != urls::scheme::http && scheme != urls::scheme::https) || !uri->has_authority())
+        return std::string("url must start with http:// or https://");
+    if (uri->has_userinfo()) return std::string("url must not hold credentials");
     Url url;
-    const auto scheme_end = text.find("://");
-    if (scheme_end == std::string_view::npos) return std::string("url must start with http:// or https://");
-    const auto scheme = lower(text.substr(0, scheme_end));
-    if (scheme != "http" && scheme != "https") return std::string("url must start with http:// or https://");
-    url.https = scheme == "https";
-    url.port = url.https ? 443 : 80;
-    auto rest = text.substr(scheme_end + 3);
-    const auto path_start = rest.find_first_of("/?");
-    auto authority = rest.substr(0, path_start);
-    if (path_start != std::string_view::npos) {
-        url.target.clear();
-        if (rest[path_start] == '?') url.target += '/';  // "http://host?q" asks for "/?q"
-        url.target.append(rest.substr(path_start));
-    }
-    if (const auto hash = url.target.find('#'); hash != std::string::npos) url.target.resize(hash);
-    if (authority.find('@') != std::string_view::npos) return std::string("url must not hold credentials");
-    std::string_view port_text;
-    if (authority.starts_with('[')) {  // [IPv6]:port
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) return std::string("url has an unclosed [ in its host");
-        url.host = std::string(authority.substr(1, close - 1));
-        if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') return std::string("url has a malformed host");
-            port_text = authority.substr(close + 2);
-        }
-    } else {
-        const auto colon = authority.rfind(':');
-        url.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-    }
-    if (!valid_host(url.host)) return std::string("url must name a host");
-    if (!port_text.empty() || authority.ends_with(':')) {
-        unsigned port = 0;
-        const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-        if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-            return std::string("url has an invalid port");
-        url.port = static_cast<std::uint16_t>(port);
-    }
+    url.https = scheme == urls::scheme::https;
+    auto host = host_of(*uri, reread.empty() ? 0 : 1);
+    if (!host) return std::string("url must name a host");
+    const auto port = port_of(*uri, url.https);
+    if (!port) return std::string("url has an invalid port");
+    url.host = std::move(*host);
+    url.port = *port;
+    url.target = target_of(*uri);
     return url;
 }
 

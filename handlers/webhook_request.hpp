@@ -25,6 +25,8 @@ struct Url {
 };
 
 // The URL, or a message saying why `text` is not an http or https URL with a host.
+// Parsed by Boost.URL (RFC 3986: characters outside it, such as '{' or raw UTF-8, must be
+// percent-encoded); no user-info, a port in 1..65535, names of letters, digits, '-' and '.'.
 std::variant<Url, std::string> parse_url(std::string_view text);
 
 struct Webhook {

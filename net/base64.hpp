@@ -1,5 +1,6 @@
 #pragma once
-// RFC 4648 base64 encoding (with padding), for SMTP AUTH and MIME encoded words.
+// RFC 4648 base64 encoding (with padding, no line breaks), for SMTP AUTH and MIME encoded
+// words. The encoding is OpenSSL's (EVP_EncodeBlock). Thread-safe; throws only bad_alloc.
 
 #include <string>
 #include <string_view>

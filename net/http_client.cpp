@@ -7,6 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -22,7 +24,9 @@
 
 #include <array>
 #include <cerrno>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 namespace jobq::net::http {
 
@@ -173,16 +177,68 @@ asio::awaitable<std::optional<Failure>> Client::Connection::read_body(Stream& st
     co_return std::nullopt;
 }
 
+struct Client::IdlePool {
+    struct Idle {
+        std::unique_ptr<Connection> connection;
+        clock::time_point since;
+    };
+
+    IdlePool(asio::any_io_executor executor, clock::duration timeout)
+        : strand(asio::make_strand(executor)), timer(strand), timeout(timeout) {}
+
+    // Closes idle connections as their idle timeout passes, while there are any.
+    static asio::awaitable<void> retire(std::shared_ptr<IdlePool> pool) {
+        for (;;) {
+            std::vector<Idle> expired;  // closed outside the mutex
+            clock::time_point next = clock::time_point::max();
+            {
+                const std::lock_guard lock(pool->mutex);
+                const auto now = clock::now();
+                for (auto it = pool->idle.begin(); it != pool->idle.end();) {
+                    auto& queue = it->second;
+                    while (!queue.empty() && now - queue.front().since >= pool->timeout) {
+                        expired.push_back(std::move(queue.front()));
+                        queue.pop_front();
+                    }
+                    if (!queue.empty()) next = std::min(next, queue.front().since + pool->timeout);
+                    it = queue.empty() ? pool->idle.erase(it) : std::next(it);
+                }
+                if (pool->closed || pool->idle.empty()) {
+                    pool->retiring = false;
+                    co_return;
+                }
+            }
+            expired.clear();
+            pool->timer.expires_at(next);
+            co_await pool->timer.async_wait(use_nothrow);
+        }
+    }
+
+    asio::strand<asio::any_io_executor> strand;  // the retirer's
+    asio::steady_timer timer;                     // on `strand`
+    const clock::duration timeout;
+
+    std::mutex mutex;  // guards what follows; never held across an await
+    std::map<Key, std::deque<Idle>> idle;  // each deque in release order: the front is the oldest
+    bool retiring = false;
+    bool closed = false;
+};
+
 Client::Client(asio::any_io_executor executor, ClientOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       tls_(std::make_unique<ssl::context>(make_tls_context(options_.ca_file))),
       resolver_(executor_),
-      idle_timer_(executor_, clock::time_point::max()) {}
+      idle_(std::make_shared<IdlePool>(executor_, options_.idle_timeout)) {}
 
 Client::~Client() {
-    *alive_ = false;
-    idle_timer_.cancel();
+    std::map<Key, std::deque<IdlePool::Idle>> idle;  // closed outside the mutex
+    {
+        const std::lock_guard lock(idle_->mutex);
+        idle_->closed = true;
+        idle.swap(idle_->idle);
+    }
+    asio::post(idle_->strand, [pool = idle_] { pool->timer.cancel(); });
 }
 
 asio::awaitable<Result> Client::send(const Request& request) {
@@ -240,7 +296,7 @@ asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Clie
     connection->tcp().expires_at(deadline);
     if (auto [ec, endpoint] = co_await connection->tcp().async_connect(allowed, use_nothrow); ec)
         co_return retryable("cannot connect: " + describe(ec));
-    ++opened_;
+    opened_.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ignored;
     connection->tcp().socket().set_option(tcp::no_delay(true), ignored);
     if (origin.https) {
@@ -254,8 +310,10 @@ asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Clie
 }
 
 std::unique_ptr<Client::Connection> Client::take_idle(const Key& key) {
-    const auto it = idle_.find(key);
-    if (it == idle_.end()) return nullptr;
+    std::vector<std::unique_ptr<Connection>> stale;  // closed outside the mutex
+    const std::lock_guard lock(idle_->mutex);
+    const auto it = idle_->idle.find(key);
+    if (it == idle_->idle.end()) return nullptr;
     auto& queue = it->second;
     std::unique_ptr<Connection> found;
     // The newest first: it is the likeliest to be still open.
@@ -264,36 +322,30 @@ std::unique_ptr<Client::Connection> Client::take_idle(const Key& key) {
         queue.pop_back();
         if (clock::now() - candidate.since < options_.idle_timeout && candidate.connection->quiet_and_open())
             found = std::move(candidate.connection);
+        else
+            stale.push_back(std::move(candidate.connection));
     }
-    if (queue.empty()) idle_.erase(it);
+    if (queue.empty()) idle_->idle.erase(it);
     return found;
 }
 
 void Client::release(const Key& key, std::unique_ptr<Connection> connection) {
-    auto& queue = idle_[key];
-    if (queue.size() >= options_.max_idle_per_origin) queue.pop_front();
-    queue.push_back({std::move(connection), clock::now()});
-    if (!retiring_idle_) {
-        retiring_idle_ = true;
-        asio::co_spawn(executor_, retire_idle(alive_), asio::detached);
-    }
-}
-
-asio::awaitable<void> Client::retire_idle(std::shared_ptr<bool> alive) {
-    while (*alive && !idle_.empty()) {
-        auto oldest = clock::time_point::max();
-        for (const auto& [key, queue] : idle_) oldest = std::min(oldest, queue.front().since);
-        idle_timer_.expires_at(oldest + options_.idle_timeout);
-        co_await idle_timer_.async_wait(use_nothrow);
-        if (!*alive) co_return;  // the client is gone
-        const auto now = clock::now();
-        for (auto it = idle_.begin(); it != idle_.end();) {
-            auto& queue = it->second;
-            while (!queue.empty() && now - queue.front().since >= options_.idle_timeout) queue.pop_front();
-            it = queue.empty() ? idle_.erase(it) : std::next(it);
+    std::unique_ptr<Connection> dropped;  // the oldest, past the cap: closed outside the mutex
+    bool start_retiring = false;
+    {
+        const std::lock_guard lock(idle_->mutex);
+        if (idle_->closed) return;
+        auto& queue = idle_->idle[key];
+        if (queue.size() >= options_.max_idle_per_origin) {
+            dropped = std::move(queue.front().connection);
+            queue.pop_front();
         }
+        queue.push_back({std::move(connection), clock::now()});
+        start_retiring = !idle_->retiring;
+        idle_->retiring = true;
     }
-    retiring_idle_ = false;
+    // Outside the mutex: co_spawn may run the coroutine at once, and it takes the mutex.
+    if (start_retiring) asio::co_spawn(idle_->strand, IdlePool::retire(idle_), asio::detached);
 }
 
 }  // namespace jobq::net::http

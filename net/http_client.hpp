@@ -7,8 +7,9 @@
 // connection is made to an address in a denied range (the egress guard), whatever the
 // name resolved from.
 //
-// Failures come back as values, never as exceptions. Not thread-safe: use it from one
-// strand (the engine's). Beast stays in http_client.cpp.
+// Failures come back as values, never as exceptions. Thread-safe: send() may run on many
+// strands at once (each job run has its own); the idle connections are kept under a mutex
+// never held across an await. Beast stays in http_client.cpp.
 
 #include "net/cidr.hpp"
 #include "net/resolver.hpp"
@@ -17,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -84,33 +86,25 @@ public:
     boost::asio::awaitable<Result> send(const Request& request);
 
     // Connections opened since the client was made (for tests and metrics).
-    std::uint64_t connections_opened() const { return opened_; }
+    std::uint64_t connections_opened() const { return opened_.load(std::memory_order_relaxed); }
 
 private:
     class Connection;
-    struct Idle {
-        std::unique_ptr<Connection> connection;
-        std::chrono::steady_clock::time_point since;
-    };
     using Key = std::string;  // "https://host:port"
+    // The idle connections, shared with the coroutine that closes them as they expire.
+    struct IdlePool;
 
     boost::asio::awaitable<std::variant<std::unique_ptr<Connection>, Failure>> open(
         const Origin& origin, std::chrono::steady_clock::time_point deadline);
     std::unique_ptr<Connection> take_idle(const Key& key);
     void release(const Key& key, std::unique_ptr<Connection> connection);
-    // Closes idle connections as their idle timeout passes, while there are any. `alive`
-    // turns false when the client is destroyed.
-    boost::asio::awaitable<void> retire_idle(std::shared_ptr<bool> alive);
 
     boost::asio::any_io_executor executor_;
     ClientOptions options_;
     std::unique_ptr<boost::asio::ssl::context> tls_;
     Resolver resolver_;
-    std::map<Key, std::deque<Idle>> idle_;  // each deque in release order: the front is the oldest
-    std::uint64_t opened_ = 0;
-    boost::asio::steady_timer idle_timer_;
-    bool retiring_idle_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::shared_ptr<IdlePool> idle_;
+    std::atomic<std::uint64_t> opened_{0};
 };
 
 }  // namespace jobq::net::http

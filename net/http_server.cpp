@@ -57,6 +57,9 @@ bool is_parse_error(const beast::error_code& ec) {
 // The response as it goes on the wire: status line, headers, body, in one buffer and one
 // write. Beast's serializer walks a chain of buffer views and allocates a node per header
 // field; for the small responses of this API, formatting by hand costs a fraction of that.
+// Measured with the other allocation cuts of its round: CPU per POST /jobs 93-100 us ->
+// 60-70 us, per GET /healthz 25-29 us -> 16 us (bench/README.md, bench/enqueue, "What
+// changed").
 std::string wire_format(HttpResponse&& r, unsigned version, bool keep_alive) {
     const auto status = static_cast<http::status>(r.status);
     const bool has_body = r.status != 204 && r.status != 304 && r.status >= 200;

@@ -2,8 +2,9 @@
 // Parses one HTTP request straight into an HttpRequest. Every field is parsed and counts
 // towards the header limit, but only the two the API reads are kept: Beast's
 // request_parser would store each field in a node of its own (an allocation per header
-// line) to have them copied out again. Limits, chunked bodies and keep-alive are Beast's
-// basic_parser's, as with request_parser.
+// line) to have them copied out again. Measured: 46,000 -> 42,876 instructions per
+// POST /jobs on the event loop, -7% (bench/README.md, bench/run, "What changed"). Limits,
+// chunked bodies and keep-alive are Beast's basic_parser's, as with request_parser.
 //
 // Included by the HTTP server only: Beast stays out of the headers the rest includes.
 

@@ -11,7 +11,9 @@
 // (connecting, the greeting, TLS, the NOOP probe, DATA) destroys its connection, and the
 // place with it. A send waits for a free place at most `acquire_timeout`.
 //
-// Not thread-safe: use it from one strand (the engine's), where every caller runs.
+// Thread-safe: send() may run on many strands at once (each job run has its own). The
+// books are kept under a mutex that is never held across an await; a connection's I/O
+// runs on the executor of the send that uses it.
 
 #include "net/smtp/client.hpp"
 
@@ -34,6 +36,7 @@ struct PoolOptions {
 class Pool {
 public:
     // Loads the CA file now (throws when it cannot be loaded), not on the first message.
+    // `executor`: where the pool's own work runs (closing idle connections).
     Pool(boost::asio::any_io_executor executor, ServerOptions server, PoolOptions options);
     ~Pool();
     Pool(const Pool&) = delete;
@@ -50,18 +53,17 @@ private:
     // connections and the TLS context the connections' streams were made from.
     struct Books;
     class Place;
+    class Waiting;
 
     // An idle connection (checked) or a new one; `fresh`: a new one.
     boost::asio::awaitable<Connection::Opened> acquire(bool fresh);
-    boost::asio::awaitable<Connection::Opened> open_new();
+    boost::asio::awaitable<Connection::Opened> open_new(std::shared_ptr<Place> place);
     void release(std::unique_ptr<Connection> connection);
     boost::asio::awaitable<void> wait_for_rate();
 
-    boost::asio::any_io_executor executor_;
     ServerOptions server_;
     PoolOptions options_;
     std::shared_ptr<Books> books_;
-    std::chrono::steady_clock::time_point next_send_{};
 };
 
 }  // namespace jobq::net::smtp

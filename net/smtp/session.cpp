@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <system_error>
 
 namespace jobq::net::smtp {
 
@@ -29,6 +31,16 @@ std::vector<std::string> words(std::string_view line) {
     return out;
 }
 
+// "SIZE n": the largest message the server takes; 0 or no number says nothing. A limit
+// larger than 64 bits can count is no limit this client can reach (it was parsed with
+// arithmetic that wrapped, and a huge advertised size refused valid mail).
+std::optional<std::uint64_t> parse_size_limit(std::string_view text) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n == 0) return std::nullopt;
+    return n;
+}
+
 }  // namespace
 
 Capabilities parse_capabilities(const Reply& ehlo) {
@@ -44,13 +56,7 @@ Capabilities parse_capabilities(const Reply& ehlo) {
                 if (w[j] == "LOGIN" || w[j] == "AUTH=LOGIN") caps.auth_login = true;
             }
         } else if (w[0] == "SIZE" && w.size() > 1) {
-            std::uint64_t n = 0;
-            bool digits = !w[1].empty();
-            for (const char c : w[1]) {
-                if (c < '0' || c > '9') digits = false;
-                else n = n * 10 + static_cast<std::uint64_t>(c - '0');
-            }
-            if (digits && n > 0) caps.size_limit = n;
+            caps.size_limit = parse_size_limit(w[1]);
         }
     }
     return caps;

@@ -3,15 +3,17 @@
 // body parsed and validated as a submission (noop, email and webhook payloads), and a
 // valid job is written back out as JSON, which must parse.
 
+#include "app/api/routes.hpp"
 #include "app/job_json.hpp"
 #include "app/query.hpp"
-#include "app/router.hpp"
 #include "core/handler_registry.hpp"
 #include "handlers/email.hpp"
 #include "handlers/noop.hpp"
 #include "handlers/webhook.hpp"
 
 #include <boost/json/parse.hpp>
+
+#include <boost/asio/io_context.hpp>
 
 #include <cstdint>
 #include <cstdlib>
@@ -21,11 +23,13 @@
 namespace {
 
 const jobq::core::HandlerRegistry& handlers() {
+    // Validation only: nothing runs, the io_context only lends the handlers an executor.
+    static boost::asio::io_context io;
     static const auto registry = [] {
         auto r = std::make_unique<jobq::core::HandlerRegistry>();
         r->add(std::make_unique<jobq::handlers::NoopHandler>());
-        r->add(std::make_unique<jobq::handlers::EmailHandler>(std::nullopt));
-        r->add(std::make_unique<jobq::handlers::WebhookHandler>(jobq::handlers::WebhookSettings{}));
+        r->add(std::make_unique<jobq::handlers::EmailHandler>(std::nullopt, io.get_executor()));
+        r->add(std::make_unique<jobq::handlers::WebhookHandler>(jobq::handlers::WebhookSettings{}, io.get_executor()));
         return r;
     }();
     return *registry;
@@ -43,11 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto method = request_line.substr(0, space);
     const auto target = space == std::string_view::npos ? std::string_view("/") : request_line.substr(space + 1);
     const auto question = target.find('?');
-    jobq::app::match_route(method, target.substr(0, question));
+    jobq::app::api_routes().match(method, target.substr(0, question));
     if (question != std::string_view::npos) jobq::app::parse_query(target.substr(question + 1));
 
     auto parsed = jobq::app::parse_job_spec(body, handlers(), 1'800'000'000'000);
-    if (auto* spec = std::get_if<jobq::core::JobSpec>(&parsed)) {
+    if (parsed) {
+        const jobq::core::JobSpec* spec = &*parsed;
         // What was accepted is stored and read back: both must be valid JSON.
         boost::json::error_code ec;
         boost::json::parse(spec->payload, ec);

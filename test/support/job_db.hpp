@@ -1,7 +1,7 @@
 #pragma once
 // Reads a server's database file directly (WAL lets a reader run beside the server).
 
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 #include <map>
 #include <utility>

@@ -1,5 +1,7 @@
 #include "app/router.hpp"
 
+#include "app/api/routes.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -43,7 +45,8 @@ BOOST_AUTO_TEST_SUITE(router)
 BOOST_AUTO_TEST_CASE(every_route_is_in_the_openapi_document_and_nothing_else) {
     const auto documented = documented_operations();
     std::set<std::pair<std::string, std::string>> served;
-    for (const auto& route : app::routes()) served.emplace(std::string(route.method), std::string(route.pattern));
+    for (const auto& route : app::api_routes().routes())
+        served.emplace(std::string(route.method), std::string(route.pattern));
     for (const auto& [method, path] : served)
         BOOST_TEST(documented.count({method, path}) == 1u, method << " " << path << " is served but not documented");
     for (const auto& [method, path] : documented)
@@ -51,34 +54,34 @@ BOOST_AUTO_TEST_CASE(every_route_is_in_the_openapi_document_and_nothing_else) {
 }
 
 BOOST_AUTO_TEST_CASE(matches_literal_and_parameter_segments) {
-    auto m = app::match_route("GET", "/jobs/42");
+    auto m = app::api_routes().match("GET", "/jobs/42");
     BOOST_TEST_REQUIRE(m.route != nullptr);
-    BOOST_TEST((m.route->id == app::RouteId::get_job));
+    BOOST_TEST(m.route->pattern == "/jobs/{id}");
     BOOST_TEST(m.id == "42");
-    m = app::match_route("POST", "/jobs/42/retry");
+    m = app::api_routes().match("POST", "/jobs/42/retry");
     BOOST_TEST_REQUIRE(m.route != nullptr);
-    BOOST_TEST((m.route->id == app::RouteId::retry_job));
+    BOOST_TEST(m.route->pattern == "/jobs/{id}/retry");
     BOOST_TEST(m.id == "42");
-    m = app::match_route("POST", "/jobs/batch");
+    m = app::api_routes().match("POST", "/jobs/batch");
     BOOST_TEST_REQUIRE(m.route != nullptr);
-    BOOST_TEST((m.route->id == app::RouteId::create_batch));
+    BOOST_TEST(m.route->pattern == "/jobs/batch");
 }
 
 BOOST_AUTO_TEST_CASE(a_literal_segment_is_not_taken_for_a_parameter) {
-    const auto m = app::match_route("GET", "/jobs/batch");  // not job "batch"
+    const auto m = app::api_routes().match("GET", "/jobs/batch");  // not job "batch"
     BOOST_TEST(m.route == nullptr);
     BOOST_TEST(m.allowed == "POST");
 }
 
 BOOST_AUTO_TEST_CASE(a_wrong_method_lists_the_allowed_ones) {
-    const auto m = app::match_route("PUT", "/jobs/7");
+    const auto m = app::api_routes().match("PUT", "/jobs/7");
     BOOST_TEST(m.route == nullptr);
     BOOST_TEST(m.allowed == "GET, DELETE");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_paths_match_nothing) {
     for (const char* path : {"/", "/jobs/", "/jobs//retry", "/jobs/1/retry/again", "/healthz/x", "/JOBS", ""}) {
-        const auto m = app::match_route("GET", path);
+        const auto m = app::api_routes().match("GET", path);
         BOOST_TEST(m.route == nullptr, path);
         BOOST_TEST(m.allowed.empty(), path);
     }

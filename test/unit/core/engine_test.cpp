@@ -1,7 +1,7 @@
 #include "core/engine.hpp"
 
 #include "handlers/noop.hpp"
-#include "storage/sqlite_job_store.hpp"
+#include "storage/sqlite/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
 #include "wait.hpp"
 
@@ -37,10 +37,13 @@ public:
     std::atomic<int> failures{0};  // injected so far
 
     asio::awaitable<core::EnqueueResult> enqueue(JobSpec spec) override { return inner_.enqueue(std::move(spec)); }
+    asio::awaitable<std::vector<core::EnqueueResult>> enqueue_batch(std::vector<JobSpec> specs) override {
+        return inner_.enqueue_batch(std::move(specs));
+    }
     asio::awaitable<std::optional<Job>> get(core::job_id id) override { return inner_.get(id); }
-    asio::awaitable<std::vector<Job>> claim(std::size_t max, core::millis now, core::millis lease_until) override {
+    asio::awaitable<std::vector<Job>> claim(core::ClaimRequest request) override {
         trip(fail_claim);
-        return inner_.claim(max, now, lease_until);
+        return inner_.claim(std::move(request));
     }
     asio::awaitable<bool> settle(core::Settlement settlement) override { return inner_.settle(std::move(settlement)); }
     asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override {
@@ -253,7 +256,7 @@ BOOST_FIXTURE_TEST_CASE(a_reap_that_throws_does_not_end_the_reaper, EngineFixtur
     spec.run_at = core::system_now_ms();
     const auto id = await(store.enqueue(std::move(spec))).job.id;
     const auto now = core::system_now_ms();
-    BOOST_TEST_REQUIRE(await(store.claim(1, now, now + 50)).size() == 1u);
+    BOOST_TEST_REQUIRE(await(store.claim({1, now, now + 50, {}, {}})).size() == 1u);
     faulty.fail_reap = 1;
     BOOST_TEST_REQUIRE(wait_for_state(id, JobState::done, 15s));
     BOOST_TEST(faulty.failures == 1);

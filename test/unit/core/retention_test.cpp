@@ -22,8 +22,8 @@ namespace {
 constexpr millis now_ms = 1'800'000'000'000;
 
 // Answers delete_expired from a script (a count, or -1 for a storage failure) and records
-// what it was asked; every other operation is unused here.
-class ScriptedAdmin final : public core::JobAdmin {
+// what it was asked.
+class ScriptedAdmin final : public core::Maintenance {
 public:
     struct Call {
         std::optional<millis> finished_before, failed_before;
@@ -50,19 +50,6 @@ public:
         std::lock_guard lock(mutex_);
         return calls_;
     }
-
-    asio::awaitable<std::vector<core::EnqueueResult>> enqueue_batch(std::vector<core::JobSpec>) override {
-        co_return std::vector<core::EnqueueResult>{};
-    }
-    asio::awaitable<core::JobPage> list(core::JobFilter, std::optional<core::job_id>, std::size_t) override {
-        co_return core::JobPage{};
-    }
-    asio::awaitable<core::JobChange> retry(core::job_id, millis) override { co_return core::JobChange{}; }
-    asio::awaitable<core::JobChange> cancel(core::job_id, millis) override { co_return core::JobChange{}; }
-    asio::awaitable<core::JobChange> remove(core::job_id) override { co_return core::JobChange{}; }
-    asio::awaitable<std::vector<core::JobCount>> counts() override { co_return std::vector<core::JobCount>{}; }
-    asio::awaitable<std::optional<millis>> oldest_runnable(millis) override { co_return std::nullopt; }
-    asio::awaitable<bool> writable() override { co_return true; }
 
 private:
     mutable std::mutex mutex_;

@@ -141,6 +141,14 @@ BOOST_AUTO_TEST_CASE(capabilities_from_ehlo) {
     BOOST_TEST(caps.auth_plain);
     BOOST_TEST(caps.auth_login);
     BOOST_TEST(caps.size_limit.value() == 35882577u);
+    // Regression: the digits were accumulated with arithmetic that wrapped, so a limit past
+    // 2^64 read as a small one and refused valid mail.
+    const auto huge = parse_capabilities(reply_of("250-mx.test\r\n250 SIZE 18446744073709551617\r\n"));
+    BOOST_TEST(!huge.size_limit.has_value());
+    const auto largest = parse_capabilities(reply_of("250-mx.test\r\n250 SIZE 18446744073709551615\r\n"));
+    BOOST_TEST(largest.size_limit.value() == 18446744073709551615u);
+    BOOST_TEST(!parse_capabilities(reply_of("250-mx.test\r\n250 SIZE 12x\r\n")).size_limit.has_value());
+    BOOST_TEST(!parse_capabilities(reply_of("250-mx.test\r\n250 SIZE -5\r\n")).size_limit.has_value());
     const auto bare = parse_capabilities(reply_of("250-mx.test\r\n250 SIZE 0\r\n"));
     BOOST_TEST(!bare.starttls);
     BOOST_TEST(!bare.size_limit.has_value());  // SIZE 0: no stated limit

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 namespace jobq::storage {
 

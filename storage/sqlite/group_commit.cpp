@@ -1,4 +1,4 @@
-#include "storage/group_commit.hpp"
+#include "storage/sqlite/group_commit.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -5,9 +5,9 @@
 
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
-#include "storage/db_executor.hpp"
-#include "storage/group_commit.hpp"
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/db_executor.hpp"
+#include "storage/sqlite/group_commit.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -34,8 +34,7 @@ public:
 
     boost::asio::awaitable<core::EnqueueResult> enqueue(core::JobSpec spec) override;
     boost::asio::awaitable<std::optional<core::Job>> get(core::job_id id) override;
-    boost::asio::awaitable<std::vector<core::Job>> claim(std::size_t max, core::millis now,
-                                                         core::millis lease_until) override;
+    boost::asio::awaitable<std::vector<core::Job>> claim(core::ClaimRequest request) override;
     boost::asio::awaitable<bool> settle(core::Settlement settlement) override;
     boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override;
     boost::asio::awaitable<std::optional<core::millis>> next_run_at() override;

@@ -1,4 +1,4 @@
-#include "storage/lock_file.hpp"
+#include "storage/sqlite/lock_file.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "storage/job_rows.hpp"
+#include "storage/sqlite/job_rows.hpp"
 
 namespace jobq::storage {
 

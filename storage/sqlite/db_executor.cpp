@@ -1,4 +1,4 @@
-#include "storage/db_executor.hpp"
+#include "storage/sqlite/db_executor.hpp"
 
 #include "core/log.hpp"
 

@@ -4,7 +4,7 @@
 
 #include "core/job.hpp"
 #include "core/job_store.hpp"
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 #include <cstdint>
 #include <optional>

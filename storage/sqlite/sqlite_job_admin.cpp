@@ -1,8 +1,8 @@
 // The operator's operations (core::JobAdmin) of SqliteJobStore. Changes go through group
 // commit like every write; reads run on the DB thread between batches.
 
-#include "storage/job_rows.hpp"
-#include "storage/sqlite_job_store.hpp"
+#include "storage/sqlite/job_rows.hpp"
+#include "storage/sqlite/sqlite_job_store.hpp"
 
 namespace jobq::storage {
 

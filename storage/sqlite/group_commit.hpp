@@ -7,8 +7,9 @@
 // holding the operation has committed; if the transaction fails, every operation in it
 // fails with the same StorageError. Not cancellable: an operation once queued is applied.
 
+#include "core/durability.hpp"
 #include "core/metrics.hpp"
-#include "storage/sqlite.hpp"
+#include "storage/sqlite/sqlite.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -27,12 +28,10 @@
 
 namespace jobq::storage {
 
-// Whether an operation must be on disk before it completes. `redoable`: losing it in a
-// power failure only makes jobq do work again (a claim, an outcome: the job runs again,
-// which at-least-once allows). A batch of redoable operations only commits without its
+// core::Durability on SQLite: a batch of redoable operations only commits without its
 // fsync; the next durable commit's fsync covers it too, since the WAL is written in order.
 // A process crash loses neither: the commit is in the operating system's hands.
-enum class Durability { durable, redoable };
+using core::Durability;
 
 struct GroupCommitStats {
     std::uint64_t transactions = 0;

@@ -1,0 +1,49 @@
+#pragma once
+// What every route handler shares: the store and the engine, each seen only through the
+// interfaces the API needs (never the engine itself), the metrics and the server's state.
+// One per Api, alive as long as it is. Handlers run on many connections' strands at once:
+// the store and the notifier are thread-safe, the rest is read-only or atomic.
+
+#include "core/clock.hpp"
+#include "core/handler_registry.hpp"
+#include "core/job_notifier.hpp"
+#include "core/job_reader.hpp"
+#include "core/job_store.hpp"
+#include "core/loop_health.hpp"
+#include "core/metrics.hpp"
+#include "core/operator_actions.hpp"
+#include "core/readiness.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+namespace jobq::app {
+
+struct ApiOptions {
+    std::string api_token;                    // empty: no authentication
+    std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
+    bool access_log = true;
+};
+
+// The store, through the interfaces the API uses (one object may implement them all).
+struct ApiStores {
+    core::JobStore& jobs;            // submissions and reading one job
+    core::JobReader& reader;         // listings, /stats, /metrics
+    core::OperatorActions& actions;  // retry, cancel, delete
+    core::Readiness& readiness;      // /readyz
+};
+
+struct ApiContext {
+    ApiStores stores;
+    core::JobNotifier& notifier;  // told when jobs may have become runnable
+    const core::LoopHealth& loops;
+    const core::HandlerRegistry& handlers;
+    core::Metrics* metrics;  // null: nothing is counted
+    ApiOptions options;
+    core::Clock clock;
+    std::atomic<bool> draining{false};           // shutting down: no submissions, not ready
+    std::atomic<std::size_t> pending_writes{0};  // jobs admitted and not yet committed
+};
+
+}  // namespace jobq::app

@@ -1,0 +1,18 @@
+#pragma once
+// The API's routes: one add_<resource>_routes per file under app/api/, each adding that
+// resource's routes to the table. A new resource is a new file and one line here and in
+// routes.cpp; no switch over routes grows with it.
+
+#include "app/router.hpp"
+
+namespace jobq::app {
+
+void add_health_routes(RouteTable& table);  // api/health.cpp: /healthz, /readyz
+void add_stats_routes(RouteTable& table);   // api/stats.cpp: /stats, /metrics
+void add_job_routes(RouteTable& table);     // api/jobs.cpp: /jobs, /createJob, /jobs/{id}...
+void add_batch_routes(RouteTable& table);   // api/batches.cpp: /jobs/batch
+
+// Every route the API serves, built on first use (thread-safe) and never changed after.
+const RouteTable& api_routes();
+
+}  // namespace jobq::app

@@ -1,0 +1,146 @@
+// core::JobAdmin's contract, run against every kind of store (store_factory.hpp).
+#include "core/job_admin.hpp"
+
+#include "store_fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+using namespace jobq;
+using namespace jobq::test::contract;
+using core::JobState;
+using core::Settlement;
+using Outcome = core::JobChange::Outcome;
+
+BOOST_AUTO_TEST_SUITE(job_admin_contract)
+
+// (That SQLite stores it in one transaction: sqlite_job_admin/a_batch_is_stored_in_one_transaction.)
+JOBQ_STORE_CONTRACT_TEST(a_batch_is_stored_in_order) {
+    auto keyed = noop();
+    keyed.idempotency_key = "k";
+    const auto results = enqueue_batch({noop(), keyed, noop(), keyed});
+    BOOST_TEST_REQUIRE(results.size() == 4u);
+    BOOST_TEST(results[0].job.id < results[1].job.id);
+    BOOST_TEST(results[1].job.id < results[2].job.id);
+    BOOST_TEST(!results[3].created);  // the key repeats within the batch: the same job
+    BOOST_TEST(results[3].job.id == results[1].job.id);
+}
+
+JOBQ_STORE_CONTRACT_TEST(list_filters_and_pages_by_id) {
+    std::vector<core::job_id> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(enqueue(noop()));
+    auto mail = noop();
+    mail.queue = "mail";
+    const auto mail_id = enqueue(mail);
+    claim(1);  // ids[0] is processing now
+
+    auto page = list({}, std::nullopt, 4);
+    BOOST_TEST_REQUIRE(page.jobs.size() == 4u);
+    BOOST_TEST(page.jobs.front().id == ids[0]);
+    BOOST_TEST(page.next_cursor.value() == ids[3]);
+    page = list({}, page.next_cursor, 4);
+    BOOST_TEST(page.jobs.size() == 2u);
+    BOOST_TEST(!page.next_cursor.has_value());
+
+    core::JobFilter queued_mail;
+    queued_mail.state = JobState::queued;
+    queued_mail.queue = "mail";
+    page = list(queued_mail, std::nullopt, 100);
+    BOOST_TEST_REQUIRE(page.jobs.size() == 1u);
+    BOOST_TEST(page.jobs[0].id == mail_id);
+    core::JobFilter processing;
+    processing.state = JobState::processing;
+    BOOST_TEST(list(processing, std::nullopt, 100).jobs.size() == 1u);
+}
+
+JOBQ_STORE_CONTRACT_TEST(cancel_retry_and_remove_follow_the_lifecycle) {
+    const auto id = enqueue(noop());
+    auto change = cancel(id, t0 + 1);
+    BOOST_TEST((change.outcome == Outcome::changed));
+    BOOST_TEST(change.job->state == JobState::cancelled);
+    BOOST_TEST(change.job->finished_at.value() == t0 + 1);
+    BOOST_TEST((cancel(id, t0 + 2).outcome == Outcome::conflict));
+
+    change = retry(id, t0 + 3);
+    BOOST_TEST((change.outcome == Outcome::changed));
+    BOOST_TEST(change.job->state == JobState::queued);
+    BOOST_TEST(change.job->run_at == t0 + 3);
+    BOOST_TEST(change.job->attempts == 0);
+    BOOST_TEST(!change.job->finished_at.has_value());
+
+    claim(1, t0 + 3);
+    change = remove(id);
+    BOOST_TEST((change.outcome == Outcome::conflict));
+    BOOST_TEST(change.job->state == JobState::processing);
+    BOOST_TEST((retry(id, t0 + 4).outcome == Outcome::conflict));
+    BOOST_TEST(settle({id, 1, Settlement::Kind::failed, t0 + 5, 0, "boom"}));
+    BOOST_TEST((remove(id).outcome == Outcome::changed));
+    BOOST_TEST(!find(id).has_value());
+    for (const auto outcome : {remove(id).outcome, cancel(id, t0).outcome, retry(id, t0).outcome})
+        BOOST_TEST((outcome == Outcome::not_found));
+}
+
+JOBQ_STORE_CONTRACT_TEST(counts_group_by_state_queue_and_type) {
+    enqueue(noop());
+    enqueue(noop());
+    auto mail = noop(t0 + 10'000);
+    mail.queue = "mail";
+    enqueue(mail);
+    claim(1);
+    std::map<std::tuple<JobState, std::string>, std::int64_t> by;
+    for (const auto& c : counts()) by[{c.state, c.queue}] += c.count;
+    BOOST_TEST((by[{JobState::queued, "default"}] == 1));
+    BOOST_TEST((by[{JobState::processing, "default"}] == 1));
+    BOOST_TEST((by[{JobState::queued, "mail"}] == 1));
+    BOOST_TEST(oldest_runnable(t0 + 5).value() == t0);  // the due one, not mail
+    BOOST_TEST(writable());
+}
+
+JOBQ_STORE_CONTRACT_TEST(retention_deletes_old_finished_jobs_in_batches_with_their_history) {
+    // Jobs finished at t0 + 1 ... : done, cancelled and failed (with an attempt recorded).
+    std::vector<core::job_id> done, failed;
+    for (int i = 0; i < 5; ++i) {
+        const auto id = enqueue(noop());
+        claim(1);
+        settle({id, 1, Settlement::Kind::done, t0 + 1 + i, 0, ""});
+        done.push_back(id);
+    }
+    const auto cancelled = enqueue(noop());
+    cancel(cancelled, t0 + 1);
+    for (int i = 0; i < 2; ++i) {
+        const auto id = enqueue(noop());
+        claim(1);
+        settle({id, 1, Settlement::Kind::failed, t0 + 1, 0, "boom"});
+        failed.push_back(id);
+    }
+    for (const auto id : failed) BOOST_TEST_REQUIRE(attempt_records(id) == 1);
+    const auto queued = enqueue(noop(t0 - 1'000'000));  // old, but not finished
+    const auto running = enqueue(noop(t0 - 1'000'000));
+    claim(2, t0);
+    BOOST_TEST(get(queued).state == JobState::processing);  // both claimed: old run_at first
+    BOOST_TEST(settle({queued, 1, Settlement::Kind::retry, t0 + 1, t0 + 1'000'000, "again"}));
+
+    BOOST_TEST(delete_expired(t0 + 1, t0 + 1, 100) == 0u);        // strictly before: nothing finished before t0 + 1
+    BOOST_TEST(delete_expired(t0 + 3, std::nullopt, 2) == 2u);    // a batch: at most `limit`
+    BOOST_TEST(delete_expired(t0 + 3, std::nullopt, 100) == 1u);  // the cancelled one is left of those
+    BOOST_TEST(!find(done[0]).has_value());
+    BOOST_TEST(!find(cancelled).has_value());
+    BOOST_TEST(get(done[2]).state == JobState::done);
+    BOOST_TEST(delete_expired(t0 + 100, std::nullopt, 100) == 3u);  // failed jobs kept: their rule is off
+    BOOST_TEST(get(failed[0]).state == JobState::failed);
+    BOOST_TEST(delete_expired(std::nullopt, t0 + 100, 100) == 2u);
+    BOOST_TEST(!find(failed[1]).has_value());
+    // Unfinished jobs stay whatever their age; attempt history went with the deleted jobs.
+    BOOST_TEST(get(queued).state == JobState::queued);
+    BOOST_TEST(get(running).state == JobState::processing);
+    for (const auto id : done) BOOST_TEST(attempt_records(id) == 0);
+    for (const auto id : failed) BOOST_TEST(attempt_records(id) == 0);
+    BOOST_TEST(attempt_records(cancelled) == 0);
+    BOOST_TEST(attempt_records(queued) == 1);  // a kept job keeps its history
+}
+
+BOOST_AUTO_TEST_SUITE_END()
