@@ -1,6 +1,7 @@
 #include "app/server.hpp"
 
 #include "app/api.hpp"
+#include "common/asio_tokens.hpp"
 #include "core/engine.hpp"
 #include "core/log.hpp"
 #include "core/retention.hpp"
@@ -32,7 +33,6 @@ namespace log = core::log;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // After the engine has stopped, requests already being handled get this long to finish.
 constexpr std::chrono::seconds request_grace{5};
 

@@ -1,5 +1,6 @@
 #include "core/engine.hpp"
 
+#include "common/asio_tokens.hpp"
 #include "core/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,7 +20,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // After a failure (the store's or any other) a loop waits this long before trying again.
 constexpr std::chrono::milliseconds failure_backoff{500};
 // A batch of outcomes the store refused is offered again this many times in all, then left
@@ -290,6 +290,11 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
     auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx) -> asio::awaitable<Outcome> {
         std::exception_ptr thrown;
         try {
+            // co_spawn starts the run inline, nested in the engine strand's handler, until
+            // its first suspension: the handler's work before its first I/O (building the
+            // message, say) would hold the engine's strand. Queued here, it starts on its
+            // own strand, on whichever thread is free.
+            co_await asio::post(ctx.executor, asio::use_awaitable);
             co_return co_await h->run(j, ctx);
         } catch (...) {
             thrown = std::current_exception();

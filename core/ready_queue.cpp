@@ -1,7 +1,7 @@
 #include "core/ready_queue.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "common/asio_tokens.hpp"
+
 
 namespace jobq::core {
 
@@ -23,7 +23,7 @@ void ReadyQueue::close() {
 
 asio::awaitable<std::optional<Job>> ReadyQueue::pop() {
     // Another worker may take the job this one was woken for; hence the loop.
-    while (jobs_.empty() && !closed_) co_await arrivals_.async_wait(asio::as_tuple(asio::use_awaitable));
+    while (jobs_.empty() && !closed_) co_await arrivals_.async_wait(use_nothrow);
     if (jobs_.empty()) co_return std::nullopt;
     Job job = std::move(jobs_.front());
     jobs_.pop_front();

@@ -1,5 +1,6 @@
 #include "core/retention.hpp"
 
+#include "common/asio_tokens.hpp"
 #include "core/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,10 +11,6 @@
 namespace jobq::core {
 
 namespace asio = boost::asio;
-
-namespace {
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-}
 
 RetentionSweeper::RetentionSweeper(asio::io_context& io, Maintenance& store, RetentionOptions options, Clock clock)
     : store_(store),

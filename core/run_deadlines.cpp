@@ -1,7 +1,7 @@
 #include "core/run_deadlines.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "common/asio_tokens.hpp"
+
 
 namespace jobq::core {
 
@@ -24,7 +24,7 @@ asio::awaitable<void> RunDeadlines::enforce() {
         // A first run that left early does not re-arm the timer: it fires at that run's
         // deadline, finds nothing due and sleeps again until the next one.
         timer_.expires_at(first_ ? first_->deadline_ : time_point::max());
-        co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await timer_.async_wait(use_nothrow);
     }
 }
 

@@ -27,8 +27,8 @@ EmailHandler::EmailHandler(std::optional<EmailSettings> settings, boost::asio::a
 }
 
 std::optional<std::string> EmailHandler::validate(const json::value& payload) const {
-    auto parsed = parse_email(payload);
-    if (auto* problem = std::get_if<std::string>(&parsed)) return *problem;
+    const auto parsed = parse_email(payload);
+    if (!parsed) return parsed.error().message;
     return std::nullopt;
 }
 
@@ -45,19 +45,21 @@ boost::asio::awaitable<core::Outcome> EmailHandler::run(const core::Job& job, co
                                            "SMTP_PASSWORD), then restart jobq");
     json::error_code ec;
     const auto payload = json::parse(job.payload, ec);
-    auto parsed = ec ? std::variant<Email, std::string>(std::string("stored payload is not JSON")) : parse_email(payload);
-    if (auto* problem = std::get_if<std::string>(&parsed)) co_return core::Outcome::permanent(*problem);
-    const auto& email = std::get<Email>(parsed);
+    if (ec) co_return core::Outcome::permanent("stored payload is not JSON");
+    const auto parsed = parse_email(payload);
+    if (!parsed) co_return core::Outcome::permanent(parsed.error().message);
+    const auto& email = *parsed;
 
     const std::string boundary = "=_jobq_" + std::to_string(job.id);
     const Envelope headers{settings_->from, job.created_at, message_id(job, settings_->from)};
     net::smtp::Envelope envelope{address_of(settings_->from), email.to, build_message(email, headers, boundary)};
     envelope.recipients.insert(envelope.recipients.end(), email.cc.begin(), email.cc.end());
 
-    const auto failure = co_await pool_->send(envelope);
-    if (!failure) co_return core::Outcome::success();
-    if (failure->permanent) co_return core::Outcome::permanent(failure->message);
-    co_return core::Outcome::retryable(failure->message);
+    const auto sent = co_await pool_->send(envelope);
+    if (sent) co_return core::Outcome::success();
+    const auto failure = sent.error();
+    if (failure.permanent) co_return core::Outcome::permanent(failure.message);
+    co_return core::Outcome::retryable(failure.message);
 }
 
 }  // namespace jobq::handlers

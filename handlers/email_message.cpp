@@ -17,6 +17,9 @@ constexpr std::size_t max_subject = 900;  // a header line stays under 998 octet
 constexpr std::size_t max_body = 512 * 1024;
 constexpr std::size_t max_line = 76;  // RFC 2045 limit for encoded lines
 
+// A payload the client must correct: a 400 at submission, a permanent failure at a run.
+core::Error invalid(std::string message) { return core::make_error(core::errc::invalid, std::move(message)); }
+
 bool dot_atom_char(char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     return std::string_view("!#$%&'*+/=?^_`{|}~-.").find(c) != std::string_view::npos;
@@ -142,37 +145,37 @@ bool valid_address(std::string_view address) {
     return valid_domain(address.substr(at + 1));
 }
 
-std::variant<Email, std::string> parse_email(const json::value& payload) {
+core::Result<Email> parse_email(const json::value& payload) {
     const auto* o = payload.if_object();
-    if (!o) return std::string("payload must be an object");
+    if (!o) return invalid("payload must be an object");
     for (const auto& entry : *o) {
         constexpr std::array<std::string_view, 8> known = {"email", "to", "subject", "body", "message", "html", "cc",
                                                            "reply_to"};
         if (std::find(known.begin(), known.end(), entry.key()) == known.end())
-            return "unknown payload field '" + std::string(entry.key()) + "'";
+            return invalid("unknown payload field '" + std::string(entry.key()) + "'");
     }
     Email email;
-    if (o->contains("email") && o->contains("to")) return std::string("email and to cannot both be given");
-    if (auto e = read_addresses(*o, "email", email.to)) return *e;
-    if (auto e = read_addresses(*o, "to", email.to)) return *e;
-    if (email.to.empty()) return std::string("to (or email) is required");
-    if (auto e = read_addresses(*o, "cc", email.cc)) return *e;
+    if (o->contains("email") && o->contains("to")) return invalid("email and to cannot both be given");
+    if (auto e = read_addresses(*o, "email", email.to)) return invalid(std::move(*e));
+    if (auto e = read_addresses(*o, "to", email.to)) return invalid(std::move(*e));
+    if (email.to.empty()) return invalid("to (or email) is required");
+    if (auto e = read_addresses(*o, "cc", email.cc)) return invalid(std::move(*e));
     if (email.to.size() + email.cc.size() > max_recipients)
-        return "at most " + std::to_string(max_recipients) + " recipients";
+        return invalid("at most " + std::to_string(max_recipients) + " recipients");
     std::vector<std::string> reply_to;
-    if (auto e = read_addresses(*o, "reply_to", reply_to)) return *e;
-    if (reply_to.size() > 1) return std::string("reply_to must be one address");
+    if (auto e = read_addresses(*o, "reply_to", reply_to)) return invalid(std::move(*e));
+    if (reply_to.size() > 1) return invalid("reply_to must be one address");
     if (!reply_to.empty()) email.reply_to = reply_to.front();
 
     std::optional<std::string> subject, text;
-    if (auto e = read_text(*o, "subject", max_subject, subject)) return *e;
-    if (!subject) return std::string("subject is required");
-    if (subject->find_first_of("\r\n") != std::string::npos) return std::string("subject must be one line");
+    if (auto e = read_text(*o, "subject", max_subject, subject)) return invalid(std::move(*e));
+    if (!subject) return invalid("subject is required");
+    if (subject->find_first_of("\r\n") != std::string::npos) return invalid("subject must be one line");
     email.subject = std::move(*subject);
-    if (auto e = read_either(*o, "body", "message", max_body, text)) return *e;
-    if (!text) return std::string("body (or message) is required");
+    if (auto e = read_either(*o, "body", "message", max_body, text)) return invalid(std::move(*e));
+    if (!text) return invalid("body (or message) is required");
     email.text = std::move(*text);
-    if (auto e = read_text(*o, "html", max_body, email.html)) return *e;
+    if (auto e = read_text(*o, "html", max_body, email.html)) return invalid(std::move(*e));
     return email;
 }
 

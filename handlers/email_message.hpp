@@ -9,6 +9,7 @@
 // command or a header: no CR, LF, '<', '>', spaces or ESMTP parameters.
 
 #include "core/clock.hpp"
+#include "core/error.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -16,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 namespace jobq::handlers {
@@ -30,8 +30,9 @@ struct Email {
     std::optional<std::string> html;
 };
 
-// The email, or a message for the client saying what is wrong (a 400 at submission).
-std::variant<Email, std::string> parse_email(const boost::json::value& payload);
+// The email, or an errc::invalid Error whose message tells the client what is wrong (a
+// 400 at submission).
+core::Result<Email> parse_email(const boost::json::value& payload);
 
 bool valid_address(std::string_view address);
 

@@ -1,8 +1,8 @@
 #include "handlers/noop.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "common/asio_tokens.hpp"
+
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
 #include <chrono>
@@ -52,7 +52,7 @@ asio::awaitable<core::Outcome> NoopHandler::run(const core::Job& job, core::JobC
     const NoopPayload payload = read_payload(json::parse(job.payload, ec));
     if (payload.sleep_ms > 0) {
         asio::steady_timer timer(context.executor, std::chrono::milliseconds(payload.sleep_ms));
-        auto [wait_ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto [wait_ec] = co_await timer.async_wait(use_nothrow);
         if (wait_ec) co_return core::Outcome::retryable("cancelled while sleeping");
     }
     if (payload.fail == "retryable") co_return core::Outcome::retryable("noop asked to fail (retryable)");

@@ -30,18 +30,19 @@ WebhookHandler::WebhookHandler(WebhookSettings settings, boost::asio::any_io_exe
     : settings_(std::move(settings)), clock_(std::move(clock)), client_(std::move(executor), settings_.client) {}
 
 std::optional<std::string> WebhookHandler::validate(const json::value& payload) const {
-    auto parsed = parse_webhook(payload);
-    if (auto* problem = std::get_if<std::string>(&parsed)) return *problem;
+    const auto parsed = parse_webhook(payload);
+    if (!parsed) return parsed.error().message;
     return std::nullopt;
 }
 
 boost::asio::awaitable<core::Outcome> WebhookHandler::run(const core::Job& job, core::JobContext&) {
     json::error_code ec;
     const auto payload = json::parse(job.payload, ec);
-    auto parsed = ec ? std::variant<Webhook, std::string>(std::string("stored payload is not JSON")) : parse_webhook(payload);
-    if (auto* problem = std::get_if<std::string>(&parsed)) co_return core::Outcome::permanent(*problem);
+    if (ec) co_return core::Outcome::permanent("stored payload is not JSON");
+    auto parsed = parse_webhook(payload);
+    if (!parsed) co_return core::Outcome::permanent(parsed.error().message);
 
-    auto request = request_for(std::move(std::get<Webhook>(parsed)), job);
+    auto request = request_for(std::move(*parsed), job);
     if (!settings_.secret.empty())
         request.headers.emplace_back("X-Jobq-Signature", webhook_signature(settings_.secret, clock_() / 1000, request.body));
     const auto result = co_await client_.send(request);

@@ -90,10 +90,12 @@ std::optional<core::millis> parse_retry_after(std::string_view value, core::mill
     return std::clamp<core::millis>(at - now_ms, 0, max_retry_after_ms);
 }
 
-core::Outcome webhook_outcome(const net::http::Result& result, core::millis now_ms) {
-    if (const auto* failure = std::get_if<net::http::Failure>(&result))
-        return failure->permanent ? core::Outcome::permanent(failure->message) : core::Outcome::retryable(failure->message);
-    const auto& response = std::get<net::http::Response>(result);
+core::Outcome webhook_outcome(const net::Result<net::http::Response>& result, core::millis now_ms) {
+    if (!result) {
+        const auto failure = result.error();
+        return failure.permanent ? core::Outcome::permanent(failure.message) : core::Outcome::retryable(failure.message);
+    }
+    const auto& response = *result;
     if (response.status >= 200 && response.status < 300) return core::Outcome::success();
     if (!retryable_status(response.status)) return core::Outcome::permanent(describe(response));
     if (response.status == 429 || response.status == 503) {

@@ -23,7 +23,7 @@ namespace jobq::handlers {
 // Retry-After is honoured up to this; a later date is treated as this.
 constexpr core::millis max_retry_after_ms = 3'600'000;
 
-core::Outcome webhook_outcome(const net::http::Result& result, core::millis now_ms);
+core::Outcome webhook_outcome(const net::Result<net::http::Response>& result, core::millis now_ms);
 
 // Retry-After as milliseconds from now: delay-seconds or an IMF-fixdate
 // ("Sun, 06 Nov 1994 08:49:37 GMT"). nullopt when it is neither; a past date is 0.

@@ -27,6 +27,9 @@ constexpr std::size_t max_url = 2048;
 constexpr std::size_t max_headers = 32;
 constexpr std::size_t max_header_value = 4096;
 
+// A payload the client must correct: a 400 at submission, a permanent failure at a run.
+core::Error invalid(std::string message) { return core::make_error(core::errc::invalid, std::move(message)); }
+
 // Joins pieces of a message (GCC 12 warns falsely on chains of std::string operator+).
 std::string concat(std::initializer_list<std::string_view> parts) {
     std::string out;
@@ -162,50 +165,50 @@ std::optional<std::string> read_headers(const json::object& payload,
 }  // namespace
 
 // The grammar is Boost.URL's (RFC 3986); the rules on top are ours.
-std::variant<Url, std::string> parse_url(std::string_view text) {
-    if (text.size() > max_url) return std::string("url is too long");
-    if (!clean_value(text) || text.find(' ') != std::string_view::npos) return std::string("url has invalid characters");
+core::Result<Url> parse_url(std::string_view text) {
+    if (text.size() > max_url) return invalid("url is too long");
+    if (!clean_value(text) || text.find(' ') != std::string_view::npos) return invalid("url has invalid characters");
     std::string reread;
     const auto uri = read_uri(text, reread);
-    if (!uri) return unparsable(text);
+    if (!uri) return invalid(unparsable(text));
     const auto scheme = uri->scheme_id();  // case-insensitive
     if ((scheme != urls::scheme::http && scheme != urls::scheme::https) || !uri->has_authority())
-        return std::string("url must start with http:// or https://");
-    if (uri->has_userinfo()) return std::string("url must not hold credentials");
+        return invalid("url must start with http:// or https://");
+    if (uri->has_userinfo()) return invalid("url must not hold credentials");
     Url url;
     url.https = scheme == urls::scheme::https;
     auto host = host_of(*uri, reread.empty() ? 0 : 1);
-    if (!host) return std::string("url must name a host");
+    if (!host) return invalid("url must name a host");
     const auto port = port_of(*uri, url.https);
-    if (!port) return std::string("url has an invalid port");
+    if (!port) return invalid("url has an invalid port");
     url.host = std::move(*host);
     url.port = *port;
     url.target = target_of(*uri);
     return url;
 }
 
-std::variant<Webhook, std::string> parse_webhook(const json::value& payload) {
+core::Result<Webhook> parse_webhook(const json::value& payload) {
     const auto* o = payload.if_object();
-    if (!o) return std::string("payload must be an object");
+    if (!o) return invalid("payload must be an object");
     for (const auto& entry : *o)
         if (entry.key() != "url" && entry.key() != "body" && entry.key() != "method" && entry.key() != "headers")
-            return concat({"unknown payload field '", entry.key(), "'"});
+            return invalid(concat({"unknown payload field '", entry.key(), "'"}));
     Webhook hook;
     const auto* url = o->if_contains("url");
-    if (!url || !url->is_string()) return std::string("url is required, as a string");
+    if (!url || !url->is_string()) return invalid("url is required, as a string");
     auto parsed = parse_url(url->get_string());
-    if (auto* problem = std::get_if<std::string>(&parsed)) return *problem;
-    hook.url = std::move(std::get<Url>(parsed));
+    if (!parsed) return parsed.error();
+    hook.url = std::move(*parsed);
     const auto* body = o->if_contains("body");
-    if (!body) return std::string("body is required (any JSON)");
+    if (!body) return invalid("body is required (any JSON)");
     hook.body = json::serialize(*body);
     if (const auto* method = o->if_contains("method")) {
-        if (!method->is_string()) return std::string("method must be POST, PUT or PATCH");
+        if (!method->is_string()) return invalid("method must be POST, PUT or PATCH");
         hook.method = std::string(method->get_string());
         if (hook.method != "POST" && hook.method != "PUT" && hook.method != "PATCH")
-            return std::string("method must be POST, PUT or PATCH");
+            return invalid("method must be POST, PUT or PATCH");
     }
-    if (auto problem = read_headers(*o, hook.headers)) return *problem;
+    if (auto problem = read_headers(*o, hook.headers)) return invalid(std::move(*problem));
     return hook;
 }
 

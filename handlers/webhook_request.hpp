@@ -6,13 +6,14 @@
 // Header names and values cannot hold CR or LF, and Host, Content-Length,
 // Transfer-Encoding and Content-Type are jobq's to set.
 
+#include "core/error.hpp"
+
 #include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace jobq::handlers {
@@ -24,10 +25,10 @@ struct Url {
     std::string target = "/";  // path and query
 };
 
-// The URL, or a message saying why `text` is not an http or https URL with a host.
+// The URL, or an errc::invalid Error saying why `text` is not an http or https URL with a host.
 // Parsed by Boost.URL (RFC 3986: characters outside it, such as '{' or raw UTF-8, must be
 // percent-encoded); no user-info, a port in 1..65535, names of letters, digits, '-' and '.'.
-std::variant<Url, std::string> parse_url(std::string_view text);
+core::Result<Url> parse_url(std::string_view text);
 
 struct Webhook {
     Url url;
@@ -36,7 +37,8 @@ struct Webhook {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
-std::variant<Webhook, std::string> parse_webhook(const boost::json::value& payload);
+// The webhook, or an errc::invalid Error whose message tells the client what is wrong.
+core::Result<Webhook> parse_webhook(const boost::json::value& payload);
 
 // X-Jobq-Signature: "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
 std::string webhook_signature(std::string_view secret, std::int64_t unix_seconds, std::string_view body);

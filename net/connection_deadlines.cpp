@@ -1,10 +1,10 @@
 #include "net/connection_deadlines.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "common/asio_tokens.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <vector>
 
@@ -52,7 +52,7 @@ asio::awaitable<void> ConnectionDeadlines::sweep_every(std::chrono::milliseconds
     asio::steady_timer timer(co_await asio::this_coro::executor);
     for (;;) {
         timer.expires_after(interval);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await timer.async_wait(use_nothrow);
         close_expired(Connection::clock::now());
     }
 }

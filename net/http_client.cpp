@@ -1,8 +1,8 @@
 #include "net/http_client.hpp"
 
+#include "common/asio_tokens.hpp"
 #include "net/tls_context.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -40,7 +39,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // Interim (1xx) responses skipped before the final one, at most.
 constexpr int max_interim_responses = 8;
 
@@ -89,8 +87,8 @@ public:
     bool quiet_and_open() { return http::quiet_and_open(tcp().socket()); }
 
     // The request on this connection, the response read by `deadline`.
-    asio::awaitable<Result> exchange(bhttp::request<bhttp::string_body>& message, clock::time_point deadline,
-                                     const ClientOptions& options);
+    asio::awaitable<Result<Response>> exchange(bhttp::request<bhttp::string_body>& message, clock::time_point deadline,
+                                               const ClientOptions& options);
 
     bool reusable() const { return reusable_; }
     // Whether any byte of a response arrived: without one, a failed exchange on a reused
@@ -99,11 +97,11 @@ public:
 
 private:
     template <class Stream>
-    asio::awaitable<Result> exchange_over(Stream& stream, bhttp::request<bhttp::string_body>& message,
-                                          const ClientOptions& options);
+    asio::awaitable<Result<Response>> exchange_over(Stream& stream, bhttp::request<bhttp::string_body>& message,
+                                                    const ClientOptions& options);
     template <class Stream>
-    asio::awaitable<std::optional<Failure>> read_body(Stream& stream, bhttp::response_parser<bhttp::buffer_body>& parser,
-                                                      Response& response, const ClientOptions& options);
+    asio::awaitable<Result<void>> read_body(Stream& stream, bhttp::response_parser<bhttp::buffer_body>& parser,
+                                            Response& response, const ClientOptions& options);
 
     beast::ssl_stream<beast::tcp_stream> stream_;
     beast::flat_buffer buffer_;
@@ -112,13 +110,13 @@ private:
     bool response_started_ = false;
 };
 
-asio::awaitable<Result> Client::Connection::exchange(bhttp::request<bhttp::string_body>& message,
-                                                     clock::time_point deadline, const ClientOptions& options) {
+asio::awaitable<Result<Response>> Client::Connection::exchange(bhttp::request<bhttp::string_body>& message,
+                                                               clock::time_point deadline, const ClientOptions& options) {
     reusable_ = false;
     response_started_ = false;
     tcp().expires_at(deadline);
     // Not a conditional expression: GCC 12 miscompiles co_await in both of its arms.
-    Result result;
+    Result<Response> result;
     if (https_) result = co_await exchange_over(stream_, message, options);
     else result = co_await exchange_over(tcp(), message, options);
     tcp().expires_never();
@@ -126,8 +124,9 @@ asio::awaitable<Result> Client::Connection::exchange(bhttp::request<bhttp::strin
 }
 
 template <class Stream>
-asio::awaitable<Result> Client::Connection::exchange_over(Stream& stream, bhttp::request<bhttp::string_body>& message,
-                                                          const ClientOptions& options) {
+asio::awaitable<Result<Response>> Client::Connection::exchange_over(Stream& stream,
+                                                                    bhttp::request<bhttp::string_body>& message,
+                                                                    const ClientOptions& options) {
     if (auto [ec, n] = co_await bhttp::async_write(stream, message, use_nothrow); ec)
         co_return retryable("sending the request: " + describe(ec));
 
@@ -150,15 +149,15 @@ asio::awaitable<Result> Client::Connection::exchange_over(Stream& stream, bhttp:
     if (const auto it = header.find(bhttp::field::retry_after); it != header.end())
         response.retry_after = std::string(it->value());
     // The status is what the caller classifies: a body cut short still leaves an answer.
-    const auto failure = co_await read_body(stream, *parser, response, options);
-    reusable_ = !failure && parser->is_done() && parser->keep_alive() && response.status != 101;
+    const auto body = co_await read_body(stream, *parser, response, options);
+    reusable_ = body && parser->is_done() && parser->keep_alive() && response.status != 101;
     co_return response;
 }
 
 template <class Stream>
-asio::awaitable<std::optional<Failure>> Client::Connection::read_body(Stream& stream,
-                                                                      bhttp::response_parser<bhttp::buffer_body>& parser,
-                                                                      Response& response, const ClientOptions& options) {
+asio::awaitable<Result<void>> Client::Connection::read_body(Stream& stream,
+                                                            bhttp::response_parser<bhttp::buffer_body>& parser,
+                                                            Response& response, const ClientOptions& options) {
     std::array<char, 8192> chunk;
     std::size_t total = 0;
     while (!parser.is_done()) {
@@ -174,7 +173,7 @@ asio::awaitable<std::optional<Failure>> Client::Connection::read_body(Stream& st
         // Past the cap the rest is not worth reading: the connection closes instead.
         if (total > options.max_body_bytes) co_return retryable("response body over the limit");
     }
-    co_return std::nullopt;
+    co_return Result<void>();
 }
 
 struct Client::IdlePool {
@@ -241,7 +240,7 @@ Client::~Client() {
     asio::post(idle_->strand, [pool = idle_] { pool->timer.cancel(); });
 }
 
-asio::awaitable<Result> Client::send(const Request& request) {
+asio::awaitable<Result<Response>> Client::send(const Request& request) {
     const auto deadline = clock::now() + options_.timeout;
     const Key key = key_of(request.origin);
 
@@ -255,27 +254,27 @@ asio::awaitable<Result> Client::send(const Request& request) {
     for (int attempt = 0;; ++attempt) {
         auto connection = attempt == 0 ? take_idle(key) : nullptr;
         const bool reused = connection != nullptr;
-        Result result;
+        Result<Response> result;
         if (!connection) {
             auto opened = co_await open(request.origin, deadline);
-            if (auto* failure = std::get_if<Failure>(&opened)) result = std::move(*failure);
-            else connection = std::move(std::get<std::unique_ptr<Connection>>(opened));
+            if (opened) connection = std::move(*opened);
+            else result = opened.error();
         }
         if (connection) result = co_await connection->exchange(message, deadline, options_);
-        const bool stale = reused && std::holds_alternative<Failure>(result) && !connection->response_started() &&
-                           clock::now() < deadline;
+        const bool stale = reused && result.has_error() && !connection->response_started() && clock::now() < deadline;
         if (connection && connection->reusable()) release(key, std::move(connection));
         // A reused connection that failed before any reply was likely closed by the server
         // while idle: once more on a new one (at-least-once allows the duplicate).
         if (stale) continue;
-        if (auto* failure = std::get_if<Failure>(&result))
-            failure->message = request.method + " " + key + ": " + failure->message;
-        co_return result;
+        if (result) co_return result;
+        auto failure = result.error();
+        failure.message = request.method + " " + key + ": " + failure.message;
+        co_return failure;
     }
 }
 
-asio::awaitable<std::variant<std::unique_ptr<Client::Connection>, Failure>> Client::open(const Origin& origin,
-                                                                                       clock::time_point deadline) {
+asio::awaitable<Result<std::unique_ptr<Client::Connection>>> Client::open(const Origin& origin,
+                                                                          clock::time_point deadline) {
     // The resolver keeps the deadline itself: a lookup that hangs fails when it passes.
     const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     auto results = co_await resolver_.resolve(origin.host, origin.port, std::max(remaining, std::chrono::milliseconds(0)));

@@ -7,11 +7,12 @@
 // connection is made to an address in a denied range (the egress guard), whatever the
 // name resolved from.
 //
-// Failures come back as values, never as exceptions. Thread-safe: send() may run on many
-// strands at once (each job run has its own); the idle connections are kept under a mutex
-// never held across an await. Beast stays in http_client.cpp.
+// Failures come back as values (net::Result), never as exceptions. Thread-safe: send()
+// may run on many strands at once (each job run has its own); the idle connections are
+// kept under a mutex never held across an await. Beast stays in http_client.cpp.
 
 #include "net/cidr.hpp"
+#include "net/failure.hpp"
 #include "net/resolver.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -26,7 +27,6 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace boost::asio::ssl {
@@ -67,15 +67,6 @@ struct Response {
     std::string body_prefix;  // the first body_prefix_bytes of the body
 };
 
-struct Failure {
-    // The request can never succeed as configured (the egress guard refused every
-    // address); anything else (timeouts, resets, TLS) may succeed later.
-    bool permanent = false;
-    std::string message;
-};
-
-using Result = std::variant<Response, Failure>;
-
 class Client {
 public:
     Client(boost::asio::any_io_executor executor, ClientOptions options);
@@ -83,7 +74,9 @@ public:
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    boost::asio::awaitable<Result> send(const Request& request);
+    // The response, whatever its status; or a Failure, permanent only when the egress guard
+    // refused every address (timeouts, resets and TLS errors may succeed later).
+    boost::asio::awaitable<Result<Response>> send(const Request& request);
 
     // Connections opened since the client was made (for tests and metrics).
     std::uint64_t connections_opened() const { return opened_.load(std::memory_order_relaxed); }
@@ -94,8 +87,8 @@ private:
     // The idle connections, shared with the coroutine that closes them as they expire.
     struct IdlePool;
 
-    boost::asio::awaitable<std::variant<std::unique_ptr<Connection>, Failure>> open(
-        const Origin& origin, std::chrono::steady_clock::time_point deadline);
+    boost::asio::awaitable<Result<std::unique_ptr<Connection>>> open(const Origin& origin,
+                                                                     std::chrono::steady_clock::time_point deadline);
     std::unique_ptr<Connection> take_idle(const Key& key);
     void release(const Key& key, std::unique_ptr<Connection> connection);
 

@@ -1,9 +1,9 @@
 #include "net/http_server.hpp"
 
+#include "common/asio_tokens.hpp"
 #include "net/connection_deadlines.hpp"
 #include "net/request_parser.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -29,8 +29,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 HttpResponse protocol_error(unsigned status, std::string_view code, std::string_view message) {
     HttpResponse r;

@@ -1,6 +1,7 @@
 #include "net/resolver.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "common/asio_tokens.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -31,8 +32,6 @@ using Result = boost::system::result<Endpoints>;
 using Strand = asio::strand<asio::any_io_executor>;
 
 namespace {
-
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 // c-ares doubles the timeout on each round: with 2 tries an abandoned query ends by
 // itself 1 + 2 = 3 s after it started (per configured server).

@@ -1,11 +1,11 @@
 #include "net/smtp/client.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "common/asio_tokens.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
@@ -19,9 +19,7 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-
-Failure retryable(std::string message) { return Failure{false, false, std::move(message)}; }
+Failure retryable(std::string message) { return Failure{false, std::move(message)}; }
 
 // Runs `op` against a timer: nullopt when the timer wins (the operation is cancelled).
 template <class T>
@@ -47,9 +45,9 @@ Connection::Connection(asio::any_io_executor executor, ServerOptions options, ss
 asio::awaitable<Connection::Opened> Connection::open(asio::any_io_executor executor, ServerOptions options,
                                                      ssl::context& tls, Resolver& resolver) {
     auto connection = std::make_unique<Connection>(std::move(executor), std::move(options), tls);
-    if (auto failure = co_await connection->connect(resolver)) co_return *failure;
+    if (auto connected = co_await connection->connect(resolver); !connected) co_return connected.error();
     if (connection->options_.tls == TlsMode::implicit) {
-        if (auto failure = co_await connection->handshake()) co_return *failure;
+        if (auto secured = co_await connection->handshake(); !secured) co_return secured.error();
     }
     const Step step = co_await connection->drive(connection->session_.start());
     if (step.kind == Step::Kind::failed) co_return step.failure;
@@ -57,7 +55,7 @@ asio::awaitable<Connection::Opened> Connection::open(asio::any_io_executor execu
     co_return std::move(connection);
 }
 
-asio::awaitable<std::optional<Failure>> Connection::connect(Resolver& resolver) {
+asio::awaitable<Result<void>> Connection::connect(Resolver& resolver) {
     const auto port = std::to_string(options_.port);
     // The resolver keeps the deadline itself: a lookup that hangs fails at the timeout.
     auto endpoints = co_await resolver.resolve(options_.host, options_.port, options_.timeout);
@@ -68,44 +66,44 @@ asio::awaitable<std::optional<Failure>> Connection::connect(Resolver& resolver) 
     if (!connected) co_return retryable("timed out connecting to " + options_.host + ":" + port);
     if (auto [ec, endpoint] = *connected; ec)
         co_return retryable("cannot connect to " + options_.host + ":" + port + ": " + describe(ec));
-    co_return std::nullopt;
+    co_return Result<void>();
 }
 
-asio::awaitable<std::optional<Failure>> Connection::handshake() {
+asio::awaitable<Result<void>> Connection::handshake() {
     if (!expect_server(stream_, options_.host)) co_return retryable("cannot set the TLS server name");
     auto done = co_await with_timeout(stream_.async_handshake(ssl::stream_base::client, use_nothrow), options_.timeout);
     if (!done) co_return retryable("timed out in the TLS handshake with " + options_.host);
     if (auto [ec] = *done; ec) co_return retryable("TLS handshake with " + options_.host + " failed: " + describe(ec));
     encrypted_ = true;
-    co_return std::nullopt;
+    co_return Result<void>();
 }
 
-Step Connection::failed(Failure failure) {
-    if (!failure.session_usable) usable_ = false;
-    return Step{Step::Kind::failed, {}, std::move(failure)};
+Step Connection::failed(Failure failure, bool session_usable) {
+    if (!session_usable) usable_ = false;
+    return Step{Step::Kind::failed, {}, std::move(failure), session_usable};
 }
 
 asio::awaitable<Step> Connection::drive(Step step) {
     for (;;) {
-        if (step.kind == Step::Kind::failed) co_return failed(std::move(step.failure));
+        if (step.kind == Step::Kind::failed) co_return failed(std::move(step.failure), step.session_usable);
         if (step.kind == Step::Kind::start_tls) {
             // Bytes after the 220 arrived before encryption: someone may have injected them.
             if (parser_.has_unread_bytes()) co_return failed(retryable("data after the STARTTLS reply; dropped"));
-            if (auto failure = co_await handshake()) co_return failed(std::move(*failure));
+            if (auto secured = co_await handshake(); !secured) co_return failed(secured.error());
             step = session_.tls_established();
             continue;
         }
         if (step.kind != Step::Kind::receive) co_return step;
         if (!step.bytes.empty()) {
-            if (auto failure = co_await write(step.bytes)) co_return failed(std::move(*failure));
+            if (auto written = co_await write(step.bytes); !written) co_return failed(written.error());
         }
         auto reply = co_await read_reply();
-        if (auto* failure = std::get_if<Failure>(&reply)) co_return failed(std::move(*failure));
-        step = session_.on_reply(std::get<Reply>(reply));
+        if (!reply) co_return failed(reply.error());
+        step = session_.on_reply(*reply);
     }
 }
 
-asio::awaitable<std::optional<Failure>> Connection::write(const std::string& bytes) {
+asio::awaitable<Result<void>> Connection::write(const std::string& bytes) {
     auto written = encrypted_
                        ? co_await with_timeout(asio::async_write(stream_, asio::buffer(bytes), use_nothrow),
                                                options_.timeout)
@@ -113,10 +111,10 @@ asio::awaitable<std::optional<Failure>> Connection::write(const std::string& byt
                                                options_.timeout);
     if (!written) co_return retryable("timed out writing to " + options_.host);
     if (auto [ec, n] = *written; ec) co_return retryable("connection to " + options_.host + " lost: " + describe(ec));
-    co_return std::nullopt;
+    co_return Result<void>();
 }
 
-asio::awaitable<std::variant<Reply, Failure>> Connection::read_reply() {
+asio::awaitable<Result<Reply>> Connection::read_reply() {
     std::array<char, 4096> chunk;
     for (;;) {
         if (auto reply = parser_.next()) co_return std::move(*reply);
@@ -133,13 +131,14 @@ asio::awaitable<std::variant<Reply, Failure>> Connection::read_reply() {
     }
 }
 
-asio::awaitable<std::optional<Failure>> Connection::send(const Envelope& envelope) {
+asio::awaitable<Result<void>> Connection::send(const Envelope& envelope) {
     if (!usable_) co_return retryable("the connection is no longer usable");
     Step step = co_await drive(session_.send_message(envelope));
-    if (step.kind == Step::Kind::delivered) co_return std::nullopt;
+    if (step.kind == Step::Kind::delivered) co_return Result<void>();
+    const bool session_usable = step.kind == Step::Kind::failed && step.session_usable;
     Failure failure = step.kind == Step::Kind::failed ? std::move(step.failure)
                                                       : retryable("unexpected state after a message");
-    if (failure.session_usable && usable_) {
+    if (session_usable && usable_) {
         const Step reset = co_await drive(session_.reset());
         if (reset.kind != Step::Kind::ready) usable_ = false;
     }

@@ -1,10 +1,11 @@
 #pragma once
 // An SMTP connection over Asio: the I/O around smtp::Session. It connects, greets,
 // upgrades to TLS (STARTTLS, or TLS from the start), authenticates and sends messages;
-// every wait on the server has a timeout. Failures come back as values (retryable or
-// permanent, with the server's reply), never as exceptions. Not thread-safe: one
-// coroutine uses a connection at a time.
+// every wait on the server has a timeout. Failures come back as values, net::Result
+// (retryable or permanent, with the server's reply), never as exceptions. Not
+// thread-safe: one coroutine uses a connection at a time.
 
+#include "net/failure.hpp"
 #include "net/resolver.hpp"
 #include "net/smtp/session.hpp"
 #include "net/tls_context.hpp"
@@ -20,7 +21,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 
 namespace jobq::net::smtp {
 
@@ -36,15 +36,15 @@ struct ServerOptions {
 
 class Connection {
 public:
-    using Opened = std::variant<std::unique_ptr<Connection>, Failure>;
+    using Opened = Result<std::unique_ptr<Connection>>;
 
     // `tls` must outlive the connection; `resolver` the open() call.
     static boost::asio::awaitable<Opened> open(boost::asio::any_io_executor executor, ServerOptions options,
                                                boost::asio::ssl::context& tls, Resolver& resolver);
 
-    // nullopt once the server accepted the message. After a failure that leaves the
+    // A value once the server accepted the message. After a failure that leaves the
     // session usable, RSET has been sent and the connection is ready for the next one.
-    boost::asio::awaitable<std::optional<Failure>> send(const Envelope& envelope);
+    boost::asio::awaitable<Result<void>> send(const Envelope& envelope);
 
     // NOOP: whether a pooled connection still works.
     boost::asio::awaitable<bool> alive();
@@ -64,13 +64,14 @@ public:
 private:
     using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
-    boost::asio::awaitable<std::optional<Failure>> connect(Resolver& resolver);
-    boost::asio::awaitable<std::optional<Failure>> handshake();
+    boost::asio::awaitable<Result<void>> connect(Resolver& resolver);
+    boost::asio::awaitable<Result<void>> handshake();
     // Writes and reads until the session wants something other than a reply.
     boost::asio::awaitable<Step> drive(Step step);
-    boost::asio::awaitable<std::variant<Reply, Failure>> read_reply();
-    boost::asio::awaitable<std::optional<Failure>> write(const std::string& bytes);
-    Step failed(Failure failure);
+    boost::asio::awaitable<Result<Reply>> read_reply();
+    boost::asio::awaitable<Result<void>> write(const std::string& bytes);
+    // A failed step; the connection stays usable only if the session does.
+    Step failed(Failure failure, bool session_usable = false);
 
     std::shared_ptr<void> held_;  // first: released after the stream is gone
     ServerOptions options_;

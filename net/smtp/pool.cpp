@@ -1,16 +1,15 @@
 #include "net/smtp/pool.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "common/asio_tokens.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <mutex>
-#include <variant>
 #include <vector>
 
 namespace jobq::net::smtp {
@@ -20,11 +19,10 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // A connection used this recently is known good: no NOOP before reusing it.
 constexpr auto trust_for = std::chrono::seconds(1);
 
-Failure retryable(std::string message) { return Failure{false, false, std::move(message)}; }
+Failure retryable(std::string message) { return Failure{false, std::move(message)}; }
 
 // A send waiting for a place: its timer runs on the sender's executor and is cancelled
 // there (posted) when a place is freed, or expires at the sender's deadline.
@@ -166,18 +164,18 @@ std::size_t Pool::open_connections() const {
     return books_->open;
 }
 
-asio::awaitable<std::optional<Failure>> Pool::send(const Envelope& envelope) {
+asio::awaitable<Result<void>> Pool::send(const Envelope& envelope) {
     co_await wait_for_rate();
     for (int attempt = 0;; ++attempt) {
         auto acquired = co_await acquire(attempt > 0);
-        if (auto* failure = std::get_if<Failure>(&acquired)) co_return std::move(*failure);
-        auto connection = std::move(std::get<std::unique_ptr<Connection>>(acquired));
-        auto failure = co_await connection->send(envelope);
-        const bool broken = failure && !connection->usable();
+        if (!acquired) co_return acquired.error();
+        auto connection = std::move(*acquired);
+        auto sent = co_await connection->send(envelope);
+        const bool broken = !sent && !connection->usable();
         release(std::move(connection));
         // A session that broke (a dropped connection, a timeout) may have been stale, and
         // so may the idle ones: once more on a new connection before the failure counts.
-        if (!broken || failure->permanent || attempt == 1) co_return failure;
+        if (!broken || sent.error().permanent || attempt == 1) co_return sent;
     }
 }
 
@@ -231,7 +229,7 @@ asio::awaitable<Connection::Opened> Pool::open_new(std::shared_ptr<Place> place)
     // The place is this frame's until the connection holds it: a failed or cancelled open
     // frees it on the way out.
     auto opened = co_await Connection::open(co_await asio::this_coro::executor, server_, books_->tls, books_->resolver);
-    if (auto* connection = std::get_if<std::unique_ptr<Connection>>(&opened)) (*connection)->hold(std::move(place));
+    if (opened) (*opened)->hold(std::move(place));
     co_return opened;
 }
 

@@ -42,8 +42,8 @@ public:
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
 
-    // nullopt once the server accepted the message.
-    boost::asio::awaitable<std::optional<Failure>> send(const Envelope& envelope);
+    // A value once the server accepted the message.
+    boost::asio::awaitable<Result<void>> send(const Envelope& envelope);
 
     // Places taken now: connections idle, in use, being opened or being closed.
     std::size_t open_connections() const;

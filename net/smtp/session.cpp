@@ -78,7 +78,7 @@ Step Session::expect(State state, std::string bytes) {
 
 Step Session::fail(bool permanent, std::string message, bool session_usable) {
     state_ = session_usable ? State::ready : State::failed;
-    return Step{Step::Kind::failed, {}, Failure{permanent, session_usable, std::move(message)}};
+    return Step{Step::Kind::failed, {}, Failure{permanent, std::move(message)}, session_usable};
 }
 
 Step Session::fail_on(const Reply& reply, std::string_view what, bool session_usable) {
@@ -240,11 +240,11 @@ Step Session::transaction_reply(const Reply& reply) {
         return expect(State::data_end, ".\r\n");
     }
     if (answered != State::data && reply.code != 250 && reply.code != 251 && !transaction_failure_)
-        transaction_failure_ = Failure{reply.permanent_failure(), true,
+        transaction_failure_ = Failure{reply.permanent_failure(),
                                        std::string(answered == State::mail ? "sender refused: " : "recipient refused: ") +
                                            reply.text()};
     if (answered == State::data && !transaction_failure_)
-        transaction_failure_ = Failure{reply.permanent_failure(), true, "DATA refused: " + reply.text()};
+        transaction_failure_ = Failure{reply.permanent_failure(), "DATA refused: " + reply.text()};
 
     if (!expected_.empty()) {
         state_ = expected_.front();
@@ -270,7 +270,7 @@ Step Session::report_transaction_failure() {
     state_ = State::ready;  // the caller sends RSET before the next message
     auto failure = std::move(*transaction_failure_);
     transaction_failure_.reset();
-    return Step{Step::Kind::failed, {}, std::move(failure)};
+    return Step{Step::Kind::failed, {}, std::move(failure), true};
 }
 
 Step Session::begin_data() {

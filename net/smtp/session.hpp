@@ -11,6 +11,7 @@
 //       start_tls: handshake, then step = s.tls_established()
 //       ready: step = s.send_message(envelope) / s.reset() / s.noop() / s.quit()
 
+#include "net/failure.hpp"
 #include "net/smtp/reply.hpp"
 
 #include <cstdint>
@@ -43,24 +44,21 @@ struct Envelope {
     std::string message;  // the RFC 5322 message: headers, blank line, body
 };
 
-struct Failure {
-    bool permanent = false;       // a 5xx: trying again will not help
-    bool session_usable = false;  // the transaction failed but RSET makes the session ready again
-    std::string message;          // with the server's reply where there is one; never a password
-};
-
 struct Step {
     enum class Kind {
         receive,    // read one reply (after writing `bytes`, if any)
         start_tls,  // run the TLS handshake, then call tls_established()
         ready,      // idle: send a message, reset, noop or quit
         delivered,  // the message was accepted; the session is ready for the next one
-        failed,     // see `failure`
+        failed,     // see `failure` and `session_usable`
         closed,     // QUIT answered
     };
     Kind kind = Kind::receive;
     std::string bytes;  // to write before reading (receive only)
-    Failure failure;
+    Failure failure;    // failed only: permanent on a 5xx, with the server's reply where there is one
+    // failed only: the transaction failed but RSET makes the session ready again. A matter
+    // for the connection that drives the session, not for whoever sent the message.
+    bool session_usable = false;
 };
 
 struct Capabilities {

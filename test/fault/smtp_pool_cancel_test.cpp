@@ -78,7 +78,7 @@ struct PoolFixture {
         asio::cancellation_signal cancel;
         bool done = false;
         asio::co_spawn(io, pool->send(envelope),
-                       asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, std::optional<smtp::Failure>) {
+                       asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, net::Result<void>) {
                            done = true;
                        }));
         if (after == 0ms) {
@@ -91,11 +91,11 @@ struct PoolFixture {
         return run_until(done, 5s);
     }
 
-    // A send run to its end: nullopt when the server took the message.
-    std::optional<smtp::Failure> send() {
-        std::optional<std::optional<smtp::Failure>> result;
-        asio::co_spawn(io, pool->send(envelope), [&](std::exception_ptr e, std::optional<smtp::Failure> failure) {
-            result = e ? std::optional<smtp::Failure>(smtp::Failure{false, false, "threw"}) : std::move(failure);
+    // A send run to its end: a value when the server took the message.
+    net::Result<void> send() {
+        std::optional<net::Result<void>> result;
+        asio::co_spawn(io, pool->send(envelope), [&](std::exception_ptr e, net::Result<void> sent) {
+            result = e ? net::Result<void>(net::Failure{false, "threw"}) : std::move(sent);
         });
         const auto until = std::chrono::steady_clock::now() + 10s;
         while (!result && std::chrono::steady_clock::now() < until) {
@@ -123,8 +123,8 @@ BOOST_FIXTURE_TEST_CASE(cancelled_while_connecting, PoolFixture) {
     make_pool(peer.port);
     for (std::size_t i = 0; i < cancelled_runs; ++i) BOOST_TEST_REQUIRE(cancelled_send(0ms));
     BOOST_TEST(open_after_unwinding() == 0u);
-    const auto failure = send();
-    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    const auto sent = send();
+    BOOST_TEST(sent.has_value(), (sent ? "" : sent.error().message));
 }
 
 BOOST_FIXTURE_TEST_CASE(cancelled_waiting_for_the_greeting, PoolFixture) {
@@ -132,8 +132,8 @@ BOOST_FIXTURE_TEST_CASE(cancelled_waiting_for_the_greeting, PoolFixture) {
     make_pool(peer.port);
     for (std::size_t i = 0; i < cancelled_runs; ++i) BOOST_TEST_REQUIRE(cancelled_send(100ms));
     BOOST_TEST(open_after_unwinding() == 0u);
-    const auto failure = send();
-    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    const auto sent = send();
+    BOOST_TEST(sent.has_value(), (sent ? "" : sent.error().message));
 }
 
 BOOST_FIXTURE_TEST_CASE(cancelled_in_the_tls_handshake, PoolFixture) {
@@ -144,10 +144,11 @@ BOOST_FIXTURE_TEST_CASE(cancelled_in_the_tls_handshake, PoolFixture) {
     BOOST_TEST(open_after_unwinding() == 0u);
     // The next send gets a place and reaches the peer (which speaks plain text now, so the
     // handshake fails): it does not wait for places held by connections that are gone.
-    const auto failure = send();
-    BOOST_TEST_REQUIRE(failure.has_value());
-    BOOST_TEST(failure->message.find("waiting for a free SMTP connection") == std::string::npos, failure->message);
-    BOOST_TEST(failure->message.find("TLS") != std::string::npos, failure->message);
+    const auto sent = send();
+    BOOST_TEST_REQUIRE(sent.has_error());
+    const auto failure = sent.error();
+    BOOST_TEST(failure.message.find("waiting for a free SMTP connection") == std::string::npos, failure.message);
+    BOOST_TEST(failure.message.find("TLS") != std::string::npos, failure.message);
 }
 
 BOOST_FIXTURE_TEST_CASE(cancelled_while_probing_an_idle_connection, PoolFixture) {
@@ -155,13 +156,13 @@ BOOST_FIXTURE_TEST_CASE(cancelled_while_probing_an_idle_connection, PoolFixture)
     make_pool(peer.port);
     for (std::size_t i = 0; i < cancelled_runs; ++i) {
         const auto sent = send();  // leaves the connection idle in the pool
-        BOOST_TEST_REQUIRE(!sent.has_value(), (sent ? sent->message : ""));
+        BOOST_TEST_REQUIRE(sent.has_value(), (sent ? "" : sent.error().message));
         std::this_thread::sleep_for(1100ms);  // idle long enough to be probed with NOOP before reuse
         BOOST_TEST_REQUIRE(cancelled_send(100ms));
     }
     BOOST_TEST(open_after_unwinding() == 0u);
-    const auto failure = send();  // a new connection: no probe
-    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    const auto sent = send();  // a new connection: no probe
+    BOOST_TEST(sent.has_value(), (sent ? "" : sent.error().message));
 }
 
 BOOST_FIXTURE_TEST_CASE(cancelled_waiting_for_the_reply_to_data, PoolFixture) {
@@ -169,8 +170,8 @@ BOOST_FIXTURE_TEST_CASE(cancelled_waiting_for_the_reply_to_data, PoolFixture) {
     make_pool(peer.port);
     for (std::size_t i = 0; i < cancelled_runs; ++i) BOOST_TEST_REQUIRE(cancelled_send(200ms));
     BOOST_TEST(open_after_unwinding() == 0u);
-    const auto failure = send();
-    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    const auto sent = send();
+    BOOST_TEST(sent.has_value(), (sent ? "" : sent.error().message));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_send_waits_for_a_free_place_until_its_deadline, PoolFixture) {
@@ -179,14 +180,15 @@ BOOST_FIXTURE_TEST_CASE(a_send_waits_for_a_free_place_until_its_deadline, PoolFi
     // Every place held by a send stuck on the greeting: the next one gives up at the deadline.
     bool stuck_done[pool_size] = {};
     for (auto& done : stuck_done)
-        asio::co_spawn(io, pool->send(envelope), [&done](std::exception_ptr, std::optional<smtp::Failure>) { done = true; });
+        asio::co_spawn(io, pool->send(envelope), [&done](std::exception_ptr, net::Result<void>) { done = true; });
     io.restart();
     io.run_for(100ms);
     BOOST_TEST_REQUIRE(pool->open_connections() == pool_size);
     const auto started = std::chrono::steady_clock::now();
-    const auto failure = send();
-    BOOST_TEST_REQUIRE(failure.has_value());
-    BOOST_TEST(failure->message.find("waiting for a free SMTP connection") != std::string::npos, failure->message);
+    const auto sent = send();
+    BOOST_TEST_REQUIRE(sent.has_error());
+    const auto failure = sent.error();
+    BOOST_TEST(failure.message.find("waiting for a free SMTP connection") != std::string::npos, failure.message);
     BOOST_TEST((std::chrono::steady_clock::now() - started < 6s));
     pool.reset();
     io.stop();

@@ -42,12 +42,11 @@ BOOST_FIXTURE_TEST_CASE(delivers_over_starttls_with_auth_on_one_connection, Smtp
     asio::io_context io;
     auto tls = net::make_tls_context(cert);
     auto opened = open(io, options(), tls);
-    const auto* refused = std::get_if<smtp::Failure>(&opened);
-    BOOST_TEST_REQUIRE(!refused, (refused ? refused->message : ""));
-    auto& connection = *std::get<std::unique_ptr<smtp::Connection>>(opened);
+    BOOST_TEST_REQUIRE(opened.has_value(), (opened ? "" : opened.error().message));
+    auto& connection = **opened;
     for (int i = 1; i <= 20; ++i) {
-        const auto failure = run_awaitable(io, connection.send(envelope(i, i == 7 ? "before\r\n.\r\nafter" : "Hello")));
-        BOOST_TEST_REQUIRE(!failure.has_value(), (failure ? failure->message : ""));
+        const auto sent = run_awaitable(io, connection.send(envelope(i, i == 7 ? "before\r\n.\r\nafter" : "Hello")));
+        BOOST_TEST_REQUIRE(sent.has_value(), (sent ? "" : sent.error().message));
     }
     BOOST_TEST(connection.messages_sent() == 20u);
     BOOST_TEST(run_awaitable(io, connection.alive()));
@@ -67,8 +66,8 @@ BOOST_FIXTURE_TEST_CASE(a_certificate_that_does_not_verify_is_a_retryable_failur
     asio::io_context io;
     auto tls = net::make_tls_context(other.cert);
     const auto opened = open(io, options(), tls);
-    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
-    const auto& failure = std::get<smtp::Failure>(opened);
+    BOOST_TEST_REQUIRE(opened.has_error());
+    const auto failure = opened.error();
     BOOST_TEST(!failure.permanent);
     BOOST_TEST(failure.message.find("certificate verify failed") != std::string::npos, failure.message);
     BOOST_TEST(received() == 0u);
@@ -78,8 +77,8 @@ BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_permanent_and_not_echoed, SmtpServer
     asio::io_context io;
     auto tls = net::make_tls_context(cert);
     const auto opened = open(io, options("wrong-password"), tls);
-    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
-    const auto& failure = std::get<smtp::Failure>(opened);
+    BOOST_TEST_REQUIRE(opened.has_error());
+    const auto failure = opened.error();
     BOOST_TEST(failure.permanent, failure.message);
     BOOST_TEST(failure.message.find("535") != std::string::npos, failure.message);
     BOOST_TEST(failure.message.find("wrong-password") == std::string::npos);
@@ -91,7 +90,7 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
 }
 
 struct PoolObservations {
-    std::optional<smtp::Failure> failure;
+    net::Result<void> sent;
     std::size_t open_after_sending = 0;
     std::size_t open_after_idling = 0;
 };
@@ -100,7 +99,7 @@ struct PoolObservations {
 // run the pool's idle retirement.
 asio::awaitable<PoolObservations> send_three_then_idle(smtp::Pool& pool) {
     PoolObservations seen;
-    for (int i = 1; i <= 3 && !seen.failure; ++i) seen.failure = co_await pool.send(envelope(i));
+    for (int i = 1; i <= 3 && seen.sent; ++i) seen.sent = co_await pool.send(envelope(i));
     seen.open_after_sending = pool.open_connections();
     co_await sleep_for(800ms);
     seen.open_after_idling = pool.open_connections();
@@ -114,7 +113,7 @@ BOOST_FIXTURE_TEST_CASE(the_pool_reuses_a_connection_and_closes_it_when_idle, Sm
     pool_options.idle_timeout = 300ms;
     smtp::Pool pool(io.get_executor(), options(), pool_options);
     const auto seen = run_awaitable(io, send_three_then_idle(pool));
-    BOOST_TEST_REQUIRE(!seen.failure.has_value(), (seen.failure ? seen.failure->message : ""));
+    BOOST_TEST_REQUIRE(seen.sent.has_value(), (seen.sent ? "" : seen.sent.error().message));
     BOOST_TEST(seen.open_after_sending == 1u);  // one after the other: the same session
     BOOST_TEST(seen.open_after_idling == 0u);   // retired while idle, with no send to notice
     BOOST_TEST(wait_until([&] { return received() == 3u; }, 10s));
@@ -131,11 +130,10 @@ BOOST_FIXTURE_TEST_CASE(delivers_over_tls_from_the_first_byte, ImplicitTlsServer
     auto o = options();
     o.tls = smtp::TlsMode::implicit;
     auto opened = open(io, o, tls);
-    const auto* refused = std::get_if<smtp::Failure>(&opened);
-    BOOST_TEST_REQUIRE(!refused, (refused ? refused->message : ""));
-    auto& connection = *std::get<std::unique_ptr<smtp::Connection>>(opened);
-    const auto failure = run_awaitable(io, connection.send(envelope(1)));
-    BOOST_TEST(!failure.has_value(), (failure ? failure->message : ""));
+    BOOST_TEST_REQUIRE(opened.has_value(), (opened ? "" : opened.error().message));
+    auto& connection = **opened;
+    const auto sent = run_awaitable(io, connection.send(envelope(1)));
+    BOOST_TEST(sent.has_value(), (sent ? "" : sent.error().message));
     run_awaitable(io, connection.quit());
     BOOST_TEST(wait_until([&] { return received() == 1u; }, 10s));
 }
@@ -148,9 +146,9 @@ BOOST_AUTO_TEST_CASE(nothing_listening_is_a_retryable_failure) {
     o.port = 1;  // nothing listens on port 1 on loopback
     o.timeout = 2s;
     const auto opened = open(io, o, tls);
-    BOOST_TEST_REQUIRE(std::holds_alternative<smtp::Failure>(opened));
-    BOOST_TEST(!std::get<smtp::Failure>(opened).permanent);
-    BOOST_TEST(std::get<smtp::Failure>(opened).message.find("cannot connect") != std::string::npos);
+    BOOST_TEST_REQUIRE(opened.has_error());
+    BOOST_TEST(!opened.error().permanent);
+    BOOST_TEST(opened.error().message.find("cannot connect") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

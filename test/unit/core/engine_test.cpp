@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -84,20 +85,48 @@ public:
     }
 };
 
+// Holds its thread for 300 ms (a stand-in for CPU work such as a TLS handshake) and
+// records when it ran: runs on one strand cannot overlap, runs on strands of their own can.
+class BlockingHandler final : public core::Handler {
+public:
+    using Span = std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point>;
+
+    std::string_view type() const override { return "blocks"; }
+    std::optional<std::string> validate(const boost::json::value&) const override { return std::nullopt; }
+    asio::awaitable<core::Outcome> run(const Job&, core::JobContext&) override {
+        const auto start = std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(300ms);
+        const std::lock_guard lock(mutex_);
+        spans_.emplace_back(start, std::chrono::steady_clock::now());
+        co_return core::Outcome::success();
+    }
+    std::vector<Span> spans() const {
+        const std::lock_guard lock(mutex_);
+        return spans_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<Span> spans_;
+};
+
 // The engine on a real SQLite store, its io_context on a thread of its own.
 struct EngineFixture {
-    explicit EngineFixture(core::EngineOptions options = default_options()) {
+    explicit EngineFixture(core::EngineOptions options = default_options(), int threads = 1) {
         handlers.add(std::make_unique<handlers::NoopHandler>());
         handlers.add(std::make_unique<ThrowingHandler>());
+        auto blocking_handler = std::make_unique<BlockingHandler>();
+        blocking = blocking_handler.get();
+        handlers.add(std::move(blocking_handler));
         engine = std::make_unique<core::Engine>(io, faulty, handlers, options);
         engine->start();
-        runner = std::thread([this] { io.run(); });
+        for (int i = 0; i < threads; ++i) runners.emplace_back([this] { io.run(); });
     }
     ~EngineFixture() {
         stop();
         work.reset();
         io.stop();
-        if (runner.joinable()) runner.join();
+        for (auto& runner : runners) runner.join();
     }
 
     static core::EngineOptions default_options() {
@@ -141,13 +170,14 @@ struct EngineFixture {
     test::TempDir dir;
     // Before the store: the store's DB thread may still hold this io_context's executor
     // while it finishes an operation, so the store must be gone (its thread joined) first.
-    asio::io_context io{1};
+    asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     storage::SqliteJobStore store{{dir.file("jobs.db"), storage::Synchronous::normal}};
     FaultyStore faulty{store};
     core::HandlerRegistry handlers;
+    BlockingHandler* blocking = nullptr;
     std::unique_ptr<core::Engine> engine;
-    std::thread runner;
+    std::vector<std::thread> runners;
     bool stopped = false;
 };
 
@@ -286,6 +316,23 @@ BOOST_FIXTURE_TEST_CASE(a_handler_throwing_a_non_exception_fails_its_run_not_its
     BOOST_TEST(test::wait_until([&] {
         return std::all_of(ids.begin(), ids.end(), [&](auto id) { return get(id).state != JobState::queued; });
     }, 1500ms));
+}
+
+struct TwoThreads : EngineFixture {
+    TwoThreads() : EngineFixture(default_options(), 2) {}
+};
+
+// Regression: every run executed on the engine's strand, so the handlers' work (TLS
+// handshakes, building messages) of all workers shared one thread whatever --threads said.
+BOOST_FIXTURE_TEST_CASE(runs_use_every_event_loop_thread, TwoThreads) {
+    const auto first = enqueue("{}", 3, 0, "blocks");
+    const auto second = enqueue("{}", 3, 0, "blocks");
+    BOOST_TEST_REQUIRE(wait_for_state(first, JobState::done));
+    BOOST_TEST_REQUIRE(wait_for_state(second, JobState::done));
+    const auto spans = blocking->spans();
+    BOOST_TEST_REQUIRE(spans.size() == 2u);
+    const bool overlapped = spans[0].first < spans[1].second && spans[1].first < spans[0].second;
+    BOOST_TEST(overlapped, "the two runs took turns on one strand");
 }
 
 BOOST_FIXTURE_TEST_CASE(stop_ends_every_loop, EngineFixture) {

@@ -47,8 +47,8 @@ BOOST_AUTO_TEST_CASE(last_error_holds_status_reason_and_the_start_of_the_body) {
 }
 
 BOOST_AUTO_TEST_CASE(client_failures_keep_their_kind) {
-    BOOST_TEST((handlers::webhook_outcome(net::http::Failure{false, "timed out"}, now_ms).kind == Kind::retryable));
-    const auto denied = handlers::webhook_outcome(net::http::Failure{true, "address denied"}, now_ms);
+    BOOST_TEST((handlers::webhook_outcome(net::Failure{false, "timed out"}, now_ms).kind == Kind::retryable));
+    const auto denied = handlers::webhook_outcome(net::Failure{true, "address denied"}, now_ms);
     BOOST_TEST((denied.kind == Kind::permanent));
     BOOST_TEST(denied.message == "address denied");
 }

@@ -1,8 +1,9 @@
 #include "net/resolver.hpp"
 
+#include "common/asio_tokens.hpp"
+
 #include <boost/test/unit_test.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +26,7 @@
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using jobq::use_nothrow;
 using jobq::net::Resolver;
 using jobq::net::ResolverOptions;
 using tcp = asio::ip::tcp;
@@ -34,8 +36,6 @@ using error_code = boost::system::error_code;
 using Result = boost::system::result<std::vector<tcp::endpoint>>;
 
 namespace {
-
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 // Runs `io` until `done` holds, at most `timeout`. Unlike run_awaitable it does not wait for
 // the io_context to run out of work: the test DNS servers and abandoned queries keep it busy.

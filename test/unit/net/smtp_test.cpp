@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(no_starttls_offered_means_nothing_in_plain_text) {
     BOOST_TEST((step.kind == Kind::failed));
     BOOST_TEST(step.bytes.empty());
     BOOST_TEST(!step.failure.permanent);
-    BOOST_TEST(!step.failure.session_usable);
+    BOOST_TEST(!step.session_usable);
     BOOST_TEST(step.failure.message.find("STARTTLS") != std::string::npos);
 }
 
@@ -251,7 +251,7 @@ BOOST_AUTO_TEST_CASE(a_temporary_recipient_failure_is_retryable_and_rset_makes_t
     const auto step = answer(s, "554 no valid recipients\r\n");
     BOOST_TEST((step.kind == Kind::failed));
     BOOST_TEST(!step.failure.permanent);
-    BOOST_TEST(step.failure.session_usable);
+    BOOST_TEST(step.session_usable);
     BOOST_TEST(step.failure.message.find("451") != std::string::npos);
     BOOST_TEST(s.reset().bytes == "RSET\r\n");
     BOOST_TEST((answer(s, "250 ok\r\n").kind == Kind::ready));
@@ -299,7 +299,7 @@ BOOST_AUTO_TEST_CASE(a_421_ends_the_session_at_any_point) {
     const auto step = answer(s, "421 4.3.2 shutting down\r\n");
     BOOST_TEST((step.kind == Kind::failed));
     BOOST_TEST(!step.failure.permanent);
-    BOOST_TEST(!step.failure.session_usable);
+    BOOST_TEST(!step.session_usable);
 }
 
 BOOST_AUTO_TEST_CASE(a_refused_message_leaves_the_session_usable) {
@@ -311,7 +311,7 @@ BOOST_AUTO_TEST_CASE(a_refused_message_leaves_the_session_usable) {
     const auto step = answer(s, "552 5.3.4 message too big\r\n");
     BOOST_TEST((step.kind == Kind::failed));
     BOOST_TEST(step.failure.permanent);
-    BOOST_TEST(step.failure.session_usable);
+    BOOST_TEST(step.session_usable);
     BOOST_TEST(s.noop().bytes == "NOOP\r\n");
     BOOST_TEST((answer(s, "250 ok\r\n").kind == Kind::ready));
 }
