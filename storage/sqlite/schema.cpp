@@ -5,36 +5,8 @@
 namespace jobq::storage {
 namespace {
 
-// Times are integer milliseconds since the Unix epoch.
-constexpr std::string_view schema_v1 = R"sql(
-CREATE TABLE jobs (
-    id               INTEGER PRIMARY KEY,
-    type             TEXT    NOT NULL,
-    queue            TEXT    NOT NULL,
-    priority         INTEGER NOT NULL DEFAULT 0,
-    payload          TEXT    NOT NULL,
-    state            TEXT    NOT NULL
-        CHECK (state IN ('queued', 'processing', 'done', 'failed', 'cancelled')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    max_retries      INTEGER NOT NULL,
-    run_at           INTEGER NOT NULL,
-    lease_expires_at INTEGER,
-    idempotency_key  TEXT,
-    last_error       TEXT,
-    created_at       INTEGER NOT NULL,
-    started_at       INTEGER,
-    finished_at      INTEGER
-);
--- Partial: most jobs have no key, and a plain UNIQUE column indexes every NULL too.
-CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
--- The claim order, over runnable rows only. It also answers the dispatcher's "earliest
--- run_at" (the first entry of each priority level), so no second index on run_at is kept
--- up to date on every insert and claim.
-CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued';
--- The reaper's timer and sweep.
-CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
-
--- Every failed attempt, for operators asking why a job is where it is.
+// Every failed attempt, for operators asking why a job is where it is (since v1).
+constexpr std::string_view job_attempts_table = R"sql(
 CREATE TABLE job_attempts (
     job_id      INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     attempt     INTEGER NOT NULL,
@@ -73,6 +45,7 @@ constexpr std::string_view state_check_v3 =
 //  - `attempt_base`: attempts made before the last operator retry. `attempts` only grows,
 //    so it fences every attempt the job ever had and keys its history; the retry budget
 //    counts from the base.
+// Times are integer milliseconds since the Unix epoch.
 constexpr std::string_view jobs_v4 = R"sql(
 CREATE TABLE jobs_v4 (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -109,17 +82,32 @@ SELECT j.id, j.type, j.queue, j.priority, j.payload, j.state,
 FROM jobs AS j LEFT JOIN (SELECT job_id, MAX(attempt) AS top FROM job_attempts GROUP BY job_id) AS h ON h.job_id = j.id
 )sql";
 
-constexpr std::string_view jobs_v4_indexes = R"sql(
+constexpr std::string_view replace_jobs_with_v4 = R"sql(
 DROP TABLE jobs;
 ALTER TABLE jobs_v4 RENAME TO jobs;
+)sql";
+
+constexpr std::string_view jobs_v4_indexes = R"sql(
+-- Partial: most jobs have no key, and a plain UNIQUE column indexes every NULL too.
 CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- The claim order, over jobs that are due.
 CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued' AND due = 1;
 -- Jobs waiting for their run_at: the earliest is the dispatcher's next wake-up.
 CREATE INDEX jobs_waiting ON jobs (run_at) WHERE state = 'queued' AND due = 0;
+-- The reaper's timer and sweep.
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
+-- Retention finds finished jobs by state and age: a range seek per state, over finished
+-- rows only (finished_at is NULL until a job ends).
 CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
 )sql";
+
+// A new database gets the current schema at once.
+void create_current(Database& db) {
+    db.exec(jobs_v4);
+    db.exec("ALTER TABLE jobs_v4 RENAME TO jobs");
+    db.exec(jobs_v4_indexes);
+    db.exec(job_attempts_table);
+}
 
 // Inside the migration's transaction, with foreign keys off: dropping the old table must
 // not cascade into job_attempts, whose rows belong to the same ids in the new one.
@@ -128,6 +116,7 @@ void rebuild_jobs_v4(Database& db, std::int64_t now_ms) {
     Statement(db, copy_jobs_into_v4).bind(1, now_ms).run();
     // The highest id ever given, even if its row is gone: v3 kept no such mark, so the
     // highest id left is the best there is.
+    db.exec(replace_jobs_with_v4);
     db.exec(jobs_v4_indexes);
     db.exec("INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', COALESCE(MAX(id), 0) FROM jobs "
             "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')");
@@ -184,10 +173,14 @@ void migrate(Database& db, std::int64_t now_ms) {
     db.exec("PRAGMA foreign_keys=OFF");
     try {
         Transaction tx(db);
-        if (found < 1) db.exec(schema_v1);
-        if (found < 2) db.exec(schema_v2);
-        if (found < 3) rewrite_state_check(db);
-        if (found < 4) rebuild_jobs_v4(db, now_ms);
+        if (found < 1) {
+            create_current(db);
+        } else {
+            // Versions 1 to 3 were written by earlier jobq releases: upgraded step by step.
+            if (found < 2) db.exec(schema_v2);
+            if (found < 3) rewrite_state_check(db);
+            if (found < 4) rebuild_jobs_v4(db, now_ms);
+        }
         check_foreign_keys(db);
         db.set_user_version(schema_version);
         tx.commit();
