@@ -94,8 +94,9 @@ bool ca_files_load(const Config& c) {
     return true;
 }
 
-core::EngineOptions engine_options(const Config& c, core::Metrics* metrics) {
+core::EngineOptions engine_options(const Config& c, core::Metrics* metrics, unsigned threads) {
     core::EngineOptions o;
+    o.event_loop_threads = threads;
     o.metrics = metrics;
     o.workers = static_cast<std::size_t>(c.workers);
     o.visibility_timeout_ms = c.visibility_timeout_ms;
@@ -199,8 +200,15 @@ int run_server(const Config& config) {
         return 1;
     }
 
-    const core::HandlerRegistry handlers = make_handlers(config, io.get_executor());
-    core::Engine engine(io, *store, handlers, engine_options(config, metrics));
+    std::optional<core::HandlerRegistry> made;
+    try {
+        made.emplace(make_handlers(config, io.get_executor()));
+    } catch (const std::exception& e) {
+        log::error("cannot set up the job handlers", {{"error", e.what()}});
+        return 1;
+    }
+    const core::HandlerRegistry& handlers = *made;
+    core::Engine engine(io, *store, handlers, engine_options(config, metrics, threads));
     Api api({*store, *store, *store, *store}, engine, engine, handlers, metrics, api_options(config),
             core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));

@@ -8,6 +8,7 @@ import argparse
 import json
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -197,6 +198,10 @@ class Bench:
         shutil.copyfile(self.db("backlog"), self.db(name))
         with sqlite3.connect(self.db(name)) as db:
             db.execute(change[0], change[1:])
+            # Made due here, as jobs submitted for now are stored (schema v4's `due`); the
+            # server would otherwise mark the whole backlog due in its first claim.
+            if any(column[1] == "due" for column in db.execute("PRAGMA table_info(jobs)")):
+                db.execute("UPDATE jobs SET due = run_at <= ? WHERE state = 'queued'", (now_ms(),))
 
     def start_up(self):
         """exec -> /readyz 200 with the backlog, PROCESSING_AT_START of it left processing."""
@@ -220,12 +225,15 @@ class Bench:
                  f"median of 3 ({', '.join(f'{t * 1000:.0f}' for t in times)}); target < 1,000")
         self.row("memory", f"RSS holding the {self.jobs:,}-job backlog", f"{rss / MIB:.1f} MiB", "target < 64")
 
-    def drain(self, levels=1):
+    def drain(self, levels=1, interleaved=False):
         """The whole backlog made due at once, run to the end with the default 64 workers;
         with `levels` > 1, spread over that many distinct priorities (the claim's cost must
-        not grow with them)."""
-        name = "drain" if levels == 1 else f"drain-{levels}-levels"
-        self.copy_backlog(name, ("UPDATE jobs SET run_at = ?, priority = id % ? - ? / 2", now_ms(), levels, levels))
+        not grow with them): in blocks of consecutive ids, so claims still take rows stored
+        side by side, or `interleaved` (id modulo levels), so each claimed job is on a page
+        of its own and every claim and outcome writes that many more pages."""
+        name = "drain" if levels == 1 else f"drain-{levels}-levels{'-interleaved' if interleaved else ''}"
+        spread = "id % ?" if interleaved else f"(id - 1) * ? / {self.jobs}"
+        self.copy_backlog(name, (f"UPDATE jobs SET run_at = ?, priority = {spread} - ? / 2", now_ms(), levels, levels))
         with sqlite3.connect(self.db(name)) as db:
             # Claims go in (priority DESC, run_at, id) order: this job is among the last run.
             last = db.execute("SELECT id FROM jobs ORDER BY priority, id DESC LIMIT 1").fetchone()[0]
@@ -249,7 +257,8 @@ class Bench:
                      "first start -> last finish; target 100,000")
             self.row("memory", "peak RSS while draining", f"{peak / MIB:.1f} MiB", "sampled every 0.25 s")
         else:
-            self.row("drain", f"the same over {levels:,} distinct priorities", f"{rate:,.0f} jobs/s",
+            layout = "interleaved by id" if interleaved else "in blocks of ids"
+            self.row("drain", f"the same over {levels:,} distinct priorities, {layout}", f"{rate:,.0f} jobs/s",
                      f"{rate / self.single_level_drain:.2f} of the single level")
 
     def id_cost(self, rows=200_000, rounds=3):
@@ -264,9 +273,9 @@ class Bench:
         times = {"AUTOINCREMENT": [], "plain": []}
         with sqlite3.connect(path, isolation_level=None) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(table_sql.replace("CREATE TABLE jobs", "CREATE TABLE with_autoincrement", 1))
-            db.execute(table_sql.replace("CREATE TABLE jobs", "CREATE TABLE plain", 1)
-                       .replace("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY"))
+            named = re.compile(r'CREATE TABLE "?jobs"?')  # SQLite quotes a name a RENAME gave
+            db.execute(named.sub("CREATE TABLE with_autoincrement", table_sql, count=1))
+            db.execute(named.sub("CREATE TABLE plain", table_sql, count=1).replace("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY"))
             for _ in range(rounds):
                 for label, table in (("AUTOINCREMENT", "with_autoincrement"), ("plain", "plain")):
                     statement = insert.format(t=table)
@@ -318,6 +327,7 @@ def main():
         bench.start_up()
         bench.drain()
         bench.drain(levels=1000)
+        bench.drain(levels=1000, interleaved=True)
         print()
         print(f"| section | run | figure | note |\n|---|---|---:|---|")
         for section, run, figure, note in bench.rows:

@@ -28,6 +28,8 @@ constexpr int settle_tries = 3;
 
 using time_point = std::chrono::steady_clock::time_point;
 
+bool requeues(const Settlement& s) { return s.kind == Settlement::Kind::retry || s.kind == Settlement::Kind::released; }
+
 // Sets a loop's running flag for as long as the loop's frame lives, however it ends.
 class RunningFlag {
 public:
@@ -283,30 +285,32 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
     const millis timeout = execution_timeout_ms();
     // Each run on a strand of its own: handlers' TLS handshakes and message building use
     // every event-loop thread. Only the settlement comes back to the engine's strand.
-    const auto run_strand = asio::make_strand(executor_);
+    const bool own_strand = options_.event_loop_threads > 1;
+    const asio::any_io_executor run_strand =
+        own_strand ? asio::any_io_executor(asio::make_strand(executor_)) : asio::any_io_executor(strand_);
     JobContext context{run_strand, clock_() + timeout};
     RunDeadlines::Run run(deadlines_, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout));
 
-    auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx) -> asio::awaitable<Outcome> {
+    auto guarded_run = [](Handler* h, const Job& j, JobContext& ctx, bool own_strand) -> asio::awaitable<Outcome> {
         std::exception_ptr thrown;
         try {
             // co_spawn starts the run inline, nested in the engine strand's handler, until
             // its first suspension: the handler's work before its first I/O (building the
             // message, say) would hold the engine's strand. Queued here, it starts on its
             // own strand, on whichever thread is free.
-            co_await asio::post(ctx.executor, asio::use_awaitable);
+            if (own_strand) co_await asio::post(ctx.executor, asio::use_awaitable);
             co_return co_await h->run(j, ctx);
         } catch (...) {
             thrown = std::current_exception();
         }
         co_return Outcome::retryable("handler threw: " + describe(thrown));
     };
-    Outcome outcome = co_await asio::co_spawn(run_strand, guarded_run(handler, job, context),
+    Outcome outcome = co_await asio::co_spawn(run_strand, guarded_run(handler, job, context, own_strand),
                                               asio::bind_cancellation_slot(run.slot(), asio::use_awaitable));
     // A cancellation emitted here reaches the run through a handler posted to its strand,
     // which points into `run`: once one was emitted, let the run's strand go past it before
     // `run` is destroyed (the strand runs in order, so this post comes after it).
-    if (run.cancelled()) co_await asio::post(run_strand, asio::use_awaitable);
+    if (own_strand && run.cancelled()) co_await asio::post(run_strand, asio::use_awaitable);
     // A run that succeeded as its deadline passed still succeeded; a cancelled one failed
     // because of the deadline, whatever its handler made of the cancellation.
     if (!run.cancelled() || outcome.kind == Outcome::Kind::success) co_return outcome;
@@ -366,6 +370,9 @@ asio::awaitable<void> Engine::record_loop() {
             failure = std::current_exception();
         }
         if (!failure) {
+            // A retry or a release queued its job again only now, at commit: the dispatcher
+            // may have looked (and gone to sleep) while it was still processing.
+            if (std::any_of(batch.begin(), batch.end(), requeues)) wake_dispatcher();
             batch.clear();
             tries = 0;
             continue;

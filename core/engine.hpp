@@ -42,6 +42,10 @@ namespace jobq::core {
 
 struct EngineOptions {
     std::size_t workers = 64;
+    // Threads running the io_context. With more than one, each run gets a strand of its
+    // own, so handlers' work spreads over them; with one there is nothing to spread, and
+    // runs stay on the engine's strand (a strand and a hop per run saved).
+    unsigned event_loop_threads = 1;
     Metrics* metrics = nullptr;  // optional; outlives the engine
     millis visibility_timeout_ms = 300'000;
     millis shutdown_timeout_ms = 30'000;

@@ -1,5 +1,7 @@
 #include "handlers/webhook_request.hpp"
 
+#include "net/uri_text.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <boost/url/host_type.hpp>
 #include <boost/url/parse.hpp>
@@ -168,9 +170,11 @@ std::optional<std::string> read_headers(const json::object& payload,
 core::Result<Url> parse_url(std::string_view text) {
     if (text.size() > max_url) return invalid("url is too long");
     if (!clean_value(text) || text.find(' ') != std::string_view::npos) return invalid("url has invalid characters");
+    // What RFC 3986 allows nowhere is sent percent-encoded, as jobq always accepted it.
+    const std::string escaped = net::escape_for_uri(text, net::UriPart::whole);
     std::string reread;
-    const auto uri = read_uri(text, reread);
-    if (!uri) return invalid(unparsable(text));
+    const auto uri = read_uri(escaped, reread);
+    if (!uri) return invalid(unparsable(escaped));
     const auto scheme = uri->scheme_id();  // case-insensitive
     if ((scheme != urls::scheme::http && scheme != urls::scheme::https) || !uri->has_authority())
         return invalid("url must start with http:// or https://");

@@ -2,6 +2,7 @@
 
 #include "common/asio_tokens.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -319,9 +320,12 @@ asio::awaitable<Result> Resolver::resolve(std::string host, std::uint16_t port, 
     const auto deadline = deadline_after(timeout);
     if (auto endpoint = numeric_endpoint(host, port)) co_return Endpoints{*endpoint};
     if (host.empty() || host.find('\0') != std::string::npos) co_return failure(asio::error::host_not_found);
-    // The channel lives on the strand; co_spawn's completion brings the caller back to its own executor.
+    // The channel lives on the strand; co_spawn's completion brings the caller back to its own
+    // executor. The caller's cancellation slot is not passed on: Asio 1.81 forwards a
+    // cancellation across executors by a posted handler that points into the slot's
+    // memory, which the caller frees as it resumes; the lookup's own deadline bounds it.
     co_return co_await asio::co_spawn(impl_->strand(), Impl::run(impl_, std::move(host), port, deadline),
-                                      asio::use_awaitable);
+                                      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
 }
 
 }  // namespace jobq::net

@@ -118,8 +118,10 @@ void rebuild_jobs_v4(Database& db, std::int64_t now_ms) {
     // highest id left is the best there is.
     db.exec(replace_jobs_with_v4);
     db.exec(jobs_v4_indexes);
-    db.exec("INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', COALESCE(MAX(id), 0) FROM jobs "
-            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')");
+    // The copy left the mark (renamed with the table) when there were rows; an empty table
+    // gets one here, so the sequence always has exactly one row for jobs.
+    const bool has_mark = Statement(db, "SELECT 1 FROM sqlite_sequence WHERE name = 'jobs'").step();
+    if (!has_mark) db.exec("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', 0)");
 }
 
 std::int64_t pragma_value(Database& db, std::string_view pragma) {

@@ -23,14 +23,16 @@ namespace {
 // by rowid: a single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` did the same with three
 // temporary tables (the subquery's ids, the rows to change, the rows returned), a cost
 // every claim paid: 6% of the database thread's work when jobs arrive one at a time.
+// `due` alone says runnable (not run_at against the claim's clock): a wall clock that
+// stepped back must not leave a due job unclaimed and outside every wake-up.
 constexpr std::string_view sql_due =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 AND run_at <= ?2 "
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
 // The same, narrowed to some types and queues (a JSON array each; NULL: any). The index
 // still gives the order, but rows of other types or queues are read and passed over: a
 // narrowed claim costs more when those lead the order.
 constexpr std::string_view sql_due_narrowed =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 AND run_at <= ?2 "
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 "
     "AND (?3 IS NULL OR type IN (SELECT value FROM json_each(?3))) "
     "AND (?4 IS NULL OR queue IN (SELECT value FROM json_each(?4))) "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
@@ -117,7 +119,7 @@ std::optional<std::string> json_array(const std::vector<std::string>& names) {
 std::vector<Job> read_due(Database& db, const core::ClaimRequest& request) {
     const bool narrowed = !request.types.empty() || !request.queues.empty();
     auto s = db.cached(narrowed ? sql_due_narrowed : sql_due);
-    s->bind(1, static_cast<std::int64_t>(request.max)).bind(2, request.now);
+    s->bind(1, static_cast<std::int64_t>(request.max));
     if (narrowed) s->bind(3, json_array(request.types)).bind(4, json_array(request.queues));
     std::vector<Job> jobs;
     while (s->step()) jobs.push_back(read_job(*s));

@@ -319,7 +319,12 @@ BOOST_FIXTURE_TEST_CASE(a_handler_throwing_a_non_exception_fails_its_run_not_its
 }
 
 struct TwoThreads : EngineFixture {
-    TwoThreads() : EngineFixture(default_options(), 2) {}
+    TwoThreads() : EngineFixture(options(), 2) {}
+    static core::EngineOptions options() {
+        auto o = default_options();
+        o.event_loop_threads = 2;
+        return o;
+    }
 };
 
 // Regression: every run executed on the engine's strand, so the handlers' work (TLS

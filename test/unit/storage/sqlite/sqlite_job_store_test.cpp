@@ -312,6 +312,12 @@ PRAGMA user_version = 3;
     BOOST_TEST(claimed[0].attempts == 3);
     BOOST_TEST((run_awaitable(io, store.remove(8)).outcome == core::JobChange::Outcome::changed));
     BOOST_TEST(run_awaitable(io, store.enqueue(noop())).job.id == 9);
+    // One high-water mark for jobs, not a second one at 0 beside it.
+    BOOST_TEST(run_awaitable(io, store.on_db_thread<std::int64_t>([](storage::Database& db) {
+                   auto s = db.cached("SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'jobs'");
+                   s->step();
+                   return s->column_int64(0);
+               })) == 1);
     BOOST_TEST(run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
                    auto s = db.cached("PRAGMA integrity_check");
                    s->step();
