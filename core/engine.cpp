@@ -156,25 +156,29 @@ void Engine::wake_dispatcher() {
     dispatch_timer_.cancel();
 }
 
-asio::awaitable<void> Engine::dispatch_loop() {
-    const RunningFlag running(dispatcher_running_);
+asio::awaitable<void> Engine::keep_running(const char* name, Round round, asio::steady_timer& timer) {
     while (!stopping_) {
-        wake_pending_ = false;
         std::optional<time_point> wake_at;
         try {
-            wake_at = co_await claim_round();
+            wake_at = co_await (this->*round)();
         } catch (...) {
-            log::error("dispatcher failed; trying again", {{"error", describe(std::current_exception())}});
+            log::error("engine loop failed; trying again", {{"loop", name}, {"error", describe(std::current_exception())}});
             wake_at = std::chrono::steady_clock::now() + failure_backoff;
         }
         // No co_await between this check and the wait: a wake-up cannot slip in between.
         if (!wake_at || stopping_) continue;
-        dispatch_timer_.expires_at(*wake_at);
-        co_await dispatch_timer_.async_wait(use_nothrow);
+        timer.expires_at(*wake_at);
+        co_await timer.async_wait(use_nothrow);
     }
 }
 
+asio::awaitable<void> Engine::dispatch_loop() {
+    const RunningFlag running(dispatcher_running_);
+    co_await keep_running("dispatcher", &Engine::claim_round, dispatch_timer_);
+}
+
 asio::awaitable<std::optional<time_point>> Engine::claim_round() {
+    wake_pending_ = false;  // from here on, a wake-up means look again
     const std::size_t free_workers = options_.workers - in_flight_;
     // Every worker is busy: the next event is a worker finishing.
     if (free_workers == 0) co_return time_point::max();
@@ -195,18 +199,7 @@ asio::awaitable<std::optional<time_point>> Engine::claim_round() {
 
 asio::awaitable<void> Engine::reaper_loop() {
     const RunningFlag running(reaper_running_);
-    while (!stopping_) {
-        std::optional<time_point> wake_at;
-        try {
-            wake_at = co_await reap_round();
-        } catch (...) {
-            log::error("reaper failed; trying again", {{"error", describe(std::current_exception())}});
-            wake_at = std::chrono::steady_clock::now() + failure_backoff;
-        }
-        if (!wake_at || stopping_) continue;
-        reaper_timer_.expires_at(*wake_at);
-        co_await reaper_timer_.async_wait(use_nothrow);
-    }
+    co_await keep_running("reaper", &Engine::reap_round, reaper_timer_);
 }
 
 asio::awaitable<std::optional<time_point>> Engine::reap_round() {

@@ -81,7 +81,11 @@ private:
     boost::asio::awaitable<void> drain_and_stop();
     using time_point = std::chrono::steady_clock::time_point;
 
-    // Every loop catches whatever a round throws, logs it, backs off and goes on.
+    // One round of a loop: when to run the next (nullopt: at once).
+    using Round = boost::asio::awaitable<std::optional<time_point>> (Engine::*)();
+    // Runs rounds until stop(), sleeping on `timer` in between: whatever a round throws is
+    // logged, and the loop backs off and goes on.
+    boost::asio::awaitable<void> keep_running(const char* name, Round round, boost::asio::steady_timer& timer);
     boost::asio::awaitable<void> dispatch_loop();
     // One claim: when to look again (nullopt: at once).
     boost::asio::awaitable<std::optional<time_point>> claim_round();

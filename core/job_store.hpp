@@ -70,9 +70,11 @@ public:
     // (highest first), run_at, id; increments attempts and sets the lease.
     virtual boost::asio::awaitable<std::vector<Job>> claim(ClaimRequest request) = 0;
 
-    // False when fencing refused it (the job is no longer at that attempt).
-    virtual boost::asio::awaitable<bool> settle(Settlement settlement) = 0;
-    // Many at once, in one transaction: for each, whether it was recorded (fencing).
+    // errc::lease_lost when fencing refused it (the job is no longer at that attempt).
+    virtual boost::asio::awaitable<Result<void>> settle(Settlement settlement) = 0;
+    // Many at once, in one transaction: for each, whether it was recorded (fencing). A
+    // batch answers with a flag per outcome rather than an Error each: the engine only
+    // logs the refused ones.
     virtual boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<Settlement> settlements) = 0;
 
     // Earliest run_at among queued jobs.

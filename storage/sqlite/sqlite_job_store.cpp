@@ -211,11 +211,16 @@ asio::awaitable<std::vector<Job>> SqliteJobStore::claim(core::ClaimRequest reque
         [request = std::move(request)](Database& db) { return claim_due(db, request); }, Durability::redoable);
 }
 
-asio::awaitable<bool> SqliteJobStore::settle(core::Settlement st) {
+asio::awaitable<core::Result<void>> SqliteJobStore::settle(core::Settlement st) {
     // Redoable: an outcome lost in a power failure leaves the job processing, and recovery
     // runs it again.
-    return in_transaction<bool>([st = std::move(st)](Database& db) { return settle_row(db, st); },
-                                Durability::redoable);
+    return in_transaction<core::Result<void>>(
+        [st = std::move(st)](Database& db) -> core::Result<void> {
+            if (settle_row(db, st)) return {};
+            return core::make_error(core::errc::lease_lost, "job " + std::to_string(st.id) + " is no longer at attempt " +
+                                                                std::to_string(st.attempt));
+        },
+        Durability::redoable);
 }
 
 asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::Settlement> settlements) {

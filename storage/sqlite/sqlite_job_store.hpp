@@ -35,7 +35,7 @@ public:
     boost::asio::awaitable<core::EnqueueResult> enqueue(core::JobSpec spec) override;
     boost::asio::awaitable<std::optional<core::Job>> get(core::job_id id) override;
     boost::asio::awaitable<std::vector<core::Job>> claim(core::ClaimRequest request) override;
-    boost::asio::awaitable<bool> settle(core::Settlement settlement) override;
+    boost::asio::awaitable<core::Result<void>> settle(core::Settlement settlement) override;
     boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override;
     boost::asio::awaitable<std::optional<core::millis>> next_run_at() override;
     boost::asio::awaitable<std::optional<core::millis>> next_lease_expiry() override;

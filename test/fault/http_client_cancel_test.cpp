@@ -6,13 +6,10 @@
 
 #include "net/http_client.hpp"
 
+#include "cancelled_run.hpp"
 #include "webhook_receiver.hpp"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <optional>
@@ -48,44 +45,17 @@ struct ClientFixture {
         return r;
     }
 
-    bool run_until(const bool& done, std::chrono::milliseconds deadline) {
-        const auto until = std::chrono::steady_clock::now() + deadline;
-        while (!done && std::chrono::steady_clock::now() < until) {
-            io.restart();
-            io.run_for(10ms);
-        }
-        return done;
-    }
-
     // A send cancelled `after` it started (zero: before its first await): whether it ended.
     bool cancelled_send(const http::Request& r, std::chrono::milliseconds after) {
-        asio::cancellation_signal cancel;
-        bool done = false;
-        asio::co_spawn(io, client->send(r),
-                       asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, net::Result<http::Response>) {
-                           done = true;
-                       }));
-        asio::steady_timer timer(io, after);
-        if (after == 0ms) cancel.emit(asio::cancellation_type::terminal);
-        else timer.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
-        return run_until(done, 5s);
+        return run_cancelled(io, client->send(r), after);
     }
 
-    // The status of a send run to its end (0: it failed, with the failure's message).
+    // The status and body of a send run to its end (0 and the failure's message when it failed).
     std::pair<unsigned, std::string> send(const http::Request& r) {
-        std::optional<std::pair<unsigned, std::string>> outcome;
-        asio::co_spawn(io, client->send(r), [&](std::exception_ptr e, net::Result<http::Response> result) {
-            if (e) outcome.emplace(0, "threw");
-            else if (!result) outcome.emplace(0, result.error().message);
-            else outcome.emplace(result->status, result->body_prefix);
-        });
-        const auto until = std::chrono::steady_clock::now() + 10s;
-        while (!outcome && std::chrono::steady_clock::now() < until) {
-            io.restart();
-            io.run_for(10ms);
-        }
-        BOOST_TEST_REQUIRE(outcome.has_value(), "the send did not end");
-        return *outcome;
+        const auto result = run_to_end(io, client->send(r));
+        BOOST_TEST_REQUIRE(result.has_value(), "the send did not end");
+        if (!*result) return {0u, result->error().message};
+        return {(*result)->status, (*result)->body_prefix};
     }
 };
 

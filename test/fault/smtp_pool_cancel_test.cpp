@@ -7,14 +7,12 @@
 
 #include "net/smtp/pool.hpp"
 
+#include "cancelled_run.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <optional>
@@ -63,47 +61,14 @@ struct PoolFixture {
         pool = std::make_unique<smtp::Pool>(io.get_executor(), server, options);
     }
 
-    // Runs the io_context until `done` or the deadline; false at the deadline.
-    bool run_until(const bool& done, std::chrono::milliseconds deadline) {
-        const auto until = std::chrono::steady_clock::now() + deadline;
-        while (!done && std::chrono::steady_clock::now() < until) {
-            io.restart();
-            io.run_for(10ms);
-        }
-        return done;
-    }
-
     // A send cancelled `after` it started (zero: before its first await): whether it ended.
-    bool cancelled_send(std::chrono::milliseconds after) {
-        asio::cancellation_signal cancel;
-        bool done = false;
-        asio::co_spawn(io, pool->send(envelope),
-                       asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, net::Result<void>) {
-                           done = true;
-                       }));
-        if (after == 0ms) {
-            cancel.emit(asio::cancellation_type::terminal);
-        } else {
-            asio::steady_timer timer(io, after);
-            timer.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
-            return run_until(done, 5s);
-        }
-        return run_until(done, 5s);
-    }
+    bool cancelled_send(std::chrono::milliseconds after) { return run_cancelled(io, pool->send(envelope), after); }
 
-    // A send run to its end: a value when the server took the message.
+    // A send run to its end: its result, or a failure saying it did not end.
     net::Result<void> send() {
-        std::optional<net::Result<void>> result;
-        asio::co_spawn(io, pool->send(envelope), [&](std::exception_ptr e, net::Result<void> sent) {
-            result = e ? net::Result<void>(net::Failure{false, "threw"}) : std::move(sent);
-        });
-        const auto until = std::chrono::steady_clock::now() + 10s;
-        while (!result && std::chrono::steady_clock::now() < until) {
-            io.restart();
-            io.run_for(10ms);
-        }
-        BOOST_TEST_REQUIRE(result.has_value(), "the send did not end");
-        return *result;
+        auto sent = run_to_end(io, pool->send(envelope));
+        BOOST_TEST_REQUIRE(sent.has_value(), "the send did not end");
+        return *sent;
     }
 
     // The connections still open once every cancelled send has unwound.

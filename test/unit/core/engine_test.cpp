@@ -46,7 +46,9 @@ public:
         trip(fail_claim);
         return inner_.claim(std::move(request));
     }
-    asio::awaitable<bool> settle(core::Settlement settlement) override { return inner_.settle(std::move(settlement)); }
+    asio::awaitable<core::Result<void>> settle(core::Settlement settlement) override {
+        return inner_.settle(std::move(settlement));
+    }
     asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override {
         if (fail_settle.exchange(0) > 0) {
             ++failures;

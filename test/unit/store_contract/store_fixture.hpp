@@ -69,7 +69,12 @@ struct StoreFixture {
                                       core::millis now = t0) {
         return finish(store().claim({max, now, now + lease, std::move(types), std::move(queues)}));
     }
-    bool settle(core::Settlement settlement) { return finish(store().settle(std::move(settlement))); }
+    // True when recorded; a refusal must be lease_lost.
+    bool settle(core::Settlement settlement) {
+        const auto recorded = finish(store().settle(std::move(settlement)));
+        if (!recorded) BOOST_TEST((recorded.error().code == core::errc::lease_lost));
+        return recorded.has_value();
+    }
     std::vector<bool> settle_all(std::vector<core::Settlement> settlements) {
         return finish(store().settle_all(std::move(settlements)));
     }

@@ -48,7 +48,7 @@ struct StoreFixture {
 
     core::job_id enqueue(JobSpec spec) { return run_awaitable(io, store.enqueue(std::move(spec))).job.id; }
     std::vector<Job> claim(std::size_t n, core::millis now = t0) { return ::claim(io, store, n, now); }
-    bool settle(Settlement s) { return run_awaitable(io, store.settle(std::move(s))); }
+    bool settle(Settlement s) { return run_awaitable(io, store.settle(std::move(s))).has_value(); }
 };
 
 }  // namespace
