@@ -2,8 +2,10 @@
 
 #include "common/asio_tokens.hpp"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -311,6 +313,14 @@ void Resolver::Impl::on_timeout() {
     schedule_timeout();
 }
 
+// A caller's side of a lookup: its timer (on the caller's executor) expires at the deadline
+// or is cancelled when the answer is posted.
+struct Resolver::CallerWait {
+    CallerWait(asio::any_io_executor executor, clock::time_point deadline) : timer(std::move(executor), deadline) {}
+    asio::steady_timer timer;
+    std::optional<Result> result;  // set on the caller's executor
+};
+
 Resolver::Resolver(asio::any_io_executor executor, ResolverOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), options)) {}
 
@@ -320,12 +330,25 @@ asio::awaitable<Result> Resolver::resolve(std::string host, std::uint16_t port, 
     const auto deadline = deadline_after(timeout);
     if (auto endpoint = numeric_endpoint(host, port)) co_return Endpoints{*endpoint};
     if (host.empty() || host.find('\0') != std::string::npos) co_return failure(asio::error::host_not_found);
-    // The channel lives on the strand; co_spawn's completion brings the caller back to its own
-    // executor. The caller's cancellation slot is not passed on: Asio 1.81 forwards a
-    // cancellation across executors by a posted handler that points into the slot's
-    // memory, which the caller frees as it resumes; the lookup's own deadline bounds it.
-    co_return co_await asio::co_spawn(impl_->strand(), Impl::run(impl_, std::move(host), port, deadline),
-                                      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    // The lookup runs on the channel's strand; the caller waits on a timer of its own, on its
+    // own executor, which the lookup's answer cancels (posted there). So the caller's
+    // cancellation stays on the caller's executor: Asio 1.81 forwards a cancellation across
+    // executors by a posted handler that points into the caller's slot, which the caller
+    // frees as it resumes. The lookup holds what it uses; an answer nobody waits for is dropped.
+    auto waiting = std::make_shared<CallerWait>(co_await asio::this_coro::executor, deadline);
+    auto lookup = [](std::shared_ptr<Impl> impl, std::string name, std::uint16_t p, clock::time_point until,
+                     std::shared_ptr<CallerWait> caller) -> asio::awaitable<void> {
+        auto result = co_await Impl::run(std::move(impl), std::move(name), p, until);
+        auto executor = caller->timer.get_executor();
+        asio::post(executor, [caller = std::move(caller), result = std::move(result)]() mutable {
+            caller->result = std::move(result);
+            caller->timer.cancel();
+        });
+    };
+    asio::co_spawn(impl_->strand(), lookup(impl_, std::move(host), port, deadline, waiting), asio::detached);
+    auto [ec] = co_await waiting->timer.async_wait(use_nothrow);
+    if (waiting->result) co_return std::move(*waiting->result);
+    co_return failure(ec == asio::error::operation_aborted ? asio::error::operation_aborted : asio::error::timed_out);
 }
 
 }  // namespace jobq::net

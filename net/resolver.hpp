@@ -12,8 +12,10 @@
 // once; the c-ares channel is used only on the Resolver's own strand, made from the
 // executor given, and the caller resumes on its own executor.
 //
-// Cancellation: resolve() obeys its caller's cancellation (operation_aborted). An abandoned
-// query (deadline passed, cancelled) is left to c-ares, which ends it within a few seconds.
+// Cancellation: resolve() obeys its caller's cancellation (operation_aborted) on the
+// caller's own executor, which must be a strand or run by one thread (a job's run is). An
+// abandoned query (deadline passed, cancelled) is left to c-ares, which ends it within a
+// few seconds.
 //
 // Lifetime: destroy the Resolver before its io_context, and when none of its handlers can
 // run at the same time: while the io_context is not running, or from a handler on the
@@ -63,6 +65,7 @@ public:
 
 private:
     class Impl;
+    struct CallerWait;
     std::shared_ptr<Impl> impl_;  // shared with handlers still queued, so none can outlive it
 };
 

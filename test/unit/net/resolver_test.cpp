@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -324,6 +326,26 @@ BOOST_AUTO_TEST_CASE(a_lookup_pending_at_destruction_ends_with_operation_aborted
     BOOST_TEST(ms(steady::now() - start) < 500.0);
     const auto result = pending.get();
     BOOST_TEST(failed_with(result, asio::error::operation_aborted), describe(result));
+}
+
+// A job's run cancelled (its deadline, shutdown) while its lookup waits on a server that
+// never answers: the caller ends at once, long before the lookup's own 10 s deadline.
+BOOST_AUTO_TEST_CASE(a_caller_cancelled_while_its_lookup_waits_ends_at_once) {
+    ServerStats stats;
+    asio::io_context io;
+    Resolver resolver(io.get_executor(), {start_dns_server(io, silence, stats)});
+    asio::cancellation_signal cancel;
+    std::optional<Result> result;
+    asio::co_spawn(io, resolver.resolve("never-answers.invalid", 80, 10s),
+                   asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, Result r) {
+                       result = e ? Result(boost::system::error_code(asio::error::fault)) : std::move(r);
+                   }));
+    BOOST_TEST_REQUIRE(run_until(io, [&] { return stats.queries > 0; }, 2s));
+    const auto start = steady::now();
+    cancel.emit(asio::cancellation_type::terminal);
+    BOOST_TEST_REQUIRE(run_until(io, [&] { return result.has_value(); }, 2s));
+    BOOST_TEST(ms(steady::now() - start) < 500.0);
+    BOOST_TEST(failed_with(*result, asio::error::operation_aborted), describe(*result));
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_server_list_throws) {
