@@ -126,7 +126,7 @@ void Engine::start() {
 
 std::vector<std::string> Engine::loops_not_running() const {
     std::vector<std::string> ended;
-    if (!started_.load(std::memory_order_acquire) || stopping_seen_.load(std::memory_order_acquire)) return ended;
+    if (!started_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire)) return ended;
     if (!dispatcher_running_.load(std::memory_order_acquire)) ended.emplace_back("dispatcher");
     if (!reaper_running_.load(std::memory_order_acquire)) ended.emplace_back("reaper");
     if (!deadlines_running_.load(std::memory_order_acquire)) ended.emplace_back("deadlines");
@@ -395,7 +395,6 @@ asio::awaitable<void> Engine::stop() {
 
 asio::awaitable<void> Engine::drain_and_stop() {
     stopping_ = true;
-    stopping_seen_.store(true, std::memory_order_release);
     dispatch_timer_.cancel();
     reaper_timer_.cancel();
     record_timer_.cancel();

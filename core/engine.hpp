@@ -126,7 +126,7 @@ private:
 
     std::atomic<bool> wake_posted_{false};
     bool wake_pending_ = false;
-    bool stopping_ = false;
+    std::atomic<bool> stopping_{false};  // set on the strand; read by loops_not_running() too
     bool interrupting_ = false;  // past the shutdown deadline: cancel and requeue
     std::size_t in_flight_ = 0;  // claimed and not yet finished running (recording is the recorder's)
     std::vector<Settlement> unrecorded_;  // outcomes waiting for the recorder
@@ -134,7 +134,6 @@ private:
 
     // Each set while its loop runs (by a scope guard); atomic for loops_not_running().
     std::atomic<bool> started_{false};
-    std::atomic<bool> stopping_seen_{false};
     std::atomic<bool> dispatcher_running_{false};
     std::atomic<bool> reaper_running_{false};
     std::atomic<bool> deadlines_running_{false};

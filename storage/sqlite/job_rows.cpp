@@ -35,13 +35,6 @@ std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
     return read_job(*s);
 }
 
-// The one value a statement returns, with an optional first parameter.
-std::optional<std::int64_t> single_optional(Database& db, std::string_view sql, std::optional<std::int64_t> param) {
-    auto s = db.cached(sql);
-    if (param) s->bind(1, *param);
-    s->step();
-    return s->column_optional_int64(0);
-}
 
 // The stored row, built from what was inserted: cheaper than reading it back.
 Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
@@ -60,6 +53,13 @@ Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> single_optional(Database& db, std::string_view sql, std::optional<std::int64_t> param) {
+    auto s = db.cached(sql);
+    if (param) s->bind(1, *param);
+    s->step();
+    return s->column_optional_int64(0);
+}
 
 Job read_job(const Statement& s) {
     Job job;

@@ -18,6 +18,10 @@ namespace jobq::storage {
 
 core::Job read_job(const Statement& s);
 
+// The one value a statement returns (NULL: nullopt), with an optional first parameter.
+std::optional<std::int64_t> single_optional(Database& db, std::string_view sql,
+                                            std::optional<std::int64_t> param = std::nullopt);
+
 std::optional<core::Job> find_job(Database& db, core::job_id id);
 
 // Inserts the job, or answers the existing one when its idempotency key is taken.

@@ -100,12 +100,6 @@ bool settle_row(Database& db, const core::Settlement& st) {
     return true;
 }
 
-std::optional<millis> single_optional(Database& db, std::string_view sql) {
-    auto s = db.cached(sql);
-    s->step();
-    return s->column_optional_int64(0);
-}
-
 
 // Inside the claim's transaction, so no other write comes between the read and the leases.
 // ["a","b"] for a list of names; nullopt for an empty one (any).
