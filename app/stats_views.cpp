@@ -31,7 +31,39 @@ std::uint64_t runs_with_outcome(const core::Metrics& metrics, std::string_view o
     return total;
 }
 
+std::string series_json(const core::HistoryWindow::Series& series) {
+    std::string out;
+    JsonObjectWriter writer(out);
+    for (std::size_t e = 0; e < core::job_event_count; ++e) {
+        std::string values = "[";
+        for (std::size_t i = 0; i < series[e].size(); ++i) {
+            if (i) values += ',';
+            values += std::to_string(series[e][i]);
+        }
+        values += ']';
+        writer.raw(core::to_string(static_cast<core::JobEvent>(e)), values);
+    }
+    writer.close();
+    return out;
+}
+
 }  // namespace
+
+std::string history_json(const core::HistoryWindow& window) {
+    std::string queues;
+    JsonObjectWriter by_queue(queues);
+    for (const auto& [name, series] : window.queues) by_queue.raw(name, series_json(series));
+    by_queue.close();
+    std::string out;
+    JsonObjectWriter(out)
+        .integer("from", window.first_second)
+        .integer("seconds", static_cast<std::int64_t>(window.seconds))
+        .raw("totals", series_json(window.totals))
+        .raw("queues", queues)
+        .raw("every_queue", window.every_queue ? "true" : "false")
+        .close();
+    return out;
+}
 
 std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCount>& counts) {
     std::map<std::string, StateCounts> by_queue;

@@ -1,8 +1,9 @@
 #pragma once
-// GET /stats (JSON for people and scripts): the job counts read from the database with the
-// counters kept in memory since start. GET /metrics shows the same in Prometheus text
-// (app/prometheus), grouped by the helpers here.
+// GET /stats (JSON for people and scripts): the kept job counts with the counters kept in
+// memory since start; GET /stats/history: the per-second history. GET /metrics shows the
+// same counts in Prometheus text (app/prometheus), grouped by the helpers here.
 
+#include "core/job_history.hpp"
 #include "core/job_reader.hpp"
 #include "core/metrics.hpp"
 
@@ -20,8 +21,7 @@ inline constexpr std::array<core::JobState, 5> all_states = {core::JobState::que
                                                              core::JobState::done, core::JobState::failed,
                                                              core::JobState::cancelled};
 
-// Jobs in each state, indexed by the state's value.
-using StateCounts = std::array<std::int64_t, all_states.size()>;
+using core::StateCounts;  // jobs in each state, indexed by the state's value
 
 // Every queue with a job, each with all its states (0 where none).
 std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCount>& counts);
@@ -29,5 +29,10 @@ std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCo
 // `metrics` may be null: totals and workers then read zero.
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
                        const core::Metrics* metrics);
+
+// {"from": first second (Unix time), "seconds": n, "totals": {"enqueued": [n values, oldest
+// first], "started": [...], "done": [...], "retried": [...], "failed": [...]}, "queues":
+// {"<queue>": {the same}}, "every_queue": bool}.
+std::string history_json(const core::HistoryWindow& window);
 
 }  // namespace jobq::app

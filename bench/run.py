@@ -5,6 +5,8 @@ server stored (job timestamps, row counts), read after it stopped, so that nothi
 the server's database while it works.
 """
 import argparse
+import contextlib
+import functools
 import json
 import http.client
 import os
@@ -17,12 +19,30 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from soak import MIB, post_batch, rss_bytes  # bench/soak.py
 
 DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
+SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads")
+FAILED_PAGE = "/jobs?state=failed&limit=10"
+DASHBOARD = ("/stats", "/metrics", FAILED_PAGE)
+# `:rows` jobs, one a millisecond from `:past`: nine in ten done (one attempt), every tenth
+# queued for `:later` (not due), none failed; one in four in queue `mail`.
+FILL_JOBS = """
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :rows)
+INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, created_at, started_at,
+                  finished_at, due, attempt_base)
+SELECT 'noop', CASE WHEN i % 4 = 0 THEN 'mail' ELSE 'default' END, 0, '{}',
+       CASE WHEN i % 10 = 0 THEN 'queued' ELSE 'done' END, i % 10 != 0, 3,
+       CASE WHEN i % 10 = 0 THEN :later ELSE :past + i END, :past + i,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE :past + i END,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE :past + i + 1 END,
+       i % 10 != 0, 0
+FROM n
+"""
 NGINX_CONF = """worker_processes 1;
 daemon off;
 pid {work}/nginx.pid;
@@ -62,6 +82,28 @@ def request(port, method, target, body=None, timeout=30):
         return answer.status, json.loads(answer.read() or b"null")
     finally:
         connection.close()
+
+
+def get(connection, target):
+    """(status, body bytes) of GET `target` on an http.client connection, whatever the body."""
+    connection.request("GET", target)
+    answer = connection.getresponse()
+    return answer.status, answer.read()
+
+
+def timed_gets(connection, target, check, count, limit):
+    """Seconds each of up to `count` GETs of `target`, one after the other on `connection`,
+    for at most `limit` seconds; every answer must be a 200 whose body `check` accepts."""
+    times = []
+    deadline = time.monotonic() + limit
+    while len(times) < count and time.monotonic() < deadline:
+        started = time.perf_counter()
+        status, body = get(connection, target)
+        times.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"GET {target} answered {status}")
+        check(body)
+    return times
 
 
 def wait_for(condition, timeout, interval=0.05, what="condition"):
@@ -115,6 +157,55 @@ class Server:
         self.stop()
 
 
+class Poller:
+    """From a thread, GETs each of `targets` once a second, each on a connection of its
+    own, until the block ends or `limit` seconds have passed; the time of every answer."""
+
+    def __init__(self, port, targets, limit):
+        self.port = port
+        self.limit = limit
+        self.times = {target: [] for target in targets}
+        self.failures = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def poll(self):
+        deadline = time.monotonic() + self.limit
+        tick = time.monotonic()
+        while not self.stopped.is_set() and time.monotonic() < deadline:
+            for target, times in self.times.items():
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                started = time.perf_counter()
+                try:
+                    status = get(connection, target)[0]
+                except (OSError, http.client.HTTPException) as e:
+                    status = repr(e)
+                finally:
+                    connection.close()
+                times.append(time.perf_counter() - started)
+                if status != 200:
+                    self.failures.append(f"GET {target}: {status}")
+            tick += 1
+            self.stopped.wait(max(0.0, tick - time.monotonic()))
+
+    def slowest(self):
+        """(seconds, target) of the slowest answer."""
+        return max(((t, target) for target, times in self.times.items() for t in times), default=(0.0, ""))
+
+    def count(self):
+        return sum(len(times) for times in self.times.values())
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind, *_):
+        self.stopped.set()
+        self.thread.join()
+        if kind is None and self.failures:
+            raise RuntimeError(f"{len(self.failures)} polls failed, first {self.failures[0]}")
+
+
 class Bench:
     def __init__(self, jobq, jobs, seconds, work):
         self.jobq = jobq
@@ -133,6 +224,16 @@ class Bench:
 
     def db(self, name):
         return os.path.join(self.work, name + ".db")
+
+    def create_schema(self, name):
+        """A fresh database as this build creates it: the server started on it and stopped."""
+        with self.jobq_server(name):
+            pass
+
+    def remove_database(self, name):
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.db(name) + suffix)
 
     def wrk(self, port, connections):
         """(requests answered below 400, seconds, p50 ms, p99 ms) of wrk POSTing noop jobs."""
@@ -266,7 +367,8 @@ class Bench:
         with AUTOINCREMENT and without (SQLite then reuses the highest id once deleted),
         filled alternately in one invocation; rows of the enqueue's shape, one per statement."""
         path = os.path.join(self.work, "ids.db")
-        with sqlite3.connect(self.db("latency")) as db:  # the schema this build wrote
+        self.create_schema("ids-schema")
+        with sqlite3.connect(self.db("ids-schema")) as db:  # the schema this build writes
             table_sql = db.execute("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").fetchone()[0]
         insert = ("INSERT INTO {t} (type, queue, priority, payload, state, attempts, max_retries, run_at, created_at, "
                   "due) VALUES ('noop', 'default', 0, '{{}}', 'queued', 0, 3, ?, ?, 1)")
@@ -310,24 +412,156 @@ class Bench:
             self.row("latency", f"idle enqueue -> {label}, {len(values):,} jobs", f"{statistics.mean(values):.2f} ms mean",
                      f"p50 {p50} ms, p99 {p99} ms (1 ms resolution)" + ("; target p50 < 1" if label == "done" else ""))
 
+    # -- reads beside the single writer: kept counts, read-only connections --------------
+    def reads(self, sizes):
+        """Enqueue on a database of the first of `sizes` jobs with and without a dashboard
+        polling it, then the reads' latency on an idle server for each size; every
+        database is written straight through sqlite3, and removed once its rows are done."""
+        for index, rows in enumerate(sizes):
+            name = f"reads-{rows}"
+            counts = self.make_database(name, rows)
+            if index == 0:
+                self.writes_beside_reads(name, rows)
+            self.read_latency(name, rows, counts)
+            self.remove_database(name)
+
+    def make_database(self, name, rows):
+        """`rows` jobs (FILL_JOBS) written in one transaction into a database this build
+        created, the kept counts rebuilt from them; the counts by state /stats must report."""
+        self.create_schema(name)
+        started = time.monotonic()
+        with contextlib.closing(sqlite3.connect(self.db(name), isolation_level=None)) as db:
+            # A rollback journal keeps only the pages the database had: the new ones are
+            # written once, where WAL writes them twice (the log, then the checkpoint).
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA cache_size=-262144")
+            db.execute("BEGIN")
+            now = now_ms()
+            db.execute(FILL_JOBS, {"rows": rows, "past": now - rows - 1000, "later": now + DAY_MS})
+            db.execute("DELETE FROM job_counts")
+            db.execute("INSERT INTO job_counts (queue, type, state, count) "
+                       "SELECT queue, type, state, COUNT(*) FROM jobs GROUP BY queue, type, state")
+            db.execute("COMMIT")
+            db.execute("PRAGMA journal_mode=WAL")
+        elapsed = time.monotonic() - started
+        self.row("reads", f"build a {rows:,}-job database", f"{elapsed:,.1f} s",
+                 f"{rows / elapsed:,.0f} rows/s through sqlite3; {os.path.getsize(self.db(name)) / MIB:,.0f} MiB; "
+                 "90% done, 10% queued for a day, none failed")
+        queued = rows // 10
+        return {"queued": queued, "processing": 0, "done": rows - queued, "failed": 0, "cancelled": 0}
+
+    def writes_beside_reads(self, source, rows, rounds=2):
+        """wrk enqueue -c32 on fresh copies of the `rows`-job database, alone and with a
+        dashboard's reads (DASHBOARD, each once a second), alternately, `rounds` of each
+        (the machine is noisy); the medians of each kind. Each run fails the harness if
+        fewer rows were stored than acknowledged."""
+        runs = {"alone": [], "polled": []}
+        slowest, polls = (0.0, ""), 0
+        for run in range(2 * rounds):
+            kind = "polled" if run % 2 else "alone"
+            name = f"reads-enqueue{run}"
+            shutil.copyfile(self.db(source), self.db(name))
+            with self.jobq_server(name) as server:
+                poller = Poller(server.port, DASHBOARD, self.seconds + 5) if kind == "polled" else None
+                with poller or contextlib.nullcontext():
+                    created, secs, _, p99 = self.wrk(server.port, 32)
+            with contextlib.closing(sqlite3.connect(self.db(name))) as db:
+                stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
+            if stored < created:
+                raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
+            self.remove_database(name)
+            runs[kind].append((created / secs, p99))
+            if poller:
+                slowest, polls = max(slowest, poller.slowest()), polls + poller.count()
+        alone, alone_p99 = (statistics.median(r[i] for r in runs["alone"]) for i in (0, 1))
+        polled, polled_p99 = (statistics.median(r[i] for r in runs["polled"]) for i in (0, 1))
+        self.row("reads", f"enqueue -c32 on a {rows:,}-job db, alone", f"{alone:,.0f} req/s",
+                 f"p99 {alone_p99:.2f} ms; median of {rounds} ({', '.join(f'{r[0]:,.0f}' for r in runs['alone'])})")
+        self.row("reads", "the same with /stats, /metrics, /jobs?state=failed&limit=10 each every second",
+                 f"{polled:,.0f} req/s",
+                 f"{polled / alone:.2f} of alone (target >= 0.95); p99 {polled_p99:.2f} ms, "
+                 f"{polled_p99 / alone_p99:.2f} x alone (target <= 1.5); median of {rounds} "
+                 f"({', '.join(f'{r[0]:,.0f}' for r in runs['polled'])}); "
+                 f"slowest of {polls:,} reads {slowest[0] * 1000:.1f} ms (GET {slowest[1]})")
+
+    def read_latency(self, name, rows, counts, count=200, limit=120):
+        """GET /stats and GET FAILED_PAGE, `count` times each (for at most `limit` seconds),
+        one after the other over one kept-alive connection (its set-up is not timed), on an
+        idle server holding the `rows`-job database; /stats must report `counts`, and the
+        listing find nothing."""
+        def reports_counts(body):
+            reported = json.loads(body)["jobs"]
+            if reported != counts:
+                raise RuntimeError(f"/stats reported {reported}, {counts} stored")
+
+        def finds_nothing(body):
+            found = json.loads(body)["jobs"]
+            if found != []:
+                raise RuntimeError(f"GET {FAILED_PAGE} found {len(found)} jobs, none failed")
+
+        with self.jobq_server(name) as server:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            try:
+                for target, check, target_ms in (("/stats", reports_counts, 1), (FAILED_PAGE, finds_nothing, 10)):
+                    times = sorted(timed_gets(connection, target, check, count, limit))
+                    short = "" if len(times) == count else f"; only {len(times)} answered in {limit} s"
+                    self.row("reads", f"GET {target}, {rows:,}-job db", f"{statistics.median(times) * 1000:.3f} ms median",
+                             f"p99 {times[len(times) * 99 // 100] * 1000:.3f} ms; target < {target_ms} ms{short}")
+            finally:
+                connection.close()
+
+
+def section_names(text):
+    """--only: the sections named, in the table's order, with `store` when start-up or
+    drain (which run on its backlog) is among them."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = names - set(SECTIONS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"sections are among {', '.join(SECTIONS)}")
+    if names & {"startup", "drain"}:
+        names.add("store")
+    return [name for name in SECTIONS if name in names]
+
+
+def read_sizes(text):
+    """--read-jobs: positive job counts, comma-separated."""
+    try:
+        values = [int(value) for value in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive job counts")
+    return values
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobq", required=True)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--only", type=section_names, default=",".join(SECTIONS),
+                        help=f"comma-separated sections among {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--read-jobs", type=read_sizes, default="1000000,10000000",
+                        help="database sizes of the reads rows; enqueue beside reads on the first (default: %(default)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jobq-bench-") as work:
         bench = Bench(os.path.abspath(args.jobq), args.jobs, args.seconds, work)
-        print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row")
-        bench.enqueue()
-        bench.latency()
-        bench.store_backlog()
-        bench.id_cost()
-        bench.start_up()
-        bench.drain()
-        bench.drain(levels=1000)
-        bench.drain(levels=1000, interleaved=True)
+        steps = {
+            "enqueue": [bench.enqueue],
+            "latency": [bench.latency],
+            "store": [bench.store_backlog],
+            "ids": [bench.id_cost],
+            "startup": [bench.start_up],
+            "drain": [bench.drain, functools.partial(bench.drain, levels=1000),
+                      functools.partial(bench.drain, levels=1000, interleaved=True)],
+            "reads": [functools.partial(bench.reads, args.read_jobs)],
+        }
+        print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row; "
+              f"{', '.join(args.only)}")
+        for section in args.only:
+            for step in steps[section]:
+                step()
         print()
         print(f"| section | run | figure | note |\n|---|---|---:|---|")
         for section, run, figure, note in bench.rows:

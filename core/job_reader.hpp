@@ -1,9 +1,12 @@
 #pragma once
 // Reading stored jobs for operators: listings and the figures /stats and /metrics show.
-// Every member may throw StorageError.
+// Every awaitable member may throw StorageError; none of them keeps the store from
+// writing meanwhile.
 
 #include "core/error.hpp"
 #include "core/job.hpp"
+#include "core/job_counts.hpp"
+#include "core/job_history.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -27,23 +30,26 @@ struct JobPage {
     std::optional<job_id> next_cursor;  // absent on the last page
 };
 
-struct JobCount {
-    JobState state;
-    std::string queue;
-    std::string type;
-    std::int64_t count = 0;
-};
-
 class JobReader {
 public:
     virtual ~JobReader() = default;
 
     virtual boost::asio::awaitable<JobPage> list(JobFilter filter, std::optional<job_id> after, std::size_t limit) = 0;
 
-    // Jobs per (state, queue, type), only for combinations that exist.
-    virtual boost::asio::awaitable<std::vector<JobCount>> counts() = 0;
+    // A listing filtered by state, type or queue walks the jobs of one of them in id order
+    // (the one with the fewest jobs): it passes over the jobs of that one which the other
+    // filters leave out.
+    //
+    // Jobs per (state, queue, type), only for combinations that exist: kept as the jobs
+    // change, read from memory.
+    virtual std::vector<JobCount> counts() const = 0;
 
-    // The earliest run_at among queued jobs that are due at `now` (the oldest runnable).
+    // Jobs enqueued, started, done, retried and failed in each of the last `seconds` (at
+    // most JobHistory::span_seconds) up to `now_second` (Unix time); from memory.
+    virtual HistoryWindow history(std::size_t seconds, std::int64_t now_second) const = 0;
+
+    // The earliest run_at among queued jobs that are due at `now` (the oldest runnable):
+    // index seeks, never a scan.
     virtual boost::asio::awaitable<std::optional<millis>> oldest_runnable(millis now) = 0;
 };
 

@@ -1,4 +1,6 @@
-// The server's state: GET /stats (JSON) and GET /metrics (Prometheus text).
+// The server's state: GET /stats (JSON), GET /stats/history (per second) and GET /metrics
+// (Prometheus text). Counts and history come from memory; the oldest runnable job is one
+// read on a read-only connection: none of them waits for, or holds up, a write.
 
 #include "app/api/routes.hpp"
 #include "app/api/toolkit.hpp"
@@ -13,14 +15,37 @@ namespace {
 
 asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
     const core::millis now = ctx.clock();
-    const auto counts = co_await ctx.stores.reader.counts();
+    const auto counts = ctx.stores.reader.counts();
     const auto oldest = co_await ctx.stores.reader.oldest_runnable(now);
     const auto oldest_age = oldest ? std::optional(now - *oldest) : std::nullopt;
     co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics));
 }
 
+// ?seconds=N: the last N seconds, 1 to 3600 (default 60).
+core::Result<std::size_t> history_seconds(const net::HttpRequest& request) {
+    const auto params = query_params(request);
+    if (!params) return params.error();
+    std::size_t seconds = 60;
+    for (const auto& [name, value] : *params) {
+        if (name != "seconds") return invalid_query("unknown parameter '" + name + "'; only seconds is known");
+        const auto n = parse_positive(value);
+        if (!n || *n > static_cast<std::int64_t>(core::JobHistory::span_seconds))
+            return invalid_query("seconds must be from 1 to " + std::to_string(core::JobHistory::span_seconds));
+        seconds = static_cast<std::size_t>(*n);
+    }
+    return seconds;
+}
+
+asio::awaitable<Answer> history(ApiContext& ctx, RouteRequest request) {
+    const auto seconds = history_seconds(request.http);
+    if (!seconds) co_return seconds.error();
+    // The history counts in the seconds of the system clock, as the store records them.
+    const auto window = ctx.stores.reader.history(*seconds, core::system_now_ms() / 1000);
+    co_return json_response(200, history_json(window));
+}
+
 asio::awaitable<Answer> metrics(ApiContext& ctx, RouteRequest) {
-    const auto counts = co_await ctx.stores.reader.counts();
+    const auto counts = ctx.stores.reader.counts();
     auto response = json_response(200, prometheus_text(counts, ctx.metrics));
     response.content_type = prometheus_content_type;
     co_return response;
@@ -31,6 +56,7 @@ asio::awaitable<Answer> metrics(ApiContext& ctx, RouteRequest) {
 void add_stats_routes(RouteTable& table) {
     table.add({.method = "GET", .pattern = "/metrics", .handler = metrics});
     table.add({.method = "GET", .pattern = "/stats", .handler = stats});
+    table.add({.method = "GET", .pattern = "/stats/history", .handler = history});
 }
 
 }  // namespace jobq::app

@@ -7,8 +7,9 @@ namespace jobq::storage {
 
 namespace asio = boost::asio;
 
-GroupCommit::GroupCommit(Database& db, asio::io_context::executor_type db_executor, core::Metrics* metrics)
-    : db_(db), executor_(std::move(db_executor)), metrics_(metrics) {}
+GroupCommit::GroupCommit(Database& db, asio::io_context::executor_type db_executor, core::Metrics* metrics,
+                         CommitListener* listener)
+    : db_(db), executor_(std::move(db_executor)), metrics_(metrics), listener_(listener) {}
 
 void GroupCommit::submit(Pending pending) {
     bool post_flush = false;
@@ -39,7 +40,9 @@ void GroupCommit::flush() {
         db_.commit_with(redoable_only ? Synchronous::normal : db_.configured_sync());
         Transaction tx(db_);
         for (auto& pending : batch) pending->apply(db_);
+        if (listener_) listener_->before_commit(db_);
         tx.commit();
+        if (listener_) listener_->committed();
         ++stats_.transactions;
         if (redoable_only && db_.configured_sync() == Synchronous::full) ++stats_.without_fsync;
         stats_.operations += batch.size();
@@ -51,6 +54,7 @@ void GroupCommit::flush() {
     } catch (...) {
         error = std::make_exception_ptr(core::StorageError("unknown failure in a write transaction"));
     }
+    if (error && listener_) listener_->rolled_back();
     if (metrics_) {
         const auto took = std::chrono::steady_clock::now() - started;
         metrics_->db_commit_batch_size.observe(batch.size());

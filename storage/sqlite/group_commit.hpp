@@ -40,10 +40,25 @@ struct GroupCommitStats {
     std::uint64_t without_fsync = 0;  // with --sync full: transactions of redoable operations only
 };
 
+// Told of each transaction around its COMMIT, on the DB thread: what must be written in
+// the same transaction as the operations, and kept in step with it after.
+class CommitListener {
+public:
+    virtual ~CommitListener() = default;
+    // Inside the transaction, after its operations; throwing rolls the transaction back.
+    virtual void before_commit(Database& db) = 0;
+    // The transaction committed.
+    virtual void committed() noexcept = 0;
+    // It did not: nothing of it was stored.
+    virtual void rolled_back() noexcept = 0;
+};
+
 class GroupCommit {
 public:
-    // `metrics` (optional) gets each transaction's size and duration.
-    GroupCommit(Database& db, boost::asio::io_context::executor_type db_executor, core::Metrics* metrics = nullptr);
+    // `metrics` (optional) gets each transaction's size and duration; `listener`
+    // (optional) outlives this.
+    GroupCommit(Database& db, boost::asio::io_context::executor_type db_executor, core::Metrics* metrics = nullptr,
+                CommitListener* listener = nullptr);
 
     // `op` runs on the DB thread inside the transaction; R must be default-constructible.
     // Deliberately not a coroutine: it returns the awaitable of an asynchronous operation,
@@ -109,6 +124,7 @@ private:
     Database& db_;
     boost::asio::io_context::executor_type executor_;
     core::Metrics* metrics_;
+    CommitListener* listener_;
     std::mutex mutex_;
     std::vector<Pending> queue_;   // guarded by mutex_
     bool flush_posted_ = false;    // guarded by mutex_

@@ -18,14 +18,8 @@ constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs W
 constexpr std::string_view sql_mark_due =
     "UPDATE jobs SET due = 1 WHERE state = 'queued' AND due = 0 AND run_at <= ?1";
 constexpr std::string_view sql_earliest_waiting = "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 0";
-// The oldest due job is the first of some priority level in jobs_claim_order (the index
-// orders by run_at only within a level): one seek per level, from the highest down.
-// Statistics only, never on the claim's path.
-constexpr std::string_view sql_top_due_level = "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND due = 1";
-constexpr std::string_view sql_next_due_level =
-    "SELECT MAX(priority) FROM jobs WHERE state = 'queued' AND due = 1 AND priority < ?1";
-constexpr std::string_view sql_level_oldest =
-    "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 1 AND priority = ?1";
+// Both one seek on jobs_queued_at (due, run_at).
+constexpr std::string_view sql_earliest_due = "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 1";
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
@@ -84,7 +78,7 @@ Job read_job(const Statement& s) {
 
 std::optional<Job> find_job(Database& db, core::job_id id) { return find_one(db, sql_by_id, id); }
 
-core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
+core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::JobSpec& spec, millis now) {
     // The same key always answers the same job. Looked up first, not left to the insert's
     // conflict clause: under AUTOINCREMENT an insert that does nothing still uses up an id.
     if (spec.idempotency_key) {
@@ -95,6 +89,7 @@ core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, millis now) {
     s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
     s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
     if (s->run() != 1) throw core::StorageError("idempotency key conflict without an existing job");
+    changes.moved(spec.queue, spec.type, std::nullopt, core::JobState::queued, core::JobEvent::enqueued);
     return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
 }
 
@@ -103,13 +98,7 @@ void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).
 std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
 
 std::optional<millis> oldest_runnable_at(Database& db, millis now) {
-    std::optional<millis> oldest;
-    auto level = single_optional(db, sql_top_due_level, std::nullopt);
-    while (level) {
-        const auto first = single_optional(db, sql_level_oldest, level);
-        if (first && (!oldest || *first < *oldest)) oldest = first;
-        level = single_optional(db, sql_next_due_level, level);
-    }
+    auto oldest = single_optional(db, sql_earliest_due);
     // A waiting job whose run_at has come is runnable too, though not marked due yet.
     if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now && (!oldest || *waiting < *oldest))
         oldest = waiting;

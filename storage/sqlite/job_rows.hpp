@@ -3,6 +3,7 @@
 // the operator's (list, retry, cancel, delete). DB thread only, like every Database use.
 
 #include "core/job.hpp"
+#include "core/job_changes.hpp"
 #include "core/job_store.hpp"
 #include "storage/sqlite/sqlite.hpp"
 
@@ -25,7 +26,7 @@ std::optional<std::int64_t> single_optional(Database& db, std::string_view sql,
 std::optional<core::Job> find_job(Database& db, core::job_id id);
 
 // Inserts the job, or answers the existing one when its idempotency key is taken.
-core::EnqueueResult insert_job(Database& db, core::JobSpec& spec, core::millis now);
+core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::JobSpec& spec, core::millis now);
 
 // Marks due the waiting jobs whose run_at has come (see schema v4's `due`).
 void mark_due(Database& db, core::millis now);
@@ -33,7 +34,7 @@ void mark_due(Database& db, core::millis now);
 // The earliest run_at of a job waiting for it (not yet due).
 std::optional<core::millis> earliest_waiting(Database& db);
 
-// The earliest run_at among runnable jobs at `now`, due or waiting.
+// The earliest run_at among runnable jobs at `now`, due or waiting: two index seeks.
 std::optional<core::millis> oldest_runnable_at(Database& db, core::millis now);
 
 }  // namespace jobq::storage

@@ -107,25 +107,35 @@ void Database::Closer::operator()(sqlite3* db) const noexcept {
 
 Database::Database(const std::string& path, Synchronous sync)
     : owner_(std::this_thread::get_id()), configured_sync_(sync), current_sync_(sync) {
+    open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    require_wal(path, "PRAGMA journal_mode=WAL");
+    exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=ON");
+}
+
+Database::Database(const std::string& path, ReadOnly)
+    : owner_(std::this_thread::get_id()), configured_sync_(Synchronous::normal), current_sync_(Synchronous::normal) {
+    open(path, SQLITE_OPEN_READONLY);
+    // A reader cannot choose the mode; it must find WAL, or it would block the writer.
+    require_wal(path, "PRAGMA journal_mode");
+}
+
+void Database::open(const std::string& path, int flags) {
     configure_sqlite_once();
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     db_.reset(raw);  // owned from here on, whatever throws below
     if (rc != SQLITE_OK)
         throw core::StorageError("cannot open database " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, 5'000);
-    require_wal(path);
-    exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    exec("PRAGMA foreign_keys=ON");
 }
 
 // Group commit's durability argument rests on WAL (a commit is one append and one fsync,
 // readers never block the writer). SQLite answers with the mode it chose, which is not WAL
 // for an in-memory database or where the file system cannot share memory for the index.
-void Database::require_wal(const std::string& path) {
-    Statement s(*this, "PRAGMA journal_mode=WAL");
+void Database::require_wal(const std::string& path, std::string_view pragma) {
+    Statement s(*this, pragma);
     const std::string mode = s.step() ? s.column_text(0) : std::string();
     if (mode != "wal")
         throw core::StorageError("cannot open database " + path + " in WAL mode (SQLite chose journal mode '" + mode +

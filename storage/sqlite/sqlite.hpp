@@ -75,11 +75,18 @@ private:
 
 enum class Synchronous { full, normal };
 
+// Opens a connection that only reads (see Database).
+struct ReadOnly {};
+inline constexpr ReadOnly read_only{};
+
 class Database {
 public:
     // Opens (creating if needed) in WAL mode with busy_timeout and foreign keys on. Throws
     // StorageError when SQLite will not use WAL for it (an in-memory database, say).
     Database(const std::string& path, Synchronous sync);
+    // A read-only connection to an existing database in WAL mode: it reads beside the
+    // writer, which never waits for it.
+    Database(const std::string& path, ReadOnly);
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
     ~Database();
@@ -108,7 +115,8 @@ private:
     struct Closer {
         void operator()(sqlite3* db) const noexcept;
     };
-    void require_wal(const std::string& path);
+    void open(const std::string& path, int flags);
+    void require_wal(const std::string& path, std::string_view pragma);
 
     std::unique_ptr<sqlite3, Closer> db_;
     std::thread::id owner_;

@@ -25,14 +25,16 @@ namespace {
 // every claim paid: 6% of the database thread's work when jobs arrive one at a time.
 // `due` alone says runnable (not run_at against the claim's clock): a wall clock that
 // stepped back must not leave a due job unclaimed and outside every wake-up.
+// INDEXED BY: jobs_queued_at (due, run_at) matches the WHERE clause as well, and would
+// leave the order to a sort of every due job.
 constexpr std::string_view sql_due =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 "
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
 // The same, narrowed to some types and queues (a JSON array each; NULL: any). The index
 // still gives the order, but rows of other types or queues are read and passed over: a
 // narrowed claim costs more when those lead the order.
 constexpr std::string_view sql_due_narrowed =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND due = 1 "
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
     "AND (?3 IS NULL OR type IN (SELECT value FROM json_each(?3))) "
     "AND (?4 IS NULL OR queue IN (SELECT value FROM json_each(?4))) "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
@@ -40,19 +42,20 @@ constexpr std::string_view sql_lease =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3 "
     "WHERE id = ?1 AND state = 'queued'";
 
-// Fencing: every settlement names the attempt it ends.
+// Fencing: every settlement names the attempt it ends. Each answers the job's queue and
+// type, for the kept counts.
 constexpr std::string_view sql_done =
     "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
 constexpr std::string_view sql_retry =
     "UPDATE jobs SET state = 'queued', run_at = ?4, due = ?4 <= ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
 constexpr std::string_view sql_failed =
     "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
 constexpr std::string_view sql_released =
     "UPDATE jobs SET state = 'queued', run_at = ?3, due = 1, attempts = attempts - 1, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
 // Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
 // replaces another. Were one to collide, the outcome still counts: the history must not be
 // what keeps a job from moving on.
@@ -66,29 +69,46 @@ constexpr std::string_view sql_next_lease = "SELECT MIN(lease_expires_at) FROM j
 // used every attempt is dead-lettered, the others run again now.
 constexpr std::string_view sql_dead_letter_lost =
     "UPDATE jobs SET state = 'failed', finished_at = ?1, lease_expires_at = NULL, last_error = ?2 "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries";
+    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries "
+    "RETURNING queue, type";
 constexpr std::string_view sql_requeue_lost =
     "UPDATE jobs SET state = 'queued', run_at = ?1, due = 1, lease_expires_at = NULL, last_error = ?2 "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3";
+    "WHERE state = 'processing' AND lease_expires_at <= ?3 RETURNING queue, type";
 constexpr std::string_view sql_record_lost =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
     "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs WHERE state = 'processing' AND lease_expires_at <= ?3 "
     "ON CONFLICT DO NOTHING";
 
-// False when fencing refused it: the job is no longer at that attempt.
-bool settle_row(Database& db, const core::Settlement& st) {
+struct SettledAs {
+    std::string_view sql;
+    core::JobState state;
+    std::optional<core::JobEvent> event;  // a released attempt is not counted
+};
+
+SettledAs settled_as(core::Settlement::Kind kind) {
     using Kind = core::Settlement::Kind;
-    std::string_view sql = sql_done;
-    switch (st.kind) {
-        case Kind::done: sql = sql_done; break;
-        case Kind::retry: sql = sql_retry; break;
-        case Kind::failed: sql = sql_failed; break;
-        case Kind::released: sql = sql_released; break;
+    using core::JobEvent;
+    using core::JobState;
+    switch (kind) {
+        case Kind::done: return {sql_done, JobState::done, JobEvent::done};
+        case Kind::retry: return {sql_retry, JobState::queued, JobEvent::retried};
+        case Kind::failed: return {sql_failed, JobState::failed, JobEvent::failed};
+        case Kind::released: return {sql_released, JobState::queued, std::nullopt};
     }
-    auto s = db.cached(sql);
-    s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
-    if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
-    if (s->run() == 0) return false;
+    throw core::StorageError("unknown settlement");
+}
+
+// False when fencing refused it: the job is no longer at that attempt.
+bool settle_row(Database& db, core::JobChanges& changes, const core::Settlement& st) {
+    using Kind = core::Settlement::Kind;
+    const auto as = settled_as(st.kind);
+    {
+        auto s = db.cached(as.sql);
+        s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
+        if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
+        if (!s->step()) return false;
+        changes.moved(s->column_text(0), s->column_text(1), core::JobState::processing, as.state, as.event);
+    }
     if (st.kind == Kind::retry || st.kind == Kind::failed)
         db.cached(sql_record_attempt)
             ->bind(1, st.id)
@@ -120,7 +140,7 @@ std::vector<Job> read_due(Database& db, const core::ClaimRequest& request) {
     return jobs;
 }
 
-std::vector<Job> claim_due(Database& db, const core::ClaimRequest& request) {
+std::vector<Job> claim_due(Database& db, core::JobChanges& changes, const core::ClaimRequest& request) {
     mark_due(db, request.now);
     std::vector<Job> jobs = read_due(db, request);
     for (auto& job : jobs) {
@@ -130,19 +150,32 @@ std::vector<Job> claim_due(Database& db, const core::ClaimRequest& request) {
         job.attempts += 1;
         job.lease_expires_at = request.lease_until;
         job.started_at = request.now;
+        changes.moved(job.queue, job.type, core::JobState::queued, core::JobState::processing, core::JobEvent::started);
     }
     return jobs;
 }
 
 
-core::RecoveryReport settle_lost_leases(Database& db, millis now, millis expired_before, std::string_view why) {
+// Runs a statement that moves processing jobs to `to` and answers each one's queue and
+// type; returns how many it moved.
+std::size_t move_lost(Database& db, core::JobChanges& changes, std::string_view sql, millis now,
+                      const std::string& reason, millis expired_before, core::JobState to, core::JobEvent event) {
+    auto s = db.cached(sql);
+    s->bind(1, now).bind(2, reason).bind(3, expired_before);
+    std::size_t moved = 0;
+    for (; s->step(); ++moved) changes.moved(s->column_text(0), s->column_text(1), core::JobState::processing, to, event);
+    return moved;
+}
+
+core::RecoveryReport settle_lost_leases(Database& db, core::JobChanges& changes, millis now, millis expired_before,
+                                        std::string_view why) {
     const std::string reason(why);
     db.cached(sql_record_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run();
     core::RecoveryReport report;
-    report.dead_lettered = static_cast<std::size_t>(
-        db.cached(sql_dead_letter_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run());
-    report.requeued = static_cast<std::size_t>(
-        db.cached(sql_requeue_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run());
+    report.dead_lettered = move_lost(db, changes, sql_dead_letter_lost, now, reason, expired_before,
+                                     core::JobState::failed, core::JobEvent::failed);
+    report.requeued = move_lost(db, changes, sql_requeue_lost, now, reason, expired_before, core::JobState::queued,
+                                core::JobEvent::retried);
     return report;
 }
 
@@ -174,43 +207,60 @@ SqliteJobStore::SqliteJobStore(StoreOptions options) {
         db_ = std::make_unique<Database>(options.path, options.sync);
         migrate(*db_, core::system_now_ms());
         if (options.max_bytes > 0) limit_size(*db_, options.max_bytes);
+        kept_ = std::make_unique<KeptCounts>(*db_);
     });
     auto opened = open.get_future();
     asio::post(executor_.executor(), [&open] { open(); });
-    opened.get();
-    group_ = std::make_unique<GroupCommit>(*db_, executor_.executor(), options.metrics);
+    try {
+        opened.get();
+        group_ = std::make_unique<GroupCommit>(*db_, executor_.executor(), options.metrics, kept_.get());
+        // After the migration: a reader needs the database to exist, in WAL mode.
+        readers_ = std::make_unique<ReadPool>(options.path, options.readers);
+    } catch (...) {
+        close();
+        throw;
+    }
 }
 
-SqliteJobStore::~SqliteJobStore() {
+SqliteJobStore::~SqliteJobStore() { close(); }
+
+void SqliteJobStore::close() noexcept {
+    // The readers first: the writer, closing last, folds the WAL into the database file.
+    readers_.reset();
     // Statements and the connection are closed on the thread that used them.
     blocking<int>([this](Database&) {
         group_.reset();
+        kept_.reset();
         db_.reset();
         return 0;
     });
 }
 
 asio::awaitable<core::EnqueueResult> SqliteJobStore::enqueue(core::JobSpec spec) {
-    return in_transaction<core::EnqueueResult>(
-        [spec = std::move(spec)](Database& db) mutable { return insert_job(db, spec, core::system_now_ms()); });
+    return in_transaction<core::EnqueueResult>([spec = std::move(spec)](Database& db, core::JobChanges& changes) mutable {
+        return insert_job(db, changes, spec, core::system_now_ms());
+    });
 }
 
 asio::awaitable<std::optional<Job>> SqliteJobStore::get(core::job_id id) {
-    return on_db_thread<std::optional<Job>>([id](Database& db) { return find_job(db, id); });
+    return read<std::optional<Job>>([id](Database& db) { return find_job(db, id); });
 }
 
 asio::awaitable<std::vector<Job>> SqliteJobStore::claim(core::ClaimRequest request) {
     // Redoable: a claim lost in a power failure leaves the jobs queued.
     return in_transaction<std::vector<Job>>(
-        [request = std::move(request)](Database& db) { return claim_due(db, request); }, Durability::redoable);
+        [request = std::move(request)](Database& db, core::JobChanges& changes) {
+            return claim_due(db, changes, request);
+        },
+        Durability::redoable);
 }
 
 asio::awaitable<core::Result<void>> SqliteJobStore::settle(core::Settlement st) {
     // Redoable: an outcome lost in a power failure leaves the job processing, and recovery
     // runs it again.
     return in_transaction<core::Result<void>>(
-        [st = std::move(st)](Database& db) -> core::Result<void> {
-            if (settle_row(db, st)) return {};
+        [st = std::move(st)](Database& db, core::JobChanges& changes) -> core::Result<void> {
+            if (settle_row(db, changes, st)) return {};
             return core::make_error(core::errc::lease_lost, "job " + std::to_string(st.id) + " is no longer at attempt " +
                                                                 std::to_string(st.attempt));
         },
@@ -219,10 +269,10 @@ asio::awaitable<core::Result<void>> SqliteJobStore::settle(core::Settlement st) 
 
 asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::Settlement> settlements) {
     return in_transaction<std::vector<bool>>(  // redoable, as settle()
-        [settlements = std::move(settlements)](Database& db) {
+        [settlements = std::move(settlements)](Database& db, core::JobChanges& changes) {
             std::vector<bool> recorded;
             recorded.reserve(settlements.size());
-            for (const auto& st : settlements) recorded.push_back(settle_row(db, st));
+            for (const auto& st : settlements) recorded.push_back(settle_row(db, changes, st));
             return recorded;
         },
         Durability::redoable);
@@ -230,23 +280,23 @@ asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_run_at() {
     // Due jobs are claimed as workers free up; the next wake-up is the first waiting one.
-    return on_db_thread<std::optional<millis>>([](Database& db) { return earliest_waiting(db); });
+    return read<std::optional<millis>>([](Database& db) { return earliest_waiting(db); });
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_lease_expiry() {
-    return on_db_thread<std::optional<millis>>(
-        [](Database& db) { return single_optional(db, sql_next_lease); });
+    return read<std::optional<millis>>([](Database& db) { return single_optional(db, sql_next_lease); });
 }
 
 asio::awaitable<core::RecoveryReport> SqliteJobStore::reap_expired(millis now) {
     return in_transaction<core::RecoveryReport>(
-        [now](Database& db) { return settle_lost_leases(db, now, now, "lease expired"); });
+        [now](Database& db, core::JobChanges& changes) { return settle_lost_leases(db, changes, now, now, "lease expired"); });
 }
 
 asio::awaitable<core::RecoveryReport> SqliteJobStore::recover(millis now) {
     // Every lease is lost, whatever its expiry: the process that held it is gone.
-    return in_transaction<core::RecoveryReport>([now](Database& db) {
-        return settle_lost_leases(db, now, std::numeric_limits<millis>::max(), "interrupted: the server stopped while it ran");
+    return in_transaction<core::RecoveryReport>([now](Database& db, core::JobChanges& changes) {
+        return settle_lost_leases(db, changes, now, std::numeric_limits<millis>::max(),
+                                  "interrupted: the server stopped while it ran");
     });
 }
 

@@ -1,12 +1,15 @@
 #pragma once
 // core::JobStore and core::JobAdmin on SQLite. Owns the DB thread and the read-write
-// connection; every write goes through group commit. Thread-safe: any thread may await
-// any member. The operator's members are in sqlite_job_admin.cpp.
+// connection, through which every write goes by group commit; the read-only connections
+// every read goes to (ReadPool); and the kept counts (KeptCounts). Thread-safe: any
+// thread may await any member. The operator's members are in sqlite_job_admin.cpp.
 
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
 #include "storage/sqlite/db_executor.hpp"
 #include "storage/sqlite/group_commit.hpp"
+#include "storage/sqlite/kept_counts.hpp"
+#include "storage/sqlite/read_pool.hpp"
 #include "storage/sqlite/sqlite.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +27,7 @@ struct StoreOptions {
     Synchronous sync = Synchronous::full;
     core::Metrics* metrics = nullptr;  // optional; outlives the store
     std::int64_t max_bytes = 0;        // the database file may not grow past this (0: no limit)
+    std::size_t readers = 2;           // read-only connections, each on a thread of its own
 };
 
 class SqliteJobStore final : public core::JobStore, public core::JobAdmin {
@@ -48,7 +52,8 @@ public:
     boost::asio::awaitable<core::JobChange> retry(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> cancel(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
-    boost::asio::awaitable<std::vector<core::JobCount>> counts() override;
+    std::vector<core::JobCount> counts() const override;
+    core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
     boost::asio::awaitable<std::size_t> delete_expired(std::optional<core::millis> finished_before,
                                                        std::optional<core::millis> failed_before,
@@ -73,16 +78,26 @@ public:
     }
 
 private:
+    void close() noexcept;
+
     template <class R>
     static boost::asio::awaitable<R> run_now(Database& db, std::function<R(Database&)> fn) {
         co_return fn(db);
     }
 
-    // Runs fn(db) inside the next group-commit transaction; completes after COMMIT.
+    // Runs fn(db, changes) inside the next group-commit transaction; completes after
+    // COMMIT. fn notes in `changes` every job it stores, moves to another state or deletes.
     template <class R>
-    boost::asio::awaitable<R> in_transaction(std::function<R(Database&)> fn,
+    boost::asio::awaitable<R> in_transaction(std::function<R(Database&, core::JobChanges&)> fn,
                                              Durability durability = Durability::durable) {
-        return group_->run<R>(std::move(fn), durability);
+        return group_->run<R>(
+            [fn = std::move(fn), changes = &kept_->changes()](Database& db) { return fn(db, *changes); }, durability);
+    }
+
+    // Runs fn(db) on a read-only connection.
+    template <class R>
+    boost::asio::awaitable<R> read(std::function<R(Database&)> fn) {
+        return readers_->run<R>(std::move(fn));
     }
 
     template <class R>
@@ -90,7 +105,9 @@ private:
 
     DbExecutor executor_;  // declared first: destroyed last, after the connection
     std::unique_ptr<Database> db_;
+    std::unique_ptr<KeptCounts> kept_;
     std::unique_ptr<GroupCommit> group_;
+    std::unique_ptr<ReadPool> readers_;
 };
 
 }  // namespace jobq::storage

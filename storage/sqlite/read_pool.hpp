@@ -1,0 +1,68 @@
+#pragma once
+// Read-only connections, each on a thread of its own, for the reads the store answers (a
+// job, a listing, the oldest runnable job, the engine's next wake-ups). WAL lets them read
+// the last committed state beside the writer: a slow listing neither waits for a commit
+// nor delays one, and the DB thread only writes. A read goes to the connection with the
+// fewest reads under way. Thread-safe.
+
+#include "storage/sqlite/db_executor.hpp"
+#include "storage/sqlite/sqlite.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace jobq::storage {
+
+class ReadPool {
+public:
+    // Opens `connections` (at least one) read-only connections to the database at `path`,
+    // which must exist in WAL mode; throws StorageError when one cannot be opened.
+    ReadPool(const std::string& path, std::size_t connections);
+    // Closes each connection on its thread, after the reads posted to it.
+    ~ReadPool();
+
+    // Runs fn(db) on a reader's thread; the caller resumes on its own executor. A
+    // coroutine, so the read is counted only while it is awaited.
+    template <class R>
+    boost::asio::awaitable<R> run(std::function<R(Database&)> fn) {
+        Reader& reader = least_busy();
+        const Underway underway(reader);
+        co_return co_await boost::asio::co_spawn(reader.executor.executor(), read<R>(*reader.db, std::move(fn)),
+                                                 boost::asio::use_awaitable);
+    }
+
+private:
+    struct Reader {
+        DbExecutor executor;  // declared first: destroyed last, after the connection
+        std::unique_ptr<Database> db;
+        std::atomic<int> underway{0};
+    };
+
+    // Counts a read on its reader for as long as it is awaited.
+    struct Underway {
+        explicit Underway(Reader& r) : reader(r) { reader.underway.fetch_add(1, std::memory_order_relaxed); }
+        ~Underway() { reader.underway.fetch_sub(1, std::memory_order_relaxed); }
+        Underway(const Underway&) = delete;
+        Underway& operator=(const Underway&) = delete;
+        Reader& reader;
+    };
+
+    template <class R>
+    static boost::asio::awaitable<R> read(Database& db, std::function<R(Database&)> fn) {
+        co_return fn(db);
+    }
+
+    Reader& least_busy();
+
+    std::vector<std::unique_ptr<Reader>> readers_;
+};
+
+}  // namespace jobq::storage
