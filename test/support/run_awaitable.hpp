@@ -21,4 +21,21 @@ T run_awaitable(boost::asio::io_context& io, boost::asio::awaitable<T> task,
     return result.get();
 }
 
+// The same, returning as soon as `task` has finished, while other work on `io` (a
+// detached coroutine, say) is still under way.
+template <class T>
+T run_until_done(boost::asio::io_context& io, boost::asio::awaitable<T> task,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    auto result = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) throw std::runtime_error("coroutine did not finish before its deadline");
+        if (io.run_one_for(deadline - now) == 0 && io.stopped()) io.restart();  // out of work: the task's
+                                                                               // answer is on its way
+    }
+    return result.get();
+}
+
 }  // namespace jobq::test

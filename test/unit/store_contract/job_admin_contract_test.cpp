@@ -100,6 +100,115 @@ JOBQ_STORE_CONTRACT_TEST(counts_group_by_state_queue_and_type) {
     BOOST_TEST(writable());
 }
 
+namespace {
+
+using CountTable = std::map<std::tuple<std::string, std::string, JobState>, std::int64_t>;
+
+CountTable table_of(const std::vector<core::JobCount>& counts) {
+    CountTable table;
+    for (const auto& c : counts) table[{c.queue, c.type, c.state}] += c.count;
+    return table;
+}
+
+std::string text_of(const CountTable& table) {
+    std::string text;
+    for (const auto& [key, n] : table) {
+        const auto& [queue, type, state] = key;
+        text += queue + "/" + type + "/" + std::string(core::to_string(state)) + "=" + std::to_string(n) + " ";
+    }
+    return text;
+}
+
+}  // namespace
+
+// The kept counts equal a count over the jobs after every kind of change, one by one.
+JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_change) {
+    std::size_t step = 0;
+    const auto check = [&](std::string_view what) {
+        ++step;
+        const auto kept = table_of(counts());
+        const auto counted = table_of(counted_over_jobs());
+        BOOST_TEST((kept == counted), "after " << what << " (step " << step << "): kept " << text_of(kept)
+                                               << "counted " << text_of(counted));
+    };
+    auto mail = noop();
+    mail.queue = "mail";
+    mail.type = "email";
+    auto keyed = noop();
+    keyed.idempotency_key = "once";
+    auto single = noop();
+    single.max_retries = 0;
+
+    enqueue(noop());
+    check("enqueue");
+    enqueue(keyed);
+    enqueue(keyed);
+    check("an idempotent repeat");
+    const auto batch = enqueue_batch({mail, mail, noop(t0 + 60'000), keyed, single});
+    check("a batch");
+    const auto claimed = claim(3);
+    BOOST_TEST_REQUIRE(claimed.size() == 3u);
+    check("a claim");
+    BOOST_TEST(settle({claimed[0].id, 1, Settlement::Kind::done, t0 + 1, 0, ""}));
+    check("a success");
+    BOOST_TEST(settle({claimed[1].id, 1, Settlement::Kind::retry, t0 + 1, t0 + 2, "again"}));
+    check("a retry");
+    BOOST_TEST(settle({claimed[2].id, 1, Settlement::Kind::failed, t0 + 1, 0, "no"}));
+    check("a failure");
+    BOOST_TEST(!settle({claimed[2].id, 1, Settlement::Kind::done, t0 + 1, 0, ""}));
+    check("a settlement fencing refused");
+    BOOST_TEST(settle_all({{claimed[0].id, 1, Settlement::Kind::done, t0 + 1, 0, ""}}) == std::vector<bool>{false});
+    check("a batch of settlements fencing refused");
+
+    auto leased = claim(10, t0 + 3);
+    BOOST_TEST_REQUIRE(leased.size() >= 3u);
+    BOOST_TEST(settle({leased[0].id, leased[0].attempts, Settlement::Kind::released, t0 + 3, 0, ""}));
+    check("a release");
+    const auto reaped = reap_expired(t0 + 3 + lease);
+    BOOST_TEST(reaped.requeued + reaped.dead_lettered == leased.size() - 1);
+    BOOST_TEST(reaped.dead_lettered >= 1u);  // `single` had no retry left
+    check("the reaper (requeued and dead-lettered)");
+
+    const auto waiting = enqueue(noop(t0 + 1'000'000));
+    BOOST_TEST((cancel(waiting, t0 + 4).outcome == Outcome::changed));
+    check("a cancel");
+    BOOST_TEST((retry(waiting, t0 + 5).outcome == Outcome::changed));
+    check("a retry of a cancelled job");
+    BOOST_TEST((retry(claimed[2].id, t0 + 5).outcome == Outcome::changed));
+    check("a retry of a failed job");
+    BOOST_TEST((retry(claimed[2].id, t0 + 5).outcome == Outcome::conflict));
+    check("a retry refused");
+    BOOST_TEST((remove(batch[2].job.id).outcome == Outcome::changed));
+    check("a delete");
+    BOOST_TEST((remove(batch[2].job.id).outcome == Outcome::not_found));
+    check("a delete of no job");
+
+    BOOST_TEST(claim(100, t0 + 10).size() >= 1u);
+    const auto running = claim(100, t0 + 100'000);  // the delayed one, due now
+    for (const auto& job : finish(admin().list({JobState::processing, {}, {}}, std::nullopt, 100)).jobs)
+        BOOST_TEST(settle({job.id, job.attempts, Settlement::Kind::done, t0 + 20, 0, ""}));
+    check("successes");
+    BOOST_TEST(delete_expired(t0 + 21, t0 + 21, 2) == 2u);
+    check("a retention sweep");
+
+    enqueue(noop());
+    claim(1, t0 + 30);
+    const auto recovered = recover(t0 + 31);
+    BOOST_TEST(recovered.requeued == 1u);
+    check("recovery");
+
+    set_full(true);
+    auto large = mail;
+    large.payload = "\"" + std::string(64 * 1024, 'x') + "\"";  // more than any free room
+    BOOST_CHECK_THROW(enqueue_batch({noop(), large, large}), core::StorageError);
+    set_full(false);
+    check("a transaction that failed");
+
+    reopen();
+    check("a restart");
+    BOOST_TEST(!counts().empty());
+}
+
 JOBQ_STORE_CONTRACT_TEST(retention_deletes_old_finished_jobs_in_batches_with_their_history) {
     // Jobs finished at t0 + 1 ... : done, cancelled and failed (with an attempt recorded).
     std::vector<core::job_id> done, failed;

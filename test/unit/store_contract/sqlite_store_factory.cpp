@@ -19,6 +19,15 @@ std::int64_t count_attempts(storage::Database& db, core::job_id id) {
     return s->column_int64(0);
 }
 
+std::vector<core::JobCount> group_by(storage::Database& db) {
+    std::vector<core::JobCount> counts;
+    auto s = db.cached("SELECT state, queue, type, COUNT(*) FROM jobs GROUP BY state, queue, type");
+    while (s->step())
+        counts.push_back({core::parse_job_state(s->column_text(0)).value(), s->column_text(1), s->column_text(2),
+                          s->column_int64(3)});
+    return counts;
+}
+
 // PRAGMA max_page_count = 1 clamps to the pages the file has now: a write needing one
 // more fails with SQLITE_FULL, as on a full disk.
 int no_room(storage::Database& db) {
@@ -50,6 +59,10 @@ public:
 
     asio::awaitable<std::int64_t> attempt_records(core::job_id id) override {
         return store_->on_db_thread<std::int64_t>([id](storage::Database& db) { return count_attempts(db, id); });
+    }
+
+    asio::awaitable<std::vector<core::JobCount>> counted_over_jobs() override {
+        return store_->on_db_thread<std::vector<core::JobCount>>(group_by);
     }
 
     asio::awaitable<void> set_full(bool full) override {

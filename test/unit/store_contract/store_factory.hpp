@@ -37,6 +37,10 @@ public:
     // How many attempt records (the history of a job's runs) the store keeps for `id`.
     virtual boost::asio::awaitable<std::int64_t> attempt_records(core::job_id id) = 0;
 
+    // Jobs per (state, queue, type) counted over the stored jobs themselves (a GROUP BY):
+    // what the store's kept counts must always equal.
+    virtual boost::asio::awaitable<std::vector<core::JobCount>> counted_over_jobs() = 0;
+
     // full: from now on no write that needs more room fits, as on a full disk (it fails
     // with StorageError); !full: room again.
     virtual boost::asio::awaitable<void> set_full(bool full) = 0;

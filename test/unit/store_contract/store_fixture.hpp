@@ -105,6 +105,7 @@ struct StoreFixture {
     void reopen() { sut->reopen(); }
     std::int64_t attempt_records(core::job_id id) { return finish(sut->attempt_records(id)); }
     void set_full(bool full) { finish(sut->set_full(full)); }
+    std::vector<core::JobCount> counted_over_jobs() { return finish(sut->counted_over_jobs()); }
 };
 
 }  // namespace jobq::test::contract

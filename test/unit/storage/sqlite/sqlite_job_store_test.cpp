@@ -12,6 +12,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -306,6 +310,11 @@ PRAGMA user_version = 3;
     BOOST_TEST(retried.attempt_base == 2);
     BOOST_TEST(history_rows(io, store, 7) == 2);
     BOOST_TEST(run_awaitable(io, store.next_run_at()).value() == 9'000'000'000'000);
+    // Version 5 counted the jobs once, as it added the kept counts.
+    const auto counts = store.counts();
+    BOOST_TEST_REQUIRE(counts.size() == 1u);
+    BOOST_TEST((counts[0].state == core::JobState::queued));
+    BOOST_TEST(counts[0].count == 2);
     const auto now = core::system_now_ms();
     const auto claimed = claim(io, store, 10, now);
     BOOST_TEST_REQUIRE(claimed.size() == 1u);
@@ -339,6 +348,77 @@ BOOST_FIXTURE_TEST_CASE(a_batch_is_stored_in_one_transaction, StoreFixture) {
     const auto results = run_awaitable(io, store.enqueue_batch({noop(), keyed, noop(), keyed}));
     BOOST_TEST_REQUIRE(results.size() == 4u);
     BOOST_TEST(store.commit_stats().transactions == before + 1);
+}
+
+// Every read runs on a read-only connection of its own: none waits for the writer, here
+// held inside an operation on the DB thread until the reads have answered.
+BOOST_FIXTURE_TEST_CASE(reads_answer_while_the_writer_is_busy, StoreFixture) {
+    const auto id = enqueue(noop());
+    std::promise<void> reads_done;
+    std::shared_future<void> released = reads_done.get_future().share();
+    auto busy = std::make_shared<std::atomic<bool>>(false);
+    // A deadline of its own: a read that waited for the writer fails this test, not hangs it.
+    asio::co_spawn(io,
+                   store.on_db_thread<int>([released, busy](storage::Database&) {
+                       busy->store(true);
+                       released.wait_for(std::chrono::seconds(10));
+                       busy->store(false);
+                       return 0;
+                   }),
+                   asio::detached);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    io.restart();
+    while (!busy->load() && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(10));
+    BOOST_TEST_REQUIRE(busy->load());
+
+    const auto started = std::chrono::steady_clock::now();
+    const auto within = std::chrono::seconds(5);
+    BOOST_TEST(test::run_until_done(io, store.get(id), within).has_value());
+    BOOST_TEST(test::run_until_done(io, store.list({core::JobState::queued, {}, {}}, std::nullopt, 10), within)
+                   .jobs.size() == 1u);
+    BOOST_TEST(test::run_until_done(io, store.oldest_runnable(t0 + 1), within).value() == t0);
+    BOOST_TEST(test::run_until_done(io, store.next_run_at(), within).value() == t0);  // t0 is ahead of the clock
+    BOOST_TEST(!test::run_until_done(io, store.next_lease_expiry(), within).has_value());
+    BOOST_TEST(store.counts().size() == 1u);
+    BOOST_TEST((std::chrono::steady_clock::now() - started < within));
+    BOOST_TEST(busy->load());  // the writer is held still
+    reads_done.set_value();
+    enqueue(noop());  // the writer goes on
+}
+
+// A filtered listing is a range of one index in id order: no sort, however many jobs match.
+BOOST_FIXTURE_TEST_CASE(a_filtered_listing_walks_an_index_in_id_order, StoreFixture) {
+    const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+        std::string text;
+        for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT * FROM jobs INDEXED BY jobs_state "
+                                "WHERE id > 5 AND state = 'failed' AND queue = 'q' ORDER BY id LIMIT 11",
+                                "EXPLAIN QUERY PLAN SELECT * FROM jobs INDEXED BY jobs_queue "
+                                "WHERE id > 5 AND queue = 'q' ORDER BY id LIMIT 11",
+                                "EXPLAIN QUERY PLAN SELECT * FROM jobs INDEXED BY jobs_type "
+                                "WHERE id > 5 AND type = 't' ORDER BY id LIMIT 11"}) {
+            auto s = db.cached(sql);
+            while (s->step()) text += s->column_text(3) + "\n";
+        }
+        return text;
+    }));
+    BOOST_TEST(plan.find("USING INDEX jobs_state (state=? AND rowid>?)") != std::string::npos, plan);
+    BOOST_TEST(plan.find("USING INDEX jobs_queue (queue=? AND rowid>?)") != std::string::npos, plan);
+    BOOST_TEST(plan.find("USING INDEX jobs_type (type=? AND rowid>?)") != std::string::npos, plan);
+    BOOST_TEST(plan.find("TEMP B-TREE") == std::string::npos, plan);
+}
+
+// The oldest runnable job: one seek, whatever the number of priority levels.
+BOOST_FIXTURE_TEST_CASE(the_oldest_runnable_job_is_one_seek, StoreFixture) {
+    for (int level = 0; level < 100; ++level) enqueue(noop(t0 + 100 - level, level * 1000));
+    BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 1000)).value() == t0 + 1);
+    const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
+        auto s = db.cached("EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 1");
+        std::string text;
+        while (s->step()) text += s->column_text(3) + "\n";
+        return text;
+    }));
+    // MIN over the index's second column with the first fixed: its first entry, not a range.
+    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_queued_at (due=?)") != std::string::npos, plan);
 }
 
 BOOST_FIXTURE_TEST_CASE(retention_seeks_an_index_and_never_scans_the_table, StoreFixture) {
