@@ -220,6 +220,20 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills) {
     BOOST_TEST(t.lost == 0u);
     BOOST_TEST(t.not_final == 0u);
     BOOST_TEST(all_final);
+
+    // The counts the last server keeps (loaded as it started after a SIGKILL, then kept as
+    // the jobs ran) equal a count over the jobs, in memory (/stats) and on disk.
+    const auto counted = jobs_per_queue_and_state(db, "jobs");
+    BOOST_TEST((jobs_per_queue_and_state(db, "job_counts") == counted));
+    HttpClient client(server->port());
+    const auto reply = client.get("/stats");
+    BOOST_TEST_REQUIRE(reply.has_value());
+    const auto stats = json::parse(reply->body);
+    std::map<std::string, std::int64_t> shown;
+    for (const auto& [queue, states] : stats.at("queues").as_object())
+        for (const auto& [state, n] : states.as_object())
+            if (n.as_int64() != 0) shown[std::string(queue) + "/" + std::string(state)] = n.as_int64();
+    BOOST_TEST((shown == counted));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <cstdlib>
 #include <set>
 
 using namespace jobq::test;
@@ -174,6 +176,51 @@ BOOST_FIXTURE_TEST_CASE(stats_counts_jobs_by_state_queue_and_type, Server) {
     BOOST_TEST(stats.at("totals_since_start").at("succeeded").as_int64() == 1);
     BOOST_TEST(stats.at("workers").at("total").as_int64() == 64);
     BOOST_TEST(stats.at("workers").at("busy").as_int64() + stats.at("workers").at("idle").as_int64() == 64);
+}
+
+namespace {
+
+std::int64_t sum_of(const json::value& values) {
+    std::int64_t sum = 0;
+    for (const auto& v : values.as_array()) sum += v.as_int64();
+    return sum;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(stats_history_counts_each_second, Server) {
+    submit(R"({"type":"noop","payload":{},"queue":"mail"})");
+    const auto done = submit(R"({"type":"noop","payload":{}})");
+    submit(later);
+    BOOST_TEST_REQUIRE(wait_until([&] { return state_of(done) == "done"; }, 10s));
+    json::object history;
+    // Done in the last minute, whenever the seconds turned.
+    BOOST_TEST_REQUIRE(wait_until(
+        [&] {
+            history = json::parse(get("/stats/history?seconds=60").body).as_object();
+            return sum_of(history.at("totals").at("done")) == 2;
+        },
+        10s));
+    BOOST_TEST(history.at("seconds").as_int64() == 60);
+    BOOST_TEST(history.at("totals").at("enqueued").as_array().size() == 60u);
+    BOOST_TEST(sum_of(history.at("totals").at("enqueued")) == 3);
+    BOOST_TEST(sum_of(history.at("totals").at("started")) == 2);
+    BOOST_TEST(sum_of(history.at("totals").at("failed")) == 0);
+    BOOST_TEST(sum_of(history.at("queues").at("mail").at("done")) == 1);
+    BOOST_TEST(sum_of(history.at("queues").at("default").at("enqueued")) == 2);
+    BOOST_TEST(history.at("every_queue").as_bool());
+    const auto now_second = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count();
+    BOOST_TEST(std::abs(history.at("from").as_int64() + 59 - now_second) <= 2);
+
+    BOOST_TEST(json::parse(get("/stats/history").body).at("seconds").as_int64() == 60);  // the default
+    BOOST_TEST(json::parse(get("/stats/history?seconds=3600").body).at("totals").at("done").as_array().size() == 3600u);
+    for (const char* bad : {"/stats/history?seconds=0", "/stats/history?seconds=3601", "/stats/history?seconds=x",
+                            "/stats/history?minutes=1"}) {
+        const auto r = get(bad);
+        BOOST_TEST(r.status == 400, bad);
+        BOOST_TEST(json::parse(r.body).at("error").at("code").as_string() == "invalid_query", bad);
+    }
 }
 
 BOOST_FIXTURE_TEST_CASE(metrics_speak_prometheus_text, Server) {

@@ -33,6 +33,18 @@ inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
     return rows;
 }
 
+// "queue/state" -> jobs, counted over the jobs (GROUP BY) when `table` is "jobs", or as
+// the server keeps them when it is "job_counts".
+inline std::map<std::string, std::int64_t> jobs_per_queue_and_state(const std::string& db_path,
+                                                                   const std::string& table) {
+    storage::Database db(db_path, storage::Synchronous::normal);
+    const std::string count = table == "jobs" ? "COUNT(*)" : "SUM(count)";
+    std::map<std::string, std::int64_t> counts;
+    auto s = db.cached("SELECT queue, state, " + count + " FROM " + table + " GROUP BY queue, state");
+    while (s->step()) counts[s->column_text(0) + "/" + s->column_text(1)] = s->column_int64(2);
+    return counts;
+}
+
 inline std::size_t count_in_state(const std::string& db_path, const std::string& state) {
     std::size_t n = 0;
     for (const auto& [id, s] : job_states(db_path)) n += s == state;
