@@ -28,6 +28,8 @@ def thread_name(profile):
         text = f.read()
     if "run_server" in text:  # the main thread (it also builds the database thread)
         return "event loop"
+    if "ReadPool" in text:  # a read-only connection's thread
+        return "readers"
     if "DbExecutor" in text:
         return "database"
     return "other"
@@ -122,12 +124,13 @@ def main():
         bench = Bench(os.path.abspath(args.jobq[0]), args.jobs, 0, work)
         bench.store_backlog()
         print(f"\ninstructions per job, {args.jobs:,} noop jobs\n")
-        print("| server | run | event loop | database thread | other | total |\n|---|---|---:|---:|---:|---:|")
+        print("| server | run | event loop | database thread | readers | other | total |\n|---|---|---:|---:|---:|---:|---:|")
         for jobq in args.jobq:
             for run, measure in ((f"enqueue, {CLIENTS} clients", enqueue), ("drain", drain)):
                 per_job = {role: value / args.jobs for role, value in measure(bench, os.path.abspath(jobq)).items()}
                 print(f"| {jobq} | {run} | {per_job.get('event loop', 0):,.0f} | {per_job.get('database', 0):,.0f} | "
-                      f"{per_job.get('other', 0):,.0f} | {sum(per_job.values()):,.0f} |", flush=True)
+                      f"{per_job.get('readers', 0):,.0f} | {per_job.get('other', 0):,.0f} | {sum(per_job.values()):,.0f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -244,7 +244,8 @@ asio::awaitable<Settlement> Engine::process_or_fail(const Job& job) {
 
 asio::awaitable<Settlement> Engine::process(const Job& job) {
     if (interrupting_)
-        co_return Settlement{job.id, job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown"};
+        co_return Settlement{job.id,  job.attempts, Settlement::Kind::released, clock_(), 0, "interrupted by shutdown",
+                             job.queue, job.type};
     const auto started = std::chrono::steady_clock::now();
     const Outcome outcome = co_await execute(job);
     auto settlement = settlement_for(job, outcome);
@@ -313,7 +314,7 @@ asio::awaitable<Outcome> Engine::execute(const Job& job) {
 
 Settlement Engine::settlement_for(const Job& job, const Outcome& outcome) {
     const millis now = clock_();
-    Settlement s{job.id, job.attempts, Settlement::Kind::done, now, 0, outcome.message};
+    Settlement s{job.id, job.attempts, Settlement::Kind::done, now, 0, outcome.message, job.queue, job.type};
     switch (outcome.kind) {
         case Outcome::Kind::success:
             break;

@@ -34,12 +34,9 @@ class JobReader {
 public:
     virtual ~JobReader() = default;
 
+    // Each store says in its documentation what a filtered listing costs it.
     virtual boost::asio::awaitable<JobPage> list(JobFilter filter, std::optional<job_id> after, std::size_t limit) = 0;
 
-    // A listing filtered by state, type or queue walks the jobs of one of them in id order
-    // (the one with the fewest jobs): it passes over the jobs of that one which the other
-    // filters leave out.
-    //
     // Jobs per (state, queue, type), only for combinations that exist: kept as the jobs
     // change, read from memory.
     virtual std::vector<JobCount> counts() const = 0;

@@ -36,6 +36,10 @@ struct Settlement {
     millis at = 0;
     millis run_at = 0;  // for retry
     std::string error;
+    // The job's queue and type, for the kept counts (core::JobCounts): whoever settles a job
+    // it claimed has them. Empty: the store looks them up, at the cost of one more read.
+    std::string queue = std::string();
+    std::string type = std::string();
 };
 
 // What a claim asks for: up to `max` runnable jobs (queued, run_at <= now), leased until

@@ -21,26 +21,37 @@ asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
     co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics));
 }
 
-// ?seconds=N: the last N seconds, 1 to 3600 (default 60).
-core::Result<std::size_t> history_seconds(const net::HttpRequest& request) {
+struct HistoryQuery {
+    std::size_t seconds = 60;
+    std::optional<std::string> queue;  // only this queue's series beside the totals
+};
+
+// ?seconds=N (the last N seconds, 1 to 3600, default 60) and ?queue=name.
+core::Result<HistoryQuery> history_query(const net::HttpRequest& request) {
     const auto params = query_params(request);
     if (!params) return params.error();
-    std::size_t seconds = 60;
+    HistoryQuery query;
     for (const auto& [name, value] : *params) {
-        if (name != "seconds") return invalid_query("unknown parameter '" + name + "'; only seconds is known");
-        const auto n = parse_positive(value);
-        if (!n || *n > static_cast<std::int64_t>(core::JobHistory::span_seconds))
-            return invalid_query("seconds must be from 1 to " + std::to_string(core::JobHistory::span_seconds));
-        seconds = static_cast<std::size_t>(*n);
+        if (name == "queue") {
+            query.queue = value;
+        } else if (name == "seconds") {
+            const auto n = parse_positive(value);
+            if (!n || *n > static_cast<std::int64_t>(core::JobHistory::span_seconds))
+                return invalid_query("seconds must be from 1 to " + std::to_string(core::JobHistory::span_seconds));
+            query.seconds = static_cast<std::size_t>(*n);
+        } else {
+            return invalid_query("unknown parameter '" + name + "'; known: seconds, queue");
+        }
     }
-    return seconds;
+    return query;
 }
 
 asio::awaitable<Answer> history(ApiContext& ctx, RouteRequest request) {
-    const auto seconds = history_seconds(request.http);
-    if (!seconds) co_return seconds.error();
+    const auto query = history_query(request.http);
+    if (!query) co_return query.error();
     // The history counts in the seconds of the system clock, as the store records them.
-    const auto window = ctx.stores.reader.history(*seconds, core::system_now_ms() / 1000);
+    auto window = ctx.stores.reader.history(query->seconds, core::system_now_ms() / 1000);
+    if (query->queue) std::erase_if(window.queues, [&](const auto& entry) { return entry.first != *query->queue; });
     co_return json_response(200, history_json(window));
 }
 

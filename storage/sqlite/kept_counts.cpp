@@ -2,6 +2,8 @@
 
 #include "core/clock.hpp"
 
+#include <new>
+
 namespace jobq::storage {
 
 namespace {
@@ -47,7 +49,12 @@ void KeptCounts::before_commit(Database& db) {
 
 void KeptCounts::committed() noexcept {
     counts_.apply(changes_);
-    history_.record(changes_, core::system_now_ms() / 1000);
+    try {
+        history_.record(changes_, core::system_now_ms() / 1000);
+    } catch (const std::bad_alloc&) {
+        // A queue's series could not be allocated: the history misses this transaction's
+        // events, which is not worth the process.
+    }
     changes_.clear();
 }
 

@@ -23,18 +23,28 @@ void on_thread(DbExecutor& executor, Fn fn) {
 
 ReadPool::ReadPool(const std::string& path, std::size_t connections) {
     connections = std::max<std::size_t>(connections, 1);
-    for (std::size_t i = 0; i < connections; ++i) {
-        auto reader = std::make_unique<Reader>();
-        Reader& r = *reader;
-        readers_.push_back(std::move(reader));  // owned first: freed with readers_ if the open below throws
-        on_thread(r.executor, [&r, &path] { r.db = std::make_unique<Database>(path, read_only); });
+    try {
+        for (std::size_t i = 0; i < connections; ++i) {
+            Reader& r = *readers_.emplace_back(std::make_unique<Reader>());
+            on_thread(r.executor, [&r, &path] { r.db = std::make_unique<Database>(path, read_only); });
+        }
+    } catch (...) {
+        close();  // the connections opened so far, each on its thread
+        throw;
     }
 }
 
-ReadPool::~ReadPool() {
+ReadPool::~ReadPool() { close(); }
+
+void ReadPool::close() noexcept {
     for (auto& reader : readers_) {
         Reader& r = *reader;
-        on_thread(r.executor, [&r] { r.db.reset(); });
+        try {
+            on_thread(r.executor, [&r] { r.db.reset(); });
+        } catch (...) {
+            // Closing cannot fail (sqlite3_close_v2); a thread that cannot take the task
+            // leaves the connection to the Reader's destructor.
+        }
     }
 }
 

@@ -29,14 +29,14 @@ public:
     // Closes each connection on its thread, after the reads posted to it.
     ~ReadPool();
 
-    // Runs fn(db) on a reader's thread; the caller resumes on its own executor. A
-    // coroutine, so the read is counted only while it is awaited.
+    // Runs fn(db) on a reader's thread; the caller resumes on its own executor. Await it
+    // at once: the read is counted as under way from this call until it ends.
     template <class R>
     boost::asio::awaitable<R> run(std::function<R(Database&)> fn) {
         Reader& reader = least_busy();
-        const Underway underway(reader);
-        co_return co_await boost::asio::co_spawn(reader.executor.executor(), read<R>(*reader.db, std::move(fn)),
-                                                 boost::asio::use_awaitable);
+        reader.underway.fetch_add(1, std::memory_order_relaxed);
+        return boost::asio::co_spawn(reader.executor.executor(), read<R>(reader, std::move(fn)),
+                                     boost::asio::use_awaitable);
     }
 
 private:
@@ -46,9 +46,10 @@ private:
         std::atomic<int> underway{0};
     };
 
-    // Counts a read on its reader for as long as it is awaited.
+    // Ends a read's count on the reader's own thread, however the read ends: never from
+    // the caller's side, whose completion may outlive the pool at shutdown.
     struct Underway {
-        explicit Underway(Reader& r) : reader(r) { reader.underway.fetch_add(1, std::memory_order_relaxed); }
+        explicit Underway(Reader& r) : reader(r) {}
         ~Underway() { reader.underway.fetch_sub(1, std::memory_order_relaxed); }
         Underway(const Underway&) = delete;
         Underway& operator=(const Underway&) = delete;
@@ -56,9 +57,12 @@ private:
     };
 
     template <class R>
-    static boost::asio::awaitable<R> read(Database& db, std::function<R(Database&)> fn) {
-        co_return fn(db);
+    static boost::asio::awaitable<R> read(Reader& reader, std::function<R(Database&)> fn) {
+        const Underway underway(reader);
+        co_return fn(*reader.db);
     }
+
+    void close() noexcept;
 
     Reader& least_busy();
 

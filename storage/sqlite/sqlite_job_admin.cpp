@@ -5,8 +5,8 @@
 #include "storage/sqlite/job_rows.hpp"
 #include "storage/sqlite/sqlite_job_store.hpp"
 
-#include <limits>
-#include <tuple>
+#include <algorithm>
+
 
 namespace jobq::storage {
 
@@ -29,7 +29,8 @@ constexpr std::string_view sql_probe_insert =
     "VALUES ('readiness probe', 'readiness probe', 0, zeroblob(4096), 'cancelled', 0, 0, 0)";
 
 constexpr std::string_view sql_delete_expired =
-    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = ?1 AND finished_at < ?2 LIMIT ?3) "
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished "
+    "WHERE state = ?1 AND finished_at < ?2 LIMIT ?3) "
     "RETURNING queue, type";
 
 std::size_t delete_expired_rows(Database& db, core::JobChanges& changes, std::optional<millis> finished_before,
@@ -68,44 +69,41 @@ JobChange remove_job(Database& db, core::JobChanges& changes, core::job_id id) {
     return {JobChange::Outcome::changed, std::move(job)};
 }
 
-// The index a filtered listing walks: the one of the filter that matches the fewest jobs
-// by the kept counts, so the walk passes over at most that many rows. Each is in id order.
-std::string_view listing_index(const core::JobFilter& filter, const std::vector<core::JobCount>& counts) {
-    std::int64_t state_rows = 0, type_rows = 0, queue_rows = 0;
-    for (const auto& c : counts) {
-        if (filter.state && c.state == *filter.state) state_rows += c.count;
-        if (filter.type && c.type == *filter.type) type_rows += c.count;
-        if (filter.queue && c.queue == *filter.queue) queue_rows += c.count;
-    }
-    std::string_view index;
-    std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
-    for (const auto& [wanted, rows, name] : {std::tuple{filter.state.has_value(), state_rows, "jobs_state"},
-                                             std::tuple{filter.type.has_value(), type_rows, "jobs_type"},
-                                             std::tuple{filter.queue.has_value(), queue_rows, "jobs_queue"}}) {
-        if (wanted && rows < fewest) {
-            fewest = rows;
-            index = name;
-        }
-    }
-    return index;
-}
-
-std::string listing_sql(const core::JobFilter& filter, std::string_view index) {
+// Where a listing reads, by its state: the jobs of that state in jobs_state (queued,
+// failed, cancelled), in id order; the processing ones in jobs_leases, sorted (as many as
+// there are leases); otherwise the table in id order. A filter by type or queue passes
+// over the rows it leaves out. The state is written into the text, a name from a fixed
+// set: a partial index serves a query only when its terms prove the index's WHERE.
+std::string listing_sql(const core::JobFilter& filter) {
+    using core::JobState;
     std::string sql = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs";
-    if (!index.empty()) sql.append(" INDEXED BY ").append(index);
+    const auto state = filter.state;
+    if (state == JobState::queued || state == JobState::failed || state == JobState::cancelled)
+        sql += " INDEXED BY jobs_state";
+    else if (state == JobState::processing)
+        sql += " INDEXED BY jobs_leases";
+    else
+        sql += " NOT INDEXED";  // the rowid still bounds the range
     sql += " WHERE id > ?1";
-    if (filter.state) sql += " AND state = ?2";
+    if (state) sql.append(" AND state = '").append(core::to_string(*state)).append("'");
     if (filter.type) sql += " AND type = ?3";
     if (filter.queue) sql += " AND queue = ?4";
     sql += " ORDER BY id LIMIT ?5";
     return sql;
 }
 
-core::JobPage list_page(Database& db, const core::JobFilter& filter, std::string_view index, core::job_id after,
-                        std::size_t limit) {
-    auto s = db.cached(listing_sql(filter, index));
+// True when the kept counts hold no job the filter matches: its page is empty, whatever
+// number of rows its index would have walked to find that out.
+bool none_match(const core::JobFilter& filter, const std::vector<core::JobCount>& counts) {
+    return std::none_of(counts.begin(), counts.end(), [&](const core::JobCount& c) {
+        return (!filter.state || c.state == *filter.state) && (!filter.type || c.type == *filter.type) &&
+               (!filter.queue || c.queue == *filter.queue);
+    });
+}
+
+core::JobPage list_page(Database& db, const core::JobFilter& filter, core::job_id after, std::size_t limit) {
+    auto s = db.cached(listing_sql(filter));
     s->bind(1, after);
-    if (filter.state) s->bind(2, core::to_string(*filter.state));
     if (filter.type) s->bind(3, *filter.type);
     if (filter.queue) s->bind(4, *filter.queue);
     s->bind(5, static_cast<std::int64_t>(limit + 1));
@@ -134,9 +132,9 @@ boost::asio::awaitable<std::vector<core::EnqueueResult>> SqliteJobStore::enqueue
 
 boost::asio::awaitable<core::JobPage> SqliteJobStore::list(core::JobFilter filter, std::optional<core::job_id> after,
                                                            std::size_t limit) {
-    const std::string index(listing_index(filter, kept_->counts().snapshot()));
-    return read<core::JobPage>([filter = std::move(filter), index, after, limit](Database& db) {
-        return list_page(db, filter, index, after.value_or(0), limit);
+    const bool empty = none_match(filter, kept_->counts().snapshot());
+    return read<core::JobPage>([filter = std::move(filter), after, limit, empty](Database& db) {
+        return empty ? core::JobPage{} : list_page(db, filter, after.value_or(0), limit);
     });
 }
 

@@ -42,20 +42,21 @@ constexpr std::string_view sql_lease =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3 "
     "WHERE id = ?1 AND state = 'queued'";
 
-// Fencing: every settlement names the attempt it ends. Each answers the job's queue and
-// type, for the kept counts.
+// Fencing: every settlement names the attempt it ends. No RETURNING for the job's queue
+// and type: SQLite builds a temporary table for it, which costs more than the update.
 constexpr std::string_view sql_done =
     "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_retry =
     "UPDATE jobs SET state = 'queued', run_at = ?4, due = ?4 <= ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_failed =
     "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 constexpr std::string_view sql_released =
     "UPDATE jobs SET state = 'queued', run_at = ?3, due = 1, attempts = attempts - 1, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 RETURNING queue, type";
+    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+constexpr std::string_view sql_queue_and_type = "SELECT queue, type FROM jobs WHERE id = ?1";
 // Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
 // replaces another. Were one to collide, the outcome still counts: the history must not be
 // what keeps a job from moving on.
@@ -63,20 +64,23 @@ constexpr std::string_view sql_record_attempt =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5) "
     "ON CONFLICT DO NOTHING";
 
-constexpr std::string_view sql_next_lease = "SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'processing'";
+// The lease statements name jobs_leases, as the claim names its index (see job_rows.cpp).
+constexpr std::string_view sql_next_lease =
+    "SELECT MIN(lease_expires_at) FROM jobs INDEXED BY jobs_leases WHERE state = 'processing'";
 
 // Lost leases (expired, or left by a dead process): the attempt counts. A job that has
 // used every attempt is dead-lettered, the others run again now.
 constexpr std::string_view sql_dead_letter_lost =
-    "UPDATE jobs SET state = 'failed', finished_at = ?1, lease_expires_at = NULL, last_error = ?2 "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries "
+    "UPDATE jobs INDEXED BY jobs_leases SET state = 'failed', finished_at = ?1, lease_expires_at = NULL, "
+    "last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries "
     "RETURNING queue, type";
 constexpr std::string_view sql_requeue_lost =
-    "UPDATE jobs SET state = 'queued', run_at = ?1, due = 1, lease_expires_at = NULL, last_error = ?2 "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3 RETURNING queue, type";
+    "UPDATE jobs INDEXED BY jobs_leases SET state = 'queued', run_at = ?1, due = 1, lease_expires_at = NULL, "
+    "last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 RETURNING queue, type";
 constexpr std::string_view sql_record_lost =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
-    "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs WHERE state = 'processing' AND lease_expires_at <= ?3 "
+    "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs INDEXED BY jobs_leases "
+    "WHERE state = 'processing' AND lease_expires_at <= ?3 "
     "ON CONFLICT DO NOTHING";
 
 struct SettledAs {
@@ -102,12 +106,17 @@ SettledAs settled_as(core::Settlement::Kind kind) {
 bool settle_row(Database& db, core::JobChanges& changes, const core::Settlement& st) {
     using Kind = core::Settlement::Kind;
     const auto as = settled_as(st.kind);
-    {
-        auto s = db.cached(as.sql);
-        s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
-        if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
-        if (!s->step()) return false;
-        changes.moved(s->column_text(0), s->column_text(1), core::JobState::processing, as.state, as.event);
+    auto s = db.cached(as.sql);
+    s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
+    if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
+    if (s->run() == 0) return false;
+    if (!st.queue.empty() && !st.type.empty()) {
+        changes.moved(st.queue, st.type, core::JobState::processing, as.state, as.event);
+    } else {
+        auto found = db.cached(sql_queue_and_type);
+        found->bind(1, st.id);
+        if (!found->step()) throw core::StorageError("settle: job " + std::to_string(st.id) + " vanished");
+        changes.moved(found->column_text(0), found->column_text(1), core::JobState::processing, as.state, as.event);
     }
     if (st.kind == Kind::retry || st.kind == Kind::failed)
         db.cached(sql_record_attempt)
@@ -278,13 +287,15 @@ asio::awaitable<std::vector<bool>> SqliteJobStore::settle_all(std::vector<core::
         Durability::redoable);
 }
 
+// The engine's wake-ups are one seek each and stay on the writer's thread: on a read-only
+// connection they could wait behind an operator's long listing, and delay every claim.
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_run_at() {
     // Due jobs are claimed as workers free up; the next wake-up is the first waiting one.
-    return read<std::optional<millis>>([](Database& db) { return earliest_waiting(db); });
+    return on_db_thread<std::optional<millis>>([](Database& db) { return earliest_waiting(db); });
 }
 
 asio::awaitable<std::optional<millis>> SqliteJobStore::next_lease_expiry() {
-    return read<std::optional<millis>>([](Database& db) { return single_optional(db, sql_next_lease); });
+    return on_db_thread<std::optional<millis>>([](Database& db) { return single_optional(db, sql_next_lease); });
 }
 
 asio::awaitable<core::RecoveryReport> SqliteJobStore::reap_expired(millis now) {

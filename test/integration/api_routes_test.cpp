@@ -213,6 +213,10 @@ BOOST_FIXTURE_TEST_CASE(stats_history_counts_each_second, Server) {
                                 std::chrono::system_clock::now().time_since_epoch()).count();
     BOOST_TEST(std::abs(history.at("from").as_int64() + 59 - now_second) <= 2);
 
+    const auto mail = json::parse(get("/stats/history?queue=mail").body);
+    BOOST_TEST(mail.at("queues").as_object().size() == 1u);
+    BOOST_TEST(sum_of(mail.at("queues").at("mail").at("enqueued")) == 1);
+    BOOST_TEST(sum_of(mail.at("totals").at("enqueued")) == 3);  // the totals stay whole
     BOOST_TEST(json::parse(get("/stats/history").body).at("seconds").as_int64() == 60);  // the default
     BOOST_TEST(json::parse(get("/stats/history?seconds=3600").body).at("totals").at("done").as_array().size() == 3600u);
     for (const char* bad : {"/stats/history?seconds=0", "/stats/history?seconds=3601", "/stats/history?seconds=x",

@@ -32,8 +32,8 @@ T run_until_done(boost::asio::io_context& io, boost::asio::awaitable<T> task,
     while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         const auto now = std::chrono::steady_clock::now();
         if (now >= deadline) throw std::runtime_error("coroutine did not finish before its deadline");
-        if (io.run_one_for(deadline - now) == 0 && io.stopped()) io.restart();  // out of work: the task's
-                                                                               // answer is on its way
+        // The task's work guard keeps `io` busy until it ends: this waits, it does not spin.
+        io.run_one_for(deadline - now);
     }
     return result.get();
 }
