@@ -46,7 +46,7 @@ public:
     virtual HistoryWindow history(std::size_t seconds, std::int64_t now_second) const = 0;
 
     // The earliest run_at among queued jobs that are due at `now` (the oldest runnable):
-    // index seeks, never a scan.
+    // index seeks, never a scan of the jobs.
     virtual boost::asio::awaitable<std::optional<millis>> oldest_runnable(millis now) = 0;
 };
 

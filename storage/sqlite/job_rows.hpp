@@ -34,7 +34,8 @@ void mark_due(Database& db, core::millis now);
 // The earliest run_at of a job waiting for it (not yet due).
 std::optional<core::millis> earliest_waiting(Database& db);
 
-// The earliest run_at among runnable jobs at `now`, due or waiting: two index seeks.
+// The earliest run_at among runnable jobs at `now`, due or waiting: a seek per priority
+// level among due jobs, and one among waiting jobs.
 std::optional<core::millis> oldest_runnable_at(Database& db, core::millis now);
 
 }  // namespace jobq::storage

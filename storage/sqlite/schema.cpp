@@ -111,9 +111,6 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT
 //    cancelled), in id order (an index entry ends with the rowid). Processing and done jobs
 //    are left out: the hot path (claim, success) then writes it once per job, not four
 //    times; a listing of processing jobs reads jobs_leases, one of done jobs the table.
-//  - jobs_queued_at replaces jobs_waiting: the waiting jobs by run_at as before (the next
-//    wake-up; marking due), and the due ones by run_at too: the oldest runnable job is one
-//    seek, however many priority levels there are.
 constexpr std::string_view schema_v5 = R"sql(
 CREATE TABLE job_counts (
     queue TEXT    NOT NULL,
@@ -124,8 +121,6 @@ CREATE TABLE job_counts (
 ) WITHOUT ROWID;
 INSERT INTO job_counts (queue, type, state, count) SELECT queue, type, state, COUNT(*) FROM jobs GROUP BY queue, type, state;
 CREATE INDEX jobs_state ON jobs (state) WHERE state = 'queued' OR state = 'failed' OR state = 'cancelled';
-DROP INDEX jobs_waiting;
-CREATE INDEX jobs_queued_at ON jobs (due, run_at) WHERE state = 'queued';
 )sql";
 
 // A new database is made as v4 and taken to the current version by the same steps as an

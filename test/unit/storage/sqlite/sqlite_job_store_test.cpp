@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <string>
@@ -254,7 +255,8 @@ BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixt
         std::string text;
         for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_claim_order "
                                 "WHERE state = 'queued' AND due = 1 ORDER BY priority DESC, run_at, id LIMIT 10",
-                                "EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 0"}) {
+                                "EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_waiting "
+                                "WHERE state = 'queued' AND due = 0"}) {
             auto s = db.cached(sql);
             while (s->step()) text += s->column_text(3) + "\n";
         }
@@ -262,7 +264,7 @@ BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixt
     }));
     BOOST_TEST(plan.find("USING INDEX jobs_claim_order") != std::string::npos, plan);
     BOOST_TEST(plan.find("USE TEMP B-TREE") == std::string::npos, plan);  // the index gives the order
-    BOOST_TEST(plan.find("jobs_queued_at") != std::string::npos, plan);
+    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_waiting") != std::string::npos, plan);
 }
 
 // Regression: SQLite answers PRAGMA journal_mode=WAL with the mode it chose; an in-memory
@@ -423,18 +425,22 @@ BOOST_FIXTURE_TEST_CASE(every_filter_combination_lists, StoreFixture) {
             }
 }
 
-// The oldest runnable job: one seek, whatever the number of priority levels.
-BOOST_FIXTURE_TEST_CASE(the_oldest_runnable_job_is_one_seek, StoreFixture) {
-    for (int level = 0; level < 100; ++level) enqueue(noop(t0 + 100 - level, level * 1000));
-    BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 1000)).value() == t0 + 1);
+// The oldest runnable job, due or still waiting to be marked due, across priority levels
+// (the oldest of all is at neither the highest nor the lowest level).
+BOOST_FIXTURE_TEST_CASE(the_oldest_runnable_job_is_found_across_priority_levels, StoreFixture) {
+    const core::millis past = core::system_now_ms() - 1'000'000;  // stored due
+    for (int level = 0; level < 100; ++level) enqueue(noop(past + std::abs(level - 50) * 10, level * 1000 - 50'000));
+    BOOST_TEST(run_awaitable(io, store.oldest_runnable(past + 1'000'000)).value() == past);
+    enqueue(noop(t0));  // waiting, and runnable by t0 + 1'000'000'000
+    BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 1'000'000'000)).value() == past);
     const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
-        auto s = db.cached("EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND due = 1");
+        auto s = db.cached("EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order "
+                           "WHERE state = 'queued' AND due = 1 AND priority = ?1");
         std::string text;
         while (s->step()) text += s->column_text(3) + "\n";
         return text;
     }));
-    // MIN over the index's second column with the first fixed: its first entry, not a range.
-    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_queued_at (due=?)") != std::string::npos, plan);
+    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_claim_order (priority=?)") != std::string::npos, plan);
 }
 
 BOOST_FIXTURE_TEST_CASE(retention_seeks_an_index_and_never_scans_the_table, StoreFixture) {
