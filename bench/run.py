@@ -28,6 +28,7 @@ DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
 SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads")
 FAILED_PAGE = "/jobs?state=failed&limit=10"
+QUEUED_PAGE = "/jobs?state=queued&limit=10"
 DASHBOARD = ("/stats", "/metrics", FAILED_PAGE)
 # `:rows` jobs, one a millisecond from `:past`: nine in ten done (one attempt), every tenth
 # queued for `:later` (not due), none failed; one in four in queue `mail`.
@@ -494,7 +495,7 @@ class Bench:
                  f"slowest of {polls:,} reads {slowest[0] * 1000:.1f} ms (GET {slowest[1]})")
 
     def read_latency(self, name, rows, counts, count=200, limit=120):
-        """GET /stats and GET FAILED_PAGE, `count` times each (for at most `limit` seconds),
+        """GET /stats, GET FAILED_PAGE and GET QUEUED_PAGE, `count` times each (for at most `limit` seconds),
         one after the other over one kept-alive connection (its set-up is not timed), on an
         idle server holding the `rows`-job database; /stats must report `counts`, and the
         listing find nothing."""
@@ -508,10 +509,18 @@ class Bench:
             if found != []:
                 raise RuntimeError(f"GET {FAILED_PAGE} found {len(found)} jobs, none failed")
 
+        def finds_ten_queued(body):
+            found = json.loads(body)["jobs"]
+            if len(found) != 10 or any(job["state"] != "queued" for job in found):
+                raise RuntimeError(f"GET {QUEUED_PAGE} found {len(found)} jobs, not ten queued ones")
+
         with self.jobq_server(name) as server:
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             try:
-                for target, check, target_ms in (("/stats", reports_counts, 1), (FAILED_PAGE, finds_nothing, 10)):
+                # The failed page is answered from the kept counts (none failed); the queued
+                # page reads the state's index, among the done jobs that are most of the table.
+                for target, check, target_ms in (("/stats", reports_counts, 1), (FAILED_PAGE, finds_nothing, 10),
+                                                 (QUEUED_PAGE, finds_ten_queued, 10)):
                     times = sorted(timed_gets(connection, target, check, count, limit))
                     short = "" if len(times) == count else f"; only {len(times)} answered in {limit} s"
                     self.row("reads", f"GET {target}, {rows:,}-job db", f"{statistics.median(times) * 1000:.3f} ms median",
