@@ -33,6 +33,7 @@ core::Result<HistoryQuery> history_query(const net::HttpRequest& request) {
     HistoryQuery query;
     for (const auto& [name, value] : *params) {
         if (name == "queue") {
+            if (value.empty()) return invalid_query("queue must name a queue");
             query.queue = value;
         } else if (name == "seconds") {
             const auto n = parse_positive(value);

@@ -119,7 +119,11 @@ std::optional<millis> oldest_runnable_at(Database& db, millis now) {
             try {
                 db.cached("COMMIT")->run();
             } catch (...) {
-                // Ending a read transaction cannot lose anything; the next read begins anew.
+                // A read transaction left open would pin this connection's snapshot.
+                try {
+                    db.exec("ROLLBACK");
+                } catch (...) {
+                }
             }
         }
     } end{db};

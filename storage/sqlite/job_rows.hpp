@@ -1,6 +1,7 @@
 #pragma once
 // Reading and writing rows of the jobs table, shared by the engine's store operations and
-// the operator's (list, retry, cancel, delete). DB thread only, like every Database use.
+// the operator's (list, retry, cancel, delete). Each runs on the thread of the connection
+// it is given: the writer's, or a read-only one's for reads.
 
 #include "core/job.hpp"
 #include "core/job_changes.hpp"
@@ -35,7 +36,8 @@ void mark_due(Database& db, core::millis now);
 std::optional<core::millis> earliest_waiting(Database& db);
 
 // The earliest run_at among runnable jobs at `now`, due or waiting: a seek per priority
-// level among due jobs, and one among waiting jobs.
+// level among due jobs, and one among waiting jobs, in a read transaction of its own (not
+// to be called inside another).
 std::optional<core::millis> oldest_runnable_at(Database& db, core::millis now);
 
 }  // namespace jobq::storage

@@ -44,18 +44,20 @@ constexpr std::string_view sql_lease =
 
 // Fencing: every settlement names the attempt it ends. No RETURNING for the job's queue
 // and type: SQLite builds a temporary table for it, which costs more than the update.
+// The queue and type a settlement carries (?6, ?7) must be the job's, or the counts would
+// drift: a settlement naming others is refused like a stale attempt.
+#define JOBQ_SETTLED_JOB "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 AND (?6 IS NULL OR (queue = ?6 AND type = ?7))"
 constexpr std::string_view sql_done =
-    "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL " JOBQ_SETTLED_JOB;
 constexpr std::string_view sql_retry =
     "UPDATE jobs SET state = 'queued', run_at = ?4, due = ?4 <= ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    JOBQ_SETTLED_JOB;
 constexpr std::string_view sql_failed =
-    "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL " JOBQ_SETTLED_JOB;
 constexpr std::string_view sql_released =
     "UPDATE jobs SET state = 'queued', run_at = ?3, due = 1, attempts = attempts - 1, lease_expires_at = NULL "
-    "WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
+    JOBQ_SETTLED_JOB;
+#undef JOBQ_SETTLED_JOB
 constexpr std::string_view sql_queue_and_type = "SELECT queue, type FROM jobs WHERE id = ?1";
 // Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
 // replaces another. Were one to collide, the outcome still counts: the history must not be
@@ -106,11 +108,13 @@ SettledAs settled_as(core::Settlement::Kind kind) {
 bool settle_row(Database& db, core::JobChanges& changes, const core::Settlement& st) {
     using Kind = core::Settlement::Kind;
     const auto as = settled_as(st.kind);
+    const bool named = !st.queue.empty() && !st.type.empty();
     auto s = db.cached(as.sql);
     s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
     if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
+    if (named) s->bind(6, st.queue).bind(7, st.type);
     if (s->run() == 0) return false;
-    if (!st.queue.empty() && !st.type.empty()) {
+    if (named) {
         changes.moved(st.queue, st.type, core::JobState::processing, as.state, as.event);
     } else {
         auto found = db.cached(sql_queue_and_type);
@@ -236,13 +240,16 @@ SqliteJobStore::~SqliteJobStore() { close(); }
 void SqliteJobStore::close() noexcept {
     // The readers first: the writer, closing last, folds the WAL into the database file.
     readers_.reset();
-    // Statements and the connection are closed on the thread that used them.
-    blocking<int>([this](Database&) {
+    // Statements and the connection are closed on the thread that used them. Not through
+    // blocking(), which hands fn the connection: after a failed open there is none.
+    std::packaged_task<void()> task([this] {
         group_.reset();
         kept_.reset();
         db_.reset();
-        return 0;
     });
+    auto closed = task.get_future();
+    asio::post(executor_.executor(), [&task] { task(); });
+    closed.wait();
 }
 
 asio::awaitable<core::EnqueueResult> SqliteJobStore::enqueue(core::JobSpec spec) {

@@ -1,7 +1,8 @@
 #pragma once
 // core::JobStore and core::JobAdmin on SQLite. Owns the DB thread and the read-write
-// connection, through which every write goes by group commit; the read-only connections
-// every read goes to (ReadPool); and the kept counts (KeptCounts). Thread-safe: any
+// connection, through which every write goes by group commit (and the engine's wake-up
+// reads); the read-only connections the API's reads go to (ReadPool); and the kept counts
+// (KeptCounts). Thread-safe: any
 // thread may await any member. The operator's members are in sqlite_job_admin.cpp.
 
 #include "core/job_admin.hpp"

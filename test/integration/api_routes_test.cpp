@@ -220,7 +220,7 @@ BOOST_FIXTURE_TEST_CASE(stats_history_counts_each_second, Server) {
     BOOST_TEST(json::parse(get("/stats/history").body).at("seconds").as_int64() == 60);  // the default
     BOOST_TEST(json::parse(get("/stats/history?seconds=3600").body).at("totals").at("done").as_array().size() == 3600u);
     for (const char* bad : {"/stats/history?seconds=0", "/stats/history?seconds=3601", "/stats/history?seconds=x",
-                            "/stats/history?minutes=1"}) {
+                            "/stats/history?minutes=1", "/stats/history?queue="}) {
         const auto r = get(bad);
         BOOST_TEST(r.status == 400, bad);
         BOOST_TEST(json::parse(r.body).at("error").at("code").as_string() == "invalid_query", bad);

@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
@@ -149,7 +150,10 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
     const auto claimed = claim(3);
     BOOST_TEST_REQUIRE(claimed.size() == 3u);
     check("a claim");
-    BOOST_TEST(settle({claimed[0].id, 1, Settlement::Kind::done, t0 + 1, 0, ""}));
+    // Named by the queue and type its worker ran it with, as the engine names them.
+    BOOST_TEST(!settle({claimed[0].id, 1, Settlement::Kind::done, t0 + 1, 0, "", "mail", "noop"}));
+    check("a success naming another queue (refused)");
+    BOOST_TEST(settle({claimed[0].id, 1, Settlement::Kind::done, t0 + 1, 0, "", claimed[0].queue, claimed[0].type}));
     check("a success");
     BOOST_TEST(settle({claimed[1].id, 1, Settlement::Kind::retry, t0 + 1, t0 + 2, "again"}));
     check("a retry");
@@ -184,10 +188,14 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
     check("a delete of no job");
 
     BOOST_TEST(claim(100, t0 + 10).size() >= 1u);
-    const auto running = claim(100, t0 + 100'000);  // the delayed one, due now
+    claim(100, t0 + 100'000);  // the delayed one, due now
+    std::vector<Settlement> outcomes;
     for (const auto& job : finish(admin().list({JobState::processing, {}, {}}, std::nullopt, 100)).jobs)
-        BOOST_TEST(settle({job.id, job.attempts, Settlement::Kind::done, t0 + 20, 0, ""}));
-    check("successes");
+        outcomes.push_back({job.id, job.attempts, Settlement::Kind::done, t0 + 20, 0, "", job.queue, job.type});
+    BOOST_TEST_REQUIRE(outcomes.size() >= 2u);
+    const auto recorded = settle_all(outcomes);
+    BOOST_TEST(std::count(recorded.begin(), recorded.end(), true) == static_cast<long>(outcomes.size()));
+    check("a batch of successes");
     BOOST_TEST(delete_expired(t0 + 21, t0 + 21, 2) == 2u);
     check("a retention sweep");
 
