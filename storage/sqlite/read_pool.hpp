@@ -1,9 +1,8 @@
 #pragma once
 // Read-only connections, each on a thread of its own, for the reads the store answers the
-// API (a job, a listing, the oldest runnable job). WAL lets them read
-// the last committed state beside the writer: a slow listing neither waits for a commit
-// nor delays one, and the DB thread only writes. A read goes to the connection with the
-// fewest reads under way. Thread-safe.
+// API (a job, a listing, the oldest runnable job). WAL lets them read the last committed
+// state beside the writer: a slow listing neither waits for a commit nor delays one. A
+// read goes to the connection with the fewest reads under way. Thread-safe.
 
 #include "storage/sqlite/db_executor.hpp"
 #include "storage/sqlite/sqlite.hpp"

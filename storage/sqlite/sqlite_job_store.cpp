@@ -25,8 +25,8 @@ namespace {
 // every claim paid: 6% of the database thread's work when jobs arrive one at a time.
 // `due` alone says runnable (not run_at against the claim's clock): a wall clock that
 // stepped back must not leave a due job unclaimed and outside every wake-up.
-// INDEXED BY: jobs_queued_at (due, run_at) matches the WHERE clause as well, and would
-// leave the order to a sort of every due job.
+// INDEXED BY: without statistics (nothing runs ANALYZE) the planner may take jobs_state
+// (state = 'queued') instead, and sort every queued job for the order.
 constexpr std::string_view sql_due =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
