@@ -28,6 +28,7 @@ struct JobSpec {
     std::int32_t max_retries = 3;  // a job runs at most max_retries + 1 times
     millis run_at = 0;
     std::optional<std::string> idempotency_key;
+    bool external = false;  // of an external type: handed out only by a lease
 };
 
 struct Job {
@@ -50,6 +51,9 @@ struct Job {
     std::optional<millis> finished_at;
     // Attempts made before the last operator retry: the retry budget counts from here.
     std::int32_t attempt_base = 0;
+    bool external = false;              // handed out only by a lease (core/lease_store.hpp)
+    std::optional<std::string> worker;  // who holds its external lease, while it is held
+    std::optional<std::string> result;  // JSON an external worker's ack stored
 
     // Attempts since the last operator retry (what the API shows as `attempts`).
     std::int32_t attempts_since_retry() const { return attempts - attempt_base; }

@@ -40,6 +40,7 @@ struct Settlement {
     // it claimed has them. Empty: the store looks them up, at the cost of one more read.
     std::string queue = std::string();
     std::string type = std::string();
+    std::optional<std::string> result = std::nullopt;  // done: JSON to keep on the job
 };
 
 // What a claim asks for: up to `max` runnable jobs (queued, run_at <= now), leased until

@@ -11,7 +11,7 @@ namespace {
 // key was looked up first in the same transaction, so the conflict clause never acts.
 constexpr std::string_view sql_insert =
     "INSERT INTO jobs (type, queue, priority, payload, state, attempts, max_retries, run_at, idempotency_key, "
-    "created_at, due) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8, ?6 <= ?8) "
+    "created_at, due, external) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8, ?6 <= ?8, ?9) "
     "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 constexpr std::string_view sql_by_key = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ?1";
 
@@ -21,17 +21,29 @@ constexpr std::string_view sql_mark_due =
     "UPDATE jobs INDEXED BY jobs_waiting SET due = 1 WHERE state = 'queued' AND due = 0 AND run_at <= ?1";
 constexpr std::string_view sql_earliest_waiting =
     "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_waiting WHERE state = 'queued' AND due = 0";
-// The oldest due job is the first of some priority level in jobs_claim_order (the index
+// The oldest due job is the first of some priority level in a claim order (the index
 // orders by run_at only within a level): one seek per level among due jobs, from the
-// highest down. An index of due jobs by run_at would make it one seek, at the price of two
-// more index writes in every job's life (its insert and its claim): statistics are read
-// on a read-only connection, the writer pays for every job.
-constexpr std::string_view sql_top_due_level =
-    "SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1";
-constexpr std::string_view sql_next_due_level =
-    "SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND priority < ?1";
-constexpr std::string_view sql_level_oldest =
-    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND priority = ?1";
+// highest down, in each of the two orders (built-in and external jobs). An index of due
+// jobs by run_at would make it one seek, at the price of two more index writes in every
+// job's life (its insert and its claim): statistics are read on a read-only connection,
+// the writer pays for every job.
+struct LevelSeeks {
+    std::string_view top;
+    std::string_view next_below;
+    std::string_view oldest_at;
+};
+constexpr LevelSeeks level_seeks[] = {
+    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0",
+     "SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0 "
+     "AND priority < ?1",
+     "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0 "
+     "AND priority = ?1"},
+    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1",
+     "SELECT MAX(priority) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1 "
+     "AND priority < ?1",
+     "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1 "
+     "AND priority = ?1"},
+};
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
@@ -55,6 +67,7 @@ Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
     job.run_at = spec.run_at;
     job.idempotency_key = std::move(spec.idempotency_key);
     job.created_at = now;
+    job.external = spec.external;
     return job;
 }
 
@@ -85,6 +98,9 @@ Job read_job(const Statement& s) {
     job.started_at = s.column_optional_int64(13);
     job.finished_at = s.column_optional_int64(14);
     job.attempt_base = static_cast<std::int32_t>(s.column_int64(15));
+    job.external = s.column_int64(16) != 0;
+    job.worker = s.column_optional_text(17);
+    job.result = s.column_optional_text(18);
     return job;
 }
 
@@ -100,6 +116,7 @@ core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::Jo
     auto s = db.cached(sql_insert);
     s->bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind(4, spec.payload);
     s->bind(5, std::int64_t{spec.max_retries}).bind(6, spec.run_at).bind(7, spec.idempotency_key).bind(8, now);
+    s->bind(9, std::int64_t{spec.external ? 1 : 0});
     if (s->run() != 1) throw core::StorageError("idempotency key conflict without an existing job");
     changes.moved(spec.queue, spec.type, std::nullopt, core::JobState::queued, core::JobEvent::enqueued);
     return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
@@ -128,9 +145,11 @@ std::optional<millis> oldest_runnable_at(Database& db, millis now) {
         }
     } end{db};
     std::optional<millis> oldest;
-    for (auto level = single_optional(db, sql_top_due_level); level; level = single_optional(db, sql_next_due_level, level)) {
-        const auto first = single_optional(db, sql_level_oldest, level);
-        if (first && (!oldest || *first < *oldest)) oldest = first;
+    for (const auto& seeks : level_seeks) {
+        for (auto level = single_optional(db, seeks.top); level; level = single_optional(db, seeks.next_below, level)) {
+            const auto first = single_optional(db, seeks.oldest_at, level);
+            if (first && (!oldest || *first < *oldest)) oldest = first;
+        }
     }
     // A waiting job whose run_at has come is runnable too, though not marked due yet.
     if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now && (!oldest || *waiting < *oldest))

@@ -16,7 +16,7 @@ namespace jobq::storage {
 // Column order shared by every statement that returns whole jobs (see read_job).
 #define JOBQ_JOB_COLUMNS                                                                             \
     "id, type, queue, priority, payload, state, attempts, max_retries, run_at, lease_expires_at, " \
-    "idempotency_key, last_error, created_at, started_at, finished_at, attempt_base"
+    "idempotency_key, last_error, created_at, started_at, finished_at, attempt_base, external, worker, result"
 
 core::Job read_job(const Statement& s);
 

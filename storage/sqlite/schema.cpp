@@ -123,6 +123,22 @@ INSERT INTO job_counts (queue, type, state, count) SELECT queue, type, state, CO
 CREATE INDEX jobs_state ON jobs (state) WHERE state = 'queued' OR state = 'failed' OR state = 'cancelled';
 )sql";
 
+// v6: external jobs (core/lease_store.hpp).
+//  - `external`: handed out only by a lease, never claimed by the built-in workers. Each
+//    kind of job has its own claim order: the built-in workers' claim never passes over
+//    an external backlog, nor a lease over a built-in one.
+//  - `lease_token` (the current external lease's, NULL otherwise), `worker` (who holds
+//    it, as the worker named itself), `result` (the JSON an ack stored).
+constexpr std::string_view schema_v6 = R"sql(
+ALTER TABLE jobs ADD COLUMN external INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN lease_token TEXT;
+ALTER TABLE jobs ADD COLUMN worker TEXT;
+ALTER TABLE jobs ADD COLUMN result TEXT;
+DROP INDEX jobs_claim_order;
+CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 0;
+CREATE INDEX jobs_lease_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 1;
+)sql";
+
 // A new database is made as v4 and taken to the current version by the same steps as an
 // existing one (on no rows, they cost nothing).
 void create_v4(Database& db) {
@@ -212,6 +228,7 @@ void migrate(Database& db, std::int64_t now_ms) {
             if (found < 4) rebuild_jobs_v4(db, now_ms);
         }
         if (found < 5) db.exec(schema_v5);
+        if (found < 6) db.exec(schema_v6);
         check_foreign_keys(db);
         db.set_user_version(schema_version);
         tx.commit();

@@ -2,6 +2,7 @@
 
 #include "storage/sqlite/job_rows.hpp"
 #include "storage/sqlite/schema.hpp"
+#include "storage/sqlite/settle_rows.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -28,111 +29,41 @@ namespace {
 // INDEXED BY: without statistics (nothing runs ANALYZE) the planner may take jobs_state
 // (state = 'queued') instead, and sort every queued job for the order.
 constexpr std::string_view sql_due =
-    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
-    "ORDER BY priority DESC, run_at, id LIMIT ?1";
+    "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order "
+    "WHERE state = 'queued' AND due = 1 AND external = 0 ORDER BY priority DESC, run_at, id LIMIT ?1";
 // The same, narrowed to some types and queues (a JSON array each; NULL: any). The index
 // still gives the order, but rows of other types or queues are read and passed over: a
 // narrowed claim costs more when those lead the order.
 constexpr std::string_view sql_due_narrowed =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
-    "AND (?3 IS NULL OR type IN (SELECT value FROM json_each(?3))) "
+    "AND external = 0 AND (?3 IS NULL OR type IN (SELECT value FROM json_each(?3))) "
     "AND (?4 IS NULL OR queue IN (SELECT value FROM json_each(?4))) "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
 constexpr std::string_view sql_lease =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3 "
     "WHERE id = ?1 AND state = 'queued'";
 
-// Fencing: every settlement names the attempt it ends. No RETURNING for the job's queue
-// and type: SQLite builds a temporary table for it, which costs more than the update.
-// The queue and type a settlement carries (?6, ?7) must be the job's, or the counts would
-// drift: a settlement naming others is refused like a stale attempt.
-#define JOBQ_SETTLED_JOB "WHERE id = ?1 AND state = 'processing' AND attempts = ?2 AND (?6 IS NULL OR (queue = ?6 AND type = ?7))"
-constexpr std::string_view sql_done =
-    "UPDATE jobs SET state = 'done', finished_at = ?3, lease_expires_at = NULL " JOBQ_SETTLED_JOB;
-constexpr std::string_view sql_retry =
-    "UPDATE jobs SET state = 'queued', run_at = ?4, due = ?4 <= ?3, last_error = ?5, lease_expires_at = NULL "
-    JOBQ_SETTLED_JOB;
-constexpr std::string_view sql_failed =
-    "UPDATE jobs SET state = 'failed', finished_at = ?3, last_error = ?5, lease_expires_at = NULL " JOBQ_SETTLED_JOB;
-constexpr std::string_view sql_released =
-    "UPDATE jobs SET state = 'queued', run_at = ?3, due = 1, attempts = attempts - 1, lease_expires_at = NULL "
-    JOBQ_SETTLED_JOB;
-#undef JOBQ_SETTLED_JOB
-constexpr std::string_view sql_queue_and_type = "SELECT queue, type FROM jobs WHERE id = ?1";
-// Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
-// replaces another. Were one to collide, the outcome still counts: the history must not be
-// what keeps a job from moving on.
-constexpr std::string_view sql_record_attempt =
-    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT DO NOTHING";
-
 // The lease statements name jobs_leases, as the claim names its index (see job_rows.cpp).
 constexpr std::string_view sql_next_lease =
     "SELECT MIN(lease_expires_at) FROM jobs INDEXED BY jobs_leases WHERE state = 'processing'";
 
 // Lost leases (expired, or left by a dead process): the attempt counts. A job that has
-// used every attempt is dead-lettered, the others run again now.
+// used every attempt is dead-lettered, the others run again now. An external lease is lost
+// only when it expires (?4, now): its worker is another process, which a restart of this
+// one does not stop.
 constexpr std::string_view sql_dead_letter_lost =
     "UPDATE jobs INDEXED BY jobs_leases SET state = 'failed', finished_at = ?1, lease_expires_at = NULL, "
-    "last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 AND attempts - attempt_base > max_retries "
-    "RETURNING queue, type";
+    "lease_token = NULL, worker = NULL, last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 "
+    "AND (external = 0 OR lease_expires_at <= ?4) AND attempts - attempt_base > max_retries RETURNING queue, type";
 constexpr std::string_view sql_requeue_lost =
     "UPDATE jobs INDEXED BY jobs_leases SET state = 'queued', run_at = ?1, due = 1, lease_expires_at = NULL, "
-    "last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 RETURNING queue, type";
+    "lease_token = NULL, worker = NULL, last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 "
+    "AND (external = 0 OR lease_expires_at <= ?4) RETURNING queue, type";
 constexpr std::string_view sql_record_lost =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
     "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs INDEXED BY jobs_leases "
-    "WHERE state = 'processing' AND lease_expires_at <= ?3 "
+    "WHERE state = 'processing' AND lease_expires_at <= ?3 AND (external = 0 OR lease_expires_at <= ?4) "
     "ON CONFLICT DO NOTHING";
-
-struct SettledAs {
-    std::string_view sql;
-    core::JobState state;
-    std::optional<core::JobEvent> event;  // a released attempt is not counted
-};
-
-SettledAs settled_as(core::Settlement::Kind kind) {
-    using Kind = core::Settlement::Kind;
-    using core::JobEvent;
-    using core::JobState;
-    switch (kind) {
-        case Kind::done: return {sql_done, JobState::done, JobEvent::done};
-        case Kind::retry: return {sql_retry, JobState::queued, JobEvent::retried};
-        case Kind::failed: return {sql_failed, JobState::failed, JobEvent::failed};
-        case Kind::released: return {sql_released, JobState::queued, std::nullopt};
-    }
-    throw core::StorageError("unknown settlement");
-}
-
-// False when fencing refused it: the job is no longer at that attempt.
-bool settle_row(Database& db, core::JobChanges& changes, const core::Settlement& st) {
-    using Kind = core::Settlement::Kind;
-    const auto as = settled_as(st.kind);
-    const bool named = !st.queue.empty() && !st.type.empty();
-    auto s = db.cached(as.sql);
-    s->bind(1, st.id).bind(2, std::int64_t{st.attempt}).bind(3, st.at);
-    if (st.kind == Kind::retry || st.kind == Kind::failed) s->bind(4, st.run_at).bind(5, st.error);
-    if (named) s->bind(6, st.queue).bind(7, st.type);
-    if (s->run() == 0) return false;
-    if (named) {
-        changes.moved(st.queue, st.type, core::JobState::processing, as.state, as.event);
-    } else {
-        auto found = db.cached(sql_queue_and_type);
-        found->bind(1, st.id);
-        if (!found->step()) throw core::StorageError("settle: job " + std::to_string(st.id) + " vanished");
-        changes.moved(found->column_text(0), found->column_text(1), core::JobState::processing, as.state, as.event);
-    }
-    if (st.kind == Kind::retry || st.kind == Kind::failed)
-        db.cached(sql_record_attempt)
-            ->bind(1, st.id)
-            .bind(2, std::int64_t{st.attempt})
-            .bind(3, st.at)
-            .bind(4, st.kind == Kind::retry ? std::string_view("retryable") : std::string_view("failed"))
-            .bind(5, st.error)
-            .run();
-    return true;
-}
-
 
 // Inside the claim's transaction, so no other write comes between the read and the leases.
 // ["a","b"] for a list of names; nullopt for an empty one (any).
@@ -174,7 +105,7 @@ std::vector<Job> claim_due(Database& db, core::JobChanges& changes, const core::
 std::size_t move_lost(Database& db, core::JobChanges& changes, std::string_view sql, millis now,
                       const std::string& reason, millis expired_before, core::JobState to, core::JobEvent event) {
     auto s = db.cached(sql);
-    s->bind(1, now).bind(2, reason).bind(3, expired_before);
+    s->bind(1, now).bind(2, reason).bind(3, expired_before).bind(4, now);
     std::size_t moved = 0;
     for (; s->step(); ++moved) changes.moved(s->column_text(0), s->column_text(1), core::JobState::processing, to, event);
     return moved;
@@ -183,7 +114,7 @@ std::size_t move_lost(Database& db, core::JobChanges& changes, std::string_view 
 core::RecoveryReport settle_lost_leases(Database& db, core::JobChanges& changes, millis now, millis expired_before,
                                         std::string_view why) {
     const std::string reason(why);
-    db.cached(sql_record_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).run();
+    db.cached(sql_record_lost)->bind(1, now).bind(2, reason).bind(3, expired_before).bind(4, now).run();
     core::RecoveryReport report;
     report.dead_lettered = move_lost(db, changes, sql_dead_letter_lost, now, reason, expired_before,
                                      core::JobState::failed, core::JobEvent::failed);

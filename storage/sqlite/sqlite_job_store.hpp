@@ -7,6 +7,7 @@
 
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
+#include "core/lease_store.hpp"
 #include "storage/sqlite/db_executor.hpp"
 #include "storage/sqlite/group_commit.hpp"
 #include "storage/sqlite/kept_counts.hpp"
@@ -31,7 +32,7 @@ struct StoreOptions {
     std::size_t readers = 2;           // read-only connections, each on a thread of its own
 };
 
-class SqliteJobStore final : public core::JobStore, public core::JobAdmin {
+class SqliteJobStore final : public core::JobStore, public core::JobAdmin, public core::LeaseStore {
 public:
     // Opens and migrates the database on the DB thread; throws StorageError on failure.
     explicit SqliteJobStore(StoreOptions options);
@@ -60,6 +61,14 @@ public:
                                                        std::optional<core::millis> failed_before,
                                                        std::size_t limit) override;
     boost::asio::awaitable<bool> writable() override;
+
+    // core::LeaseStore, in sqlite_lease_store.cpp.
+    boost::asio::awaitable<std::vector<core::LeasedJob>> lease(core::LeaseRequest request) override;
+    boost::asio::awaitable<core::Result<core::Job>> settle_lease(core::LeaseSettlement settlement) override;
+    boost::asio::awaitable<std::vector<core::Result<void>>> settle_leases(
+        std::vector<core::LeaseSettlement> settlements) override;
+    boost::asio::awaitable<core::Result<core::millis>> extend_lease(core::job_id id, std::string token,
+                                                                    core::millis lease_until) override;
 
     // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.
     void checkpoint();

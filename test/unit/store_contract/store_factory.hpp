@@ -7,6 +7,7 @@
 #include "core/job.hpp"
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
+#include "core/lease_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -28,6 +29,7 @@ public:
 
     virtual core::JobStore& store() = 0;
     virtual core::JobAdmin& admin() = 0;
+    virtual core::LeaseStore& leases() = 0;
     virtual std::string name() const = 0;
 
     // Closes the store and opens it again on the same data, as a restart of the server

@@ -30,6 +30,7 @@ namespace jobq::test::contract {
 
 inline constexpr core::millis t0 = 1'800'000'000'000;
 inline constexpr core::millis lease = 60'000;
+inline constexpr core::millis lease_ms = 30'000;  // an external lease's length in these tests
 
 inline core::JobSpec noop(core::millis run_at = t0, std::int64_t priority = 0) {
     core::JobSpec spec;
@@ -38,6 +39,43 @@ inline core::JobSpec noop(core::millis run_at = t0, std::int64_t priority = 0) {
     spec.run_at = run_at;
     spec.priority = priority;
     return spec;
+}
+
+// A job of an external type, handed out only by a lease.
+inline core::JobSpec external(std::string type = "resize", core::millis run_at = t0) {
+    auto spec = noop(run_at);
+    spec.type = std::move(type);
+    spec.external = true;
+    return spec;
+}
+
+// Lease decisions.
+inline core::LeaseDecision ack(std::optional<std::string> result = std::nullopt) {
+    return [result](const core::Job&) {
+        core::Settlement s;
+        s.kind = core::Settlement::Kind::done;
+        s.at = t0 + 1;
+        s.result = result;
+        return s;
+    };
+}
+inline core::LeaseDecision fail_permanently(std::string error) {
+    return [error](const core::Job&) {
+        core::Settlement s;
+        s.kind = core::Settlement::Kind::failed;
+        s.at = t0 + 1;
+        s.error = error;
+        return s;
+    };
+}
+inline core::LeaseDecision release(core::millis run_at) {
+    return [run_at](const core::Job&) {
+        core::Settlement s;
+        s.kind = core::Settlement::Kind::released;
+        s.at = t0 + 1;
+        s.run_at = run_at;
+        return s;
+    };
 }
 
 struct StoreFixture {
@@ -49,6 +87,7 @@ struct StoreFixture {
 
     core::JobStore& store() { return sut->store(); }
     core::JobAdmin& admin() { return sut->admin(); }
+    core::LeaseStore& leases() { return sut->leases(); }
 
     template <class T>
     T finish(boost::asio::awaitable<T> task) {
@@ -100,6 +139,18 @@ struct StoreFixture {
         return finish(admin().delete_expired(finished_before, failed_before, limit));
     }
     bool writable() { return finish(admin().writable()); }
+
+    // core::LeaseStore
+    std::vector<core::LeasedJob> lease_jobs(std::size_t max, core::millis now = t0, std::vector<std::string> types = {},
+                                       std::optional<std::string> worker = "w1") {
+        return finish(leases().lease({max, now, now + lease_ms, std::move(types), {}, std::move(worker)}));
+    }
+    core::Result<core::Job> settle_lease(core::job_id id, std::string token, core::LeaseDecision decide) {
+        return finish(leases().settle_lease({id, std::move(token), std::move(decide)}));
+    }
+    core::Result<core::millis> extend_lease(core::job_id id, std::string token, core::millis until) {
+        return finish(leases().extend_lease(id, std::move(token), until));
+    }
 
     // The factory's hooks (StoreUnderTest)
     void reopen() { sut->reopen(); }

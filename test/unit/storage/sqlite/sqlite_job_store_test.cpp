@@ -255,7 +255,7 @@ BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixt
     const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
         std::string text;
         for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_claim_order "
-                                "WHERE state = 'queued' AND due = 1 ORDER BY priority DESC, run_at, id LIMIT 10",
+                                "WHERE state = 'queued' AND due = 1 AND external = 0 ORDER BY priority DESC, run_at, id LIMIT 10",
                                 "EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_waiting "
                                 "WHERE state = 'queued' AND due = 0"}) {
             auto s = db.cached(sql);
@@ -449,7 +449,7 @@ BOOST_FIXTURE_TEST_CASE(the_oldest_runnable_job_is_found_across_priority_levels,
     BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 1'000'000'000)).value() == past);
     const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
         auto s = db.cached("EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order "
-                           "WHERE state = 'queued' AND due = 1 AND priority = ?1");
+                           "WHERE state = 'queued' AND due = 1 AND external = 0 AND priority = ?1");
         std::string text;
         while (s->step()) text += s->column_text(3) + "\n";
         return text;
