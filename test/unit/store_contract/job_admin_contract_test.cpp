@@ -207,15 +207,15 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
 
     const auto outside = enqueue(external());
     check("an external job");
-    auto leased = lease_jobs(1, t0 + 40);
-    BOOST_TEST_REQUIRE(leased.size() == 1u);
+    auto held = lease_jobs(1, t0 + 40);
+    BOOST_TEST_REQUIRE(held.size() == 1u);
     check("a lease");
-    BOOST_TEST(settle_lease(outside, leased[0].token, ack("{}")).has_value());
+    BOOST_TEST(settle_lease(outside, held[0].token, ack("{}")).has_value());
     check("an ack");
     enqueue(external());
-    leased = lease_jobs(1, t0 + 41);
-    BOOST_TEST_REQUIRE(leased.size() == 1u);
-    BOOST_TEST(settle_lease(leased[0].job.id, leased[0].token, fail_permanently("no")).has_value());
+    held = lease_jobs(1, t0 + 41);
+    BOOST_TEST_REQUIRE(held.size() == 1u);
+    BOOST_TEST(settle_lease(held[0].job.id, held[0].token, fail_permanently("no")).has_value());
     check("a failure through a lease");
 
     set_full(true);
