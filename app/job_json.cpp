@@ -74,17 +74,20 @@ core::Result<core::millis> read_run_at(const json::object& o, core::millis now) 
 
 // The job's type, known to the registry, and its payload, accepted by the type's handler.
 core::Result<void> read_type_and_payload(const json::object& o, const core::HandlerRegistry& handlers,
-                                         core::JobSpec& spec) {
+                                         const core::ExternalTypes& external, core::JobSpec& spec) {
     auto type = read_string(o, "type", max_name_length);
     if (!type) return type.error();
     if (!*type) return invalid("missing_field", "type is required");
     const core::Handler* handler = handlers.find(**type);
-    if (!handler) return invalid("unknown_type", "no job type '" + **type + "'");
+    spec.external = !handler && external.admits(**type);
+    if (!handler && !spec.external) return invalid("unknown_type", "no job type '" + **type + "'");
     spec.type = std::move(**type);
 
     const auto* payload = o.if_contains("payload");
     if (!payload) return invalid("missing_field", "payload is required");
-    if (auto problem = handler->validate(*payload)) return invalid("invalid_payload", std::move(*problem));
+    // An external job's payload is its worker's business: any JSON.
+    if (auto problem = handler ? handler->validate(*payload) : std::nullopt)
+        return invalid("invalid_payload", std::move(*problem));
     spec.payload = json::serialize(*payload);
     return {};
 }
@@ -113,7 +116,7 @@ core::Result<void> read_options(const json::object& o, core::millis now, core::J
 }  // namespace
 
 core::Result<core::JobSpec> job_spec_from_json(const json::value& value, const core::HandlerRegistry& handlers,
-                                               core::millis now) {
+                                               core::millis now, const core::ExternalTypes& external) {
     const auto* o = value.if_object();
     if (!o) return invalid("invalid_json", "a job must be a JSON object");
     for (const auto& entry : *o) {
@@ -121,20 +124,20 @@ core::Result<core::JobSpec> job_spec_from_json(const json::value& value, const c
             return invalid("unknown_field", "unknown field '" + std::string(entry.key()) + "'");
     }
     core::JobSpec spec;
-    if (auto read = read_type_and_payload(*o, handlers, spec); !read) return read.error();
+    if (auto read = read_type_and_payload(*o, handlers, external, spec); !read) return read.error();
     if (auto read = read_options(*o, now, spec); !read) return read.error();
     return spec;
 }
 
 core::Result<core::JobSpec> parse_job_spec(std::string_view body, const core::HandlerRegistry& handlers,
-                                           core::millis now) {
+                                           core::millis now, const core::ExternalTypes& external) {
     // The parsed document lives only until the spec is taken out of it: its nodes go into
     // one arena (on the stack while it fits) instead of one allocation each.
     unsigned char arena[4096];
     json::monotonic_resource resource(arena, sizeof arena);
     const auto parsed = parse_json_body(body, &resource);
     if (!parsed) return parsed.error();
-    return job_spec_from_json(*parsed, handlers, now);
+    return job_spec_from_json(*parsed, handlers, now, external);
 }
 
 void append_job_json(std::string& out, const core::Job& job) {
@@ -154,6 +157,8 @@ void append_job_json(std::string& out, const core::Job& job) {
         .time_or_null("created_at", job.created_at)
         .time_or_null("started_at", job.started_at)
         .time_or_null("finished_at", job.finished_at)
+        .string_or_null("worker", job.worker)
+        .raw("result", job.result ? std::string_view(*job.result) : std::string_view("null"))
         .close();
 }
 

@@ -166,9 +166,10 @@ net::HttpServerOptions http_options(const Config& c) {
     return o;
 }
 
-ApiOptions api_options(const Config& c) {
+ApiOptions api_options(const Config& c, core::ExternalTypes external_types) {
     ApiOptions o;
     o.api_token = c.api_token;
+    o.external_types = std::move(external_types);
     o.max_pending_writes = static_cast<std::size_t>(c.max_pending_writes);
     o.access_log = c.access_log;
     return o;
@@ -208,8 +209,9 @@ int run_server(const Config& config) {
         return 1;
     }
     const core::HandlerRegistry& handlers = *made;
+    auto external_types = core::ExternalTypes::parse("", handlers.types());  // none until the lease routes serve
     core::Engine engine(io, *store, handlers, engine_options(config, metrics, threads));
-    Api api({*store, *store, *store, *store}, engine, engine, handlers, metrics, api_options(config),
+    Api api({*store, *store, *store, *store}, engine, engine, handlers, metrics, api_options(config, std::move(*external_types)),
             core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));
 

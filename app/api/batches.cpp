@@ -34,7 +34,7 @@ core::Result<const json::array*> jobs_array(const json::value& document) {
 
 // Each job is checked as POST /jobs checks one; an error names its element: "jobs[3]: ...".
 core::Result<std::vector<core::JobSpec>> parse_batch(std::string_view body, const core::HandlerRegistry& handlers,
-                                                     core::millis now) {
+                                                     const core::ExternalTypes& external, core::millis now) {
     const auto document = parse_json_body(body);
     if (!document) return document.error();
     const auto array = jobs_array(*document);
@@ -42,7 +42,7 @@ core::Result<std::vector<core::JobSpec>> parse_batch(std::string_view body, cons
     std::vector<core::JobSpec> specs;
     specs.reserve((*array)->size());
     for (std::size_t i = 0; i < (*array)->size(); ++i) {
-        auto spec = job_spec_from_json((**array)[i], handlers, now);
+        auto spec = job_spec_from_json((**array)[i], handlers, now, external);
         if (!spec) {
             auto error = spec.error();
             error.message = "jobs[" + std::to_string(i) + "]: " + error.message;
@@ -66,7 +66,7 @@ std::string ids_json(const std::vector<core::EnqueueResult>& results) {
 
 asio::awaitable<Answer> create_batch(ApiContext& ctx, RouteRequest request) {
     if (auto accepted = accepts_submission(ctx, request.http); !accepted) co_return accepted.error();
-    auto specs = parse_batch(request.http.body, ctx.handlers, ctx.clock());
+    auto specs = parse_batch(request.http.body, ctx.handlers, ctx.options.external_types, ctx.clock());
     if (!specs) co_return specs.error();
     const auto admission = admit_writes(ctx, specs->size());
     if (!admission) co_return admission.error();

@@ -5,6 +5,7 @@
 // the store and the notifier are thread-safe, the rest is read-only or atomic.
 
 #include "core/clock.hpp"
+#include "core/external_types.hpp"
 #include "core/handler_registry.hpp"
 #include "core/job_notifier.hpp"
 #include "core/job_reader.hpp"
@@ -22,6 +23,7 @@ namespace jobq::app {
 
 struct ApiOptions {
     std::string api_token;                    // empty: no authentication
+    core::ExternalTypes external_types;       // job types run by workers outside jobq
     std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
     bool access_log = true;
 };

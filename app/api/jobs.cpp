@@ -17,7 +17,7 @@ constexpr std::size_t max_page = 1'000;
 
 asio::awaitable<Answer> create_job(ApiContext& ctx, RouteRequest request) {
     if (auto accepted = accepts_submission(ctx, request.http); !accepted) co_return accepted.error();
-    auto spec = parse_job_spec(request.http.body, ctx.handlers, ctx.clock());
+    auto spec = parse_job_spec(request.http.body, ctx.handlers, ctx.clock(), ctx.options.external_types);
     if (!spec) co_return spec.error();
     const auto admission = admit_writes(ctx, 1);
     if (!admission) co_return admission.error();

@@ -232,7 +232,8 @@ BOOST_FIXTURE_TEST_CASE(a_star_makes_every_name_not_built_in_external, EveryName
 // Declaring a built-in type external is a configuration error: exit status 2 at start-up.
 BOOST_AUTO_TEST_CASE(declaring_a_built_in_type_external_exits_2) {
     TempDir dir;
-    for (const std::string list : {"noop", "email", "ext,webhook"}) {
+    for (const char* name : {"noop", "email", "ext,webhook"}) {
+        const std::string list = name;
         ServerProcess server(dir.file(list + ".db"), {"--external-types", list}, dir.file(list + ".log"));
         BOOST_TEST(!server.start(5s), list);
         BOOST_TEST((server.exit_code() == std::optional<int>(2)), list << ": " << server.log());
@@ -412,7 +413,7 @@ BOOST_FIXTURE_TEST_CASE(ack_marks_the_job_done_with_its_result, ExternalServer) 
     const std::string large(60'000, 'x');
     const auto big_ack = post_to_job(*client, big, "ack", with_token(token_for(leased, big), R"("result":)" + quoted(large)));
     BOOST_TEST(big_ack.status == 200, big_ack.body.substr(0, 300));
-    BOOST_TEST(job(big).at("result").as_string() == large);
+    BOOST_TEST((job(big).at("result").as_string() == large));  // not printed: 60 000 characters
 }
 
 // Fail with a retryable error queues the job again after the backoff (10 to 50 ms here)
@@ -634,8 +635,9 @@ BOOST_FIXTURE_TEST_CASE(bad_settlement_bodies_are_400_and_change_nothing, Extern
 
 // The per-job lease routes on a job that does not exist are 404.
 BOOST_FIXTURE_TEST_CASE(lease_routes_on_an_unknown_job_are_404, ExternalServer) {
-    for (const std::string action : job_lease_actions) {
-        for (const std::string target : {"/jobs/999999/" + action, "/jobs/abc/" + action}) {
+    for (const char* name : job_lease_actions) {
+        const std::string action = name;
+        for (const auto& target : {"/jobs/999999/" + action, "/jobs/abc/" + action}) {
             const auto r = post(target, body_for(action, "some-token"));
             BOOST_TEST(r.status == 404, target << ": " << r.body);
             if (r.status == 404) BOOST_TEST(error_code(r) == "not_found", target);
@@ -652,7 +654,7 @@ BOOST_FIXTURE_TEST_CASE(a_token_that_is_not_the_current_lease_is_409_lease_lost,
     BOOST_TEST_REQUIRE(id_of(leased) == leased_id);
     const auto token = token_of(leased);
     const auto refused_everywhere = [&](std::int64_t id, const std::string& t) {
-        for (const std::string action : job_lease_actions) {
+        for (const char* action : job_lease_actions) {
             const auto r = post_to_job(*client, id, action, body_for(action, t));
             BOOST_TEST(r.status == 409, action << " on job " << id << ": " << r.body);
             if (r.status == 409) BOOST_TEST(error_code(r) == "lease_lost", action);
@@ -868,7 +870,7 @@ BOOST_FIXTURE_TEST_CASE(with_only_a_worker_token_the_lease_routes_need_it_and_th
     const auto refused = post("/leases", "{}");
     BOOST_TEST(refused.status == 401);
     if (refused.status == 401) BOOST_TEST(error_code(refused) == "unauthorized");
-    for (const std::string action : job_lease_actions)
+    for (const char* action : job_lease_actions)
         BOOST_TEST(post_to_job(*client, id, action, body_for(action, "some-token")).status == 401, action);
     BOOST_TEST(post("/leases/settle", settle_body({entry(id, "some-token")}, {})).status == 401);
     HttpClient wrong(server.port());
