@@ -89,20 +89,35 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
     if (!match.route)
         co_return core::make_error(core::errc::not_found,
                                    "no route for " + std::string(path_of(request.target)), "not_found");
-    if (!match.route->open && !authorized(request))
-        co_return core::make_error(core::errc::unauthorized, "a valid Authorization: Bearer token is required",
-                                   "unauthorized");
+    switch (access(request, match.route->grant)) {
+        case Access::granted: break;
+        case Access::no_token:
+            co_return core::make_error(core::errc::unauthorized, "a valid Authorization: Bearer token is required",
+                                       "unauthorized");
+        case Access::forbidden:
+            co_return core::make_error(core::errc::forbidden, "the worker token grants only the lease routes",
+                                       "forbidden");
+    }
     const StoreFailureLog how{.route = match.route->label, .job = match.id};
     auto answer = co_await unless_store_fails(match.route->handler(context_, {request, match.id}), how);
     if (!answer) co_return answer.error();
     co_return std::move(*answer);
 }
 
-bool Api::authorized(const net::HttpRequest& request) const {
-    if (context_.options.api_token.empty()) return true;
+Api::Access Api::access(const net::HttpRequest& request, Grant grant) const {
+    if (grant == Grant::open) return Access::granted;
+    const auto& options = context_.options;
     constexpr std::string_view scheme = "Bearer ";
     const std::string_view header = request.authorization;
-    return header.starts_with(scheme) && token_matches(header.substr(scheme.size()), context_.options.api_token);
+    const bool bearer = header.starts_with(scheme);
+    const std::string_view token = bearer ? header.substr(scheme.size()) : std::string_view();
+    if (bearer && !options.api_token.empty() && token_matches(token, options.api_token)) return Access::granted;
+    if (bearer && !options.worker_token.empty() && token_matches(token, options.worker_token))
+        return grant == Grant::api ? Access::forbidden : Access::granted;
+    // No token this server knows: the routes no token guards stay open.
+    if (!options.api_token.empty()) return Access::no_token;
+    if (grant == Grant::lease && !options.worker_token.empty()) return Access::no_token;
+    return Access::granted;
 }
 
 void Api::record(const net::HttpRequest& request, std::string_view route, const HttpResponse& response,

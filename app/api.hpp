@@ -24,11 +24,16 @@ public:
     boost::asio::awaitable<net::HttpResponse> handle(net::HttpRequest request);
 
     // After this, submissions and /readyz are answered 503 (the server is shutting down).
-    void start_draining() { context_.draining = true; }
+    // Submissions are refused from now on; long polls for leases answer at once.
+    void start_draining() {
+        context_.draining = true;
+        if (context_.options.lease_wakeups) context_.options.lease_wakeups->close();
+    }
 
 private:
     boost::asio::awaitable<Answer> dispatch(const RouteMatch& match, const net::HttpRequest& request);
-    bool authorized(const net::HttpRequest& request) const;
+    enum class Access { granted, no_token, forbidden };
+    Access access(const net::HttpRequest& request, Grant grant) const;
     void record(const net::HttpRequest& request, std::string_view route, const net::HttpResponse& response,
                 core::job_id job, std::chrono::steady_clock::duration took);
 

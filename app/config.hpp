@@ -33,6 +33,8 @@ struct Config {
     std::int64_t idle_timeout_ms = 60'000;      // a kept-alive connection with no request
     std::int64_t max_db_mb = 0;                 // 0: no limit
     std::string api_token;                      // empty: no authentication
+    std::string worker_token;                   // grants the lease routes only; empty: none
+    std::string external_types;                 // "a,b,prefix*" or "*"; parsed at start-up
     bool access_log = true;
     bool metrics = true;
     // Email (SMTP). No host: email jobs are retried until one is configured.

@@ -46,11 +46,19 @@ struct Answer {
 // (503 storage_unavailable); every input-dependent failure is an Answer with an error.
 using RouteHandler = boost::asio::awaitable<Answer> (*)(ApiContext&, RouteRequest);
 
+// Which tokens a route takes (--api-token, --worker-token).
+enum class Grant {
+    api,          // the API token, when one is set
+    open,         // none (the probes)
+    lease,        // the lease routes: the API or the worker token; one of them when either is set
+    worker_read,  // reading a job: the API token when set, and the worker token too
+};
+
 struct Route {
     std::string_view method;
     std::string_view pattern;  // "/jobs/{id}": a {name} segment matches one non-empty segment
     RouteHandler handler = nullptr;
-    bool open = false;            // answered without the API token (the probes)
+    Grant grant = Grant::api;
     std::string_view label = {};  // the route in metrics and the access log; empty: the pattern
 };
 

@@ -166,9 +166,13 @@ net::HttpServerOptions http_options(const Config& c) {
     return o;
 }
 
-ApiOptions api_options(const Config& c, core::ExternalTypes external_types) {
+ApiOptions api_options(const Config& c, core::ExternalTypes external_types, core::WakeSignal& lease_wakeups) {
     ApiOptions o;
     o.api_token = c.api_token;
+    o.worker_token = c.worker_token;
+    o.visibility_timeout_ms = c.visibility_timeout_ms;
+    o.retry = {c.retry_base_ms, c.retry_max_ms};
+    o.lease_wakeups = &lease_wakeups;
     o.external_types = std::move(external_types);
     o.max_pending_writes = static_cast<std::size_t>(c.max_pending_writes);
     o.access_log = c.access_log;
@@ -193,6 +197,9 @@ int run_server(const Config& config) {
     }
 
     const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads) : default_event_loop_threads();
+    // Before the io_context: a long poll's wait, destroyed with the io_context's pending
+    // handlers, leaves the signal's list on its way out.
+    core::WakeSignal lease_wakeups;
     asio::io_context io(static_cast<int>(threads));
     try {
         recover(io, *store);
@@ -209,9 +216,16 @@ int run_server(const Config& config) {
         return 1;
     }
     const core::HandlerRegistry& handlers = *made;
-    auto external_types = core::ExternalTypes::parse("", handlers.types());  // none until the lease routes serve
-    core::Engine engine(io, *store, handlers, engine_options(config, metrics, threads));
-    Api api({*store, *store, *store, *store}, engine, engine, handlers, metrics, api_options(config, std::move(*external_types)),
+    auto external_types = core::ExternalTypes::parse(config.external_types, handlers.types());
+    if (!external_types) {
+        log::error("bad --external-types", {{"error", external_types.error().message}});
+        return 2;
+    }
+    auto options = engine_options(config, metrics, threads);
+    options.lease_wakeups = &lease_wakeups;
+    core::Engine engine(io, *store, handlers, std::move(options));
+    Api api({*store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
+            api_options(config, std::move(*external_types), lease_wakeups),
             core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));
 

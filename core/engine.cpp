@@ -137,12 +137,24 @@ std::vector<std::string> Engine::loops_not_running() const {
     return ended;
 }
 
+void Engine::wake_lease_waiters() {
+    if (options_.lease_wakeups) options_.lease_wakeups->notify_all();
+}
+
+void Engine::notify_leased() {
+    asio::post(strand_, [this] {
+        reap_pending_ = true;
+        reaper_timer_.cancel();
+    });
+}
+
 void Engine::notify_enqueued() {
     // One post per burst of enqueues, however many arrive before the strand runs it.
     if (wake_posted_.exchange(true, std::memory_order_acq_rel)) return;
     asio::post(strand_, [this] {
         wake_posted_.store(false, std::memory_order_release);
         wake_dispatcher();
+        wake_lease_waiters();
     });
 }
 
@@ -188,6 +200,8 @@ asio::awaitable<std::optional<time_point>> Engine::claim_round() {
     request.now = now;
     request.lease_until = now + options_.visibility_timeout_ms;
     auto jobs = co_await store_.claim(std::move(request));
+    // The claim marked due whatever had come due, external jobs too.
+    wake_lease_waiters();
     set_in_flight(in_flight_ + jobs.size());
     const bool maybe_more = jobs.size() == free_workers;
     for (auto& job : jobs) ready_.push(std::move(job));
@@ -211,10 +225,14 @@ asio::awaitable<std::optional<time_point>> Engine::reap_round() {
             log::warn("leases expired", {{"requeued", std::to_string(report.requeued)},
                                          {"dead_lettered", std::to_string(report.dead_lettered)}});
             wake_dispatcher();
+            wake_lease_waiters();
         }
         co_return std::nullopt;
     }
-    // A lease taken from now on expires no sooner than a visibility timeout away.
+    // A lease taken meanwhile may expire before the earliest read above.
+    if (std::exchange(reap_pending_, false)) co_return std::nullopt;
+    // A built-in lease taken from now on expires no sooner than a visibility timeout away;
+    // an external one wakes the reaper (notify_leased).
     const millis wake_at = earliest.value_or(now + options_.visibility_timeout_ms);
     co_return steady_deadline(wake_at - now + 1);
 }

@@ -24,6 +24,7 @@
 #include "core/metrics.hpp"
 #include "core/ready_queue.hpp"
 #include "core/retry_policy.hpp"
+#include "core/wake_signal.hpp"
 #include "core/run_deadlines.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -50,6 +51,9 @@ struct EngineOptions {
     millis visibility_timeout_ms = 300'000;
     millis shutdown_timeout_ms = 30'000;
     RetryPolicyOptions retry;
+    // Told whenever jobs may have become leasable by external workers (an enqueue, a
+    // claim round that marked delayed jobs due, leases reaped); optional, outlives the engine.
+    WakeSignal* lease_wakeups = nullptr;
 };
 
 class Engine final : public JobNotifier, public LoopHealth {
@@ -64,6 +68,8 @@ public:
 
     // A job was stored: the dispatcher should look. Thread-safe; wake-ups coalesce.
     void notify_enqueued() override;
+    // An external lease was taken: the reaper looks again at the earliest expiry.
+    void notify_leased() override;
 
     // Stops claiming, lets running jobs finish until shutdown_timeout, then cancels the
     // rest and requeues them. Completes when every engine coroutine has ended.
@@ -106,6 +112,8 @@ private:
     void set_in_flight(std::size_t n);
 
     void wake_dispatcher();
+    void wake_lease_waiters();
+    bool reap_pending_ = false;  // strand: a lease was taken since the reaper last looked
     void spawn(boost::asio::awaitable<void> task, const char* name);
     void task_ended();
 

@@ -9,6 +9,8 @@ class JobNotifier {
 public:
     virtual ~JobNotifier() = default;
     virtual void notify_enqueued() = 0;
+    // An external lease was taken: the reaper must look again at the earliest expiry.
+    virtual void notify_leased() = 0;
 };
 
 }  // namespace jobq::core

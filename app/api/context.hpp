@@ -10,6 +10,9 @@
 #include "core/job_notifier.hpp"
 #include "core/job_reader.hpp"
 #include "core/job_store.hpp"
+#include "core/lease_store.hpp"
+#include "core/retry_policy.hpp"
+#include "core/wake_signal.hpp"
 #include "core/loop_health.hpp"
 #include "core/metrics.hpp"
 #include "core/operator_actions.hpp"
@@ -23,7 +26,11 @@ namespace jobq::app {
 
 struct ApiOptions {
     std::string api_token;                    // empty: no authentication
+    std::string worker_token;                 // grants the lease routes (and GET /jobs/{id}) only; empty: none
     core::ExternalTypes external_types;       // job types run by workers outside jobq
+    core::millis visibility_timeout_ms = 300'000;  // a lease's length unless it asks for another
+    core::RetryPolicyOptions retry;                // backoff of an external job's retryable failure
+    core::WakeSignal* lease_wakeups = nullptr;     // long polls for leases wait here; outlives the API
     std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
     bool access_log = true;
 };
@@ -33,6 +40,7 @@ struct ApiStores {
     core::JobStore& jobs;            // submissions and reading one job
     core::JobReader& reader;         // listings, /stats, /metrics
     core::OperatorActions& actions;  // retry, cancel, delete
+    core::LeaseStore& leases;        // external workers' leases
     core::Readiness& readiness;      // /readyz
 };
 

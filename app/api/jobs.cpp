@@ -153,7 +153,7 @@ void add_job_routes(RouteTable& table) {
     table.add({.method = "POST", .pattern = "/jobs", .handler = create_job});
     table.add({.method = "GET", .pattern = "/jobs", .handler = list_jobs});
     table.add({.method = "POST", .pattern = "/createJob", .handler = create_job});
-    table.add({.method = "GET", .pattern = "/jobs/{id}", .handler = get_job});
+    table.add({.method = "GET", .pattern = "/jobs/{id}", .handler = get_job, .grant = Grant::worker_read});
     table.add({.method = "DELETE", .pattern = "/jobs/{id}", .handler = delete_job});
     table.add({.method = "POST", .pattern = "/jobs/{id}/retry", .handler = retry_job});
     table.add({.method = "POST", .pattern = "/jobs/{id}/cancel", .handler = cancel_job});

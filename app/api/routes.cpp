@@ -10,6 +10,7 @@ RouteTable make_api_routes() {
     add_stats_routes(table);
     add_job_routes(table);
     add_batch_routes(table);
+    add_lease_routes(table);
     return table;
 }
 

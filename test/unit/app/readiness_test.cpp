@@ -15,6 +15,7 @@ using namespace jobq;
 namespace {
 
 struct NoNotifier final : core::JobNotifier {
+    void notify_leased() override {}
     void notify_enqueued() override {}
 };
 
@@ -30,7 +31,7 @@ struct ApiFixture {
     NoNotifier notifier;
     ScriptedLoops loops;
     core::HandlerRegistry handlers;
-    app::Api api{{store, store, store, store}, notifier, loops, handlers, nullptr, app::ApiOptions{}, core::system_clock()};
+    app::Api api{{store, store, store, store, store}, notifier, loops, handlers, nullptr, app::ApiOptions{}, core::system_clock()};
 
     net::HttpResponse readyz() { return test::run_awaitable(io, api.handle(net::HttpRequest{"GET", "/readyz", "", "", ""})); }
 };

@@ -1,0 +1,160 @@
+// The lease protocol: external workers lease jobs of external types (POST /leases, with
+// long polling), then settle each with its lease's token (ack, fail, release, extend, or
+// many at once through /leases/settle). A token that is not the job's current lease is a
+// 409 lease_lost and changes nothing.
+
+#include "app/api/routes.hpp"
+#include "app/api/toolkit.hpp"
+#include "app/job_json.hpp"
+#include "app/json_text.hpp"
+#include "app/lease_json.hpp"
+#include "core/retry_policy.hpp"
+
+#include <chrono>
+
+namespace jobq::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+core::LeaseRequest lease_request(const ApiContext& ctx, const LeaseAsk& ask) {
+    const core::millis now = ctx.clock();
+    return {ask.max, now, now + ask.lease_ms.value_or(ctx.options.visibility_timeout_ms), ask.types, ask.queues,
+            ask.worker};
+}
+
+std::string leased_json(const std::vector<core::LeasedJob>& leased) {
+    std::string body = R"({"jobs":[)";
+    for (std::size_t i = 0; i < leased.size(); ++i) {
+        if (i) body += ',';
+        append_leased_job_json(body, leased[i]);
+    }
+    body += "]}";
+    return body;
+}
+
+// Leases what there is; with wait_ms and nothing to lease, waits for a wake-up (an
+// enqueue, a job coming due, a lease expiring) and looks again, until the deadline or
+// shutdown. Never polls.
+asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
+    const auto ask = parse_lease_ask(request.http.body, ctx.options.external_types);
+    if (!ask) co_return ask.error();
+    core::WakeSignal* wakeups = ctx.options.lease_wakeups;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ask->wait_ms);
+    for (;;) {
+        const auto seen = wakeups ? wakeups->generation() : 0;
+        auto leased = co_await ctx.stores.leases.lease(lease_request(ctx, *ask));
+        if (!leased.empty()) ctx.notifier.notify_leased();
+        const bool give_up = ask->wait_ms == 0 || !wakeups || ctx.draining || wakeups->closed() ||
+                             std::chrono::steady_clock::now() >= deadline;
+        if (!leased.empty() || give_up) co_return json_response(200, leased_json(leased));
+        co_await wakeups->wait(seen, deadline);
+    }
+}
+
+// How each ending is applied, decided from the job as stored (inside its transaction).
+core::LeaseDecision decision(const ApiContext& ctx, const LeaseEnd& end) {
+    using Kind = core::Settlement::Kind;
+    const core::millis now = ctx.clock();
+    const core::RetryPolicyOptions retry = ctx.options.retry;
+    return [end, now, retry](const core::Job& job) {
+        core::Settlement s;
+        s.at = now;
+        switch (end.kind) {
+            case LeaseEnd::Kind::ack:
+                s.kind = Kind::done;
+                s.result = end.result;
+                break;
+            case LeaseEnd::Kind::fail:
+                s.error = end.error;
+                if (!end.retryable || job.out_of_attempts()) {
+                    s.kind = Kind::failed;
+                } else {
+                    s.kind = Kind::retry;
+                    // Seeded by the job: the jitter spreads jobs, it need not be secret.
+                    core::RetryPolicy policy(retry, static_cast<std::uint64_t>(job.id) * 31 + job.attempts);
+                    s.run_at = now + end.retry_in_ms.value_or(policy.next_delay(job.attempts_since_retry()));
+                }
+                break;
+            case LeaseEnd::Kind::release:
+                s.kind = Kind::released;
+                s.run_at = now + end.delay_ms;
+                break;
+            case LeaseEnd::Kind::extend: break;  // not a settlement
+        }
+        return s;
+    };
+}
+
+// The store's operation for one ending, built outside any coroutine: GCC 12 relocates
+// temporaries holding a std::function bitwise when a coroutine body builds them, and both
+// copies then free its target.
+asio::awaitable<core::Result<core::Job>> settle_one(ApiContext& ctx, core::job_id id, const LeaseEnd& end) {
+    return ctx.stores.leases.settle_lease({id, end.token, decision(ctx, end)});
+}
+
+asio::awaitable<std::vector<core::Result<void>>> settle_all(ApiContext& ctx, const std::vector<LeaseEnd>& ends) {
+    std::vector<core::LeaseSettlement> settlements;
+    settlements.reserve(ends.size());
+    for (const auto& end : ends) settlements.push_back({end.id, end.token, decision(ctx, end)});
+    return ctx.stores.leases.settle_leases(std::move(settlements));
+}
+
+asio::awaitable<Answer> end_lease(ApiContext& ctx, RouteRequest request, LeaseEnd::Kind kind) {
+    const auto id = job_id_of(request);
+    if (!id) co_return id.error();
+    auto end = parse_lease_end(request.http.body, kind);
+    if (!end) co_return end.error();
+    if (kind == LeaseEnd::Kind::extend) {
+        const auto until = co_await ctx.stores.leases.extend_lease(*id, end->token, ctx.clock() + end->lease_ms);
+        if (!until) co_return Answer{until.error(), *id};
+        ctx.notifier.notify_leased();  // a shorter lease_ms moves the expiry sooner
+        std::string body;
+        JsonObjectWriter(body).time_or_null("expires_at", *until).close();
+        co_return Answer{json_response(200, std::move(body)), *id};
+    }
+    const auto job = co_await settle_one(ctx, *id, *end);
+    if (!job) co_return Answer{job.error(), *id};
+    if (job->state == core::JobState::queued) ctx.notifier.notify_enqueued();  // leasable again, now or later
+    co_return Answer{json_response(200, job_to_json(*job)), *id};
+}
+
+asio::awaitable<Answer> ack(ApiContext& ctx, RouteRequest r) { return end_lease(ctx, r, LeaseEnd::Kind::ack); }
+asio::awaitable<Answer> fail(ApiContext& ctx, RouteRequest r) { return end_lease(ctx, r, LeaseEnd::Kind::fail); }
+asio::awaitable<Answer> release(ApiContext& ctx, RouteRequest r) { return end_lease(ctx, r, LeaseEnd::Kind::release); }
+asio::awaitable<Answer> extend(ApiContext& ctx, RouteRequest r) { return end_lease(ctx, r, LeaseEnd::Kind::extend); }
+
+asio::awaitable<Answer> settle_many(ApiContext& ctx, RouteRequest request) {
+    auto ends = parse_lease_settle(request.http.body);
+    if (!ends) co_return ends.error();
+    const auto results = co_await settle_all(ctx, *ends);
+    std::string body = R"({"results":[)";
+    bool requeued = false;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (i) body += ',';
+        std::string entry;
+        JsonObjectWriter(entry)
+            .integer("id", (*ends)[i].id)
+            .string("status", results[i] ? "ok" : "lease_lost")  // no such job holds that lease either
+            .close();
+        body += entry;
+        requeued |= results[i].has_value() && (*ends)[i].kind == LeaseEnd::Kind::fail;
+    }
+    body += "]}";
+    if (requeued) ctx.notifier.notify_enqueued();
+    co_return json_response(200, std::move(body));
+}
+
+}  // namespace
+
+void add_lease_routes(RouteTable& table) {
+    table.add({.method = "POST", .pattern = "/leases", .handler = lease_jobs, .grant = Grant::lease});
+    table.add({.method = "POST", .pattern = "/leases/settle", .handler = settle_many, .grant = Grant::lease});
+    table.add({.method = "POST", .pattern = "/jobs/{id}/ack", .handler = ack, .grant = Grant::lease});
+    table.add({.method = "POST", .pattern = "/jobs/{id}/fail", .handler = fail, .grant = Grant::lease});
+    table.add({.method = "POST", .pattern = "/jobs/{id}/extend", .handler = extend, .grant = Grant::lease});
+    table.add({.method = "POST", .pattern = "/jobs/{id}/release", .handler = release, .grant = Grant::lease});
+}
+
+}  // namespace jobq::app
