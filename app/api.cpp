@@ -89,8 +89,10 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
     if (!match.route)
         co_return core::make_error(core::errc::not_found,
                                    "no route for " + std::string(path_of(request.target)), "not_found");
-    switch (access(request, match.route->grant)) {
-        case Access::granted: break;
+    const Access granted = access(request, match.route->grant);
+    switch (granted) {
+        case Access::granted:
+        case Access::granted_to_worker: break;
         case Access::no_token:
             co_return core::make_error(core::errc::unauthorized, "a valid Authorization: Bearer token is required",
                                        "unauthorized");
@@ -99,7 +101,8 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
                                        "forbidden");
     }
     const StoreFailureLog how{.route = match.route->label, .job = match.id};
-    auto answer = co_await unless_store_fails(match.route->handler(context_, {request, match.id}), how);
+    auto answer = co_await unless_store_fails(
+        match.route->handler(context_, {request, match.id, granted == Access::granted_to_worker}), how);
     if (!answer) co_return answer.error();
     co_return std::move(*answer);
 }
@@ -113,7 +116,7 @@ Api::Access Api::access(const net::HttpRequest& request, Grant grant) const {
     const std::string_view token = bearer ? header.substr(scheme.size()) : std::string_view();
     if (bearer && !options.api_token.empty() && token_matches(token, options.api_token)) return Access::granted;
     if (bearer && !options.worker_token.empty() && token_matches(token, options.worker_token))
-        return grant == Grant::api ? Access::forbidden : Access::granted;
+        return grant == Grant::api ? Access::forbidden : Access::granted_to_worker;
     // No token this server knows: the routes no token guards stay open.
     if (!options.api_token.empty()) return Access::no_token;
     if (grant == Grant::lease && !options.worker_token.empty()) return Access::no_token;

@@ -27,6 +27,7 @@ struct ApiContext;  // app/api/context.hpp
 struct RouteRequest {
     const net::HttpRequest& http;
     std::string_view id;
+    bool by_worker = false;  // granted by the worker token: it may read external jobs only
 };
 
 // What a route handler answers: a response, or an error the API turns into one (in one

@@ -216,6 +216,12 @@ int run_server(const Config& config) {
         return 1;
     }
     const core::HandlerRegistry& handlers = *made;
+    if (!config.worker_token.empty() && config.worker_token == config.api_token) {
+        log::error("--worker-token must differ from --api-token: it would grant everything");
+        return 2;
+    }
+    if (!config.worker_token.empty() && config.api_token.empty())
+        log::warn("--worker-token without --api-token: every route but the lease routes is open to anyone");
     auto external_types = core::ExternalTypes::parse(config.external_types, handlers.types());
     if (!external_types) {
         log::error("bad --external-types", {{"error", external_types.error().message}});

@@ -154,7 +154,6 @@ void Engine::notify_enqueued() {
     asio::post(strand_, [this] {
         wake_posted_.store(false, std::memory_order_release);
         wake_dispatcher();
-        wake_lease_waiters();
     });
 }
 
@@ -192,21 +191,27 @@ asio::awaitable<void> Engine::dispatch_loop() {
 asio::awaitable<std::optional<time_point>> Engine::claim_round() {
     wake_pending_ = false;  // from here on, a wake-up means look again
     const std::size_t free_workers = options_.workers - in_flight_;
-    // Every worker is busy: the next event is a worker finishing.
-    if (free_workers == 0) co_return time_point::max();
     const millis now = clock_();
+    // A delayed job has come due, maybe an external one: long polls for leases look again
+    // (they mark external jobs due themselves). Not on every round: each look is a write.
+    if (waiting_due_at_ && *waiting_due_at_ <= now) {
+        waiting_due_at_.reset();
+        wake_lease_waiters();
+    }
+    // Every worker is busy: the next event is a worker finishing, or a delayed job coming due.
+    if (free_workers == 0)
+        co_return waiting_due_at_ ? steady_deadline(*waiting_due_at_ - now) : time_point::max();
     ClaimRequest request;
     request.max = free_workers;
     request.now = now;
     request.lease_until = now + options_.visibility_timeout_ms;
     auto jobs = co_await store_.claim(std::move(request));
-    // The claim marked due whatever had come due, external jobs too.
-    wake_lease_waiters();
     set_in_flight(in_flight_ + jobs.size());
     const bool maybe_more = jobs.size() == free_workers;
     for (auto& job : jobs) ready_.push(std::move(job));
     if (maybe_more || wake_pending_ || stopping_) co_return std::nullopt;
     const auto next_run_at = co_await store_.next_run_at();
+    waiting_due_at_ = next_run_at;
     if (wake_pending_ || stopping_) co_return std::nullopt;
     co_return next_run_at ? steady_deadline(*next_run_at - clock_()) : time_point::max();
 }

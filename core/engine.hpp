@@ -114,6 +114,7 @@ private:
     void wake_dispatcher();
     void wake_lease_waiters();
     bool reap_pending_ = false;  // strand: a lease was taken since the reaper last looked
+    std::optional<millis> waiting_due_at_;  // strand: when the earliest delayed job comes due
     void spawn(boost::asio::awaitable<void> task, const char* name);
     void task_ended();
 

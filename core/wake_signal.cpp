@@ -42,7 +42,8 @@ void WakeSignal::wake_locked() {
 }
 
 asio::awaitable<void> WakeSignal::wait(std::uint64_t seen, std::chrono::steady_clock::time_point deadline) {
-    auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    const auto executor = co_await asio::this_coro::executor;
+    auto waiter = std::make_shared<Waiter>(executor);
     waiter->timer.expires_at(deadline);
     // Leaves the list however the wait ends, the coroutine's frame destroyed with it too.
     struct Registration {

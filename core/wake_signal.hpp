@@ -5,7 +5,9 @@
 // notify_all() from any thread; each wait on its caller's executor.
 //
 // A waiter first reads generation(), then looks for jobs, then waits for a generation
-// after it: a notification between its look and its wait is not lost.
+// after it: a notification between its look and its wait is not lost. A wait must run on
+// a strand (or a one-thread io_context), as every HTTP request does: the wake-up is posted
+// to the waiter's executor, so it runs after the wait has begun.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -73,7 +73,12 @@ asio::awaitable<Answer> create_batch(ApiContext& ctx, RouteRequest request) {
 
     const auto results = co_await ctx.stores.jobs.enqueue_batch(std::move(*specs));
     std::uint64_t created = 0;
-    for (const auto& r : results) created += r.created ? 1 : 0;
+    bool external = false;
+    for (const auto& r : results) {
+        created += r.created ? 1 : 0;
+        external |= r.created && r.job.external;
+    }
+    if (external) wake_lease_waiters(ctx);
     if (created > 0) {
         ctx.notifier.notify_enqueued();
         if (ctx.metrics) ctx.metrics->jobs_enqueued.add(created);

@@ -24,6 +24,7 @@ asio::awaitable<Answer> create_job(ApiContext& ctx, RouteRequest request) {
 
     const core::EnqueueResult result = co_await ctx.stores.jobs.enqueue(std::move(*spec));
     if (result.created) {
+        if (result.job.external) wake_lease_waiters(ctx);
         ctx.notifier.notify_enqueued();
         if (ctx.metrics) ctx.metrics->jobs_enqueued.add();
     }
@@ -34,7 +35,8 @@ asio::awaitable<Answer> get_job(ApiContext& ctx, RouteRequest request) {
     const auto id = job_id_of(request);
     if (!id) co_return id.error();
     const auto job = co_await ctx.stores.jobs.get(*id);
-    if (!job) co_return no_such_job(*id);
+    // The worker token reads the jobs workers lease, not the others' payloads.
+    if (!job || (request.by_worker && !job->external)) co_return no_such_job(*id);
     co_return Answer{json_response(200, job_to_json(*job)), *id};
 }
 
@@ -126,6 +128,7 @@ asio::awaitable<Answer> retry_job(ApiContext& ctx, RouteRequest request) {
     const auto change = co_await ctx.stores.actions.retry(*id, ctx.clock());
     if (auto ok = changed(change, *id, "only failed or cancelled jobs can be retried"); !ok)
         co_return Answer{ok.error(), *id};
+    if (change.job->external) wake_lease_waiters(ctx);
     ctx.notifier.notify_enqueued();
     co_return Answer{json_response(200, job_to_json(*change.job)), *id};
 }

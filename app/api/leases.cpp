@@ -46,6 +46,8 @@ asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
         const auto seen = wakeups ? wakeups->generation() : 0;
         auto leased = co_await ctx.stores.leases.lease(lease_request(ctx, *ask));
         if (!leased.empty()) ctx.notifier.notify_leased();
+        // As many as asked for: more may wait, for other long polls.
+        if (leased.size() == ask->max) wake_lease_waiters(ctx);
         const bool give_up = ask->wait_ms == 0 || !wakeups || ctx.draining || wakeups->closed() ||
                              std::chrono::steady_clock::now() >= deadline;
         if (!leased.empty() || give_up) co_return json_response(200, leased_json(leased));
@@ -116,7 +118,10 @@ asio::awaitable<Answer> end_lease(ApiContext& ctx, RouteRequest request, LeaseEn
     }
     const auto job = co_await settle_one(ctx, *id, *end);
     if (!job) co_return Answer{job.error(), *id};
-    if (job->state == core::JobState::queued) ctx.notifier.notify_enqueued();  // leasable again, now or later
+    if (job->state == core::JobState::queued) {  // leasable again, now or after its delay
+        wake_lease_waiters(ctx);
+        ctx.notifier.notify_enqueued();  // the dispatcher's timer covers a delayed one
+    }
     co_return Answer{json_response(200, job_to_json(*job)), *id};
 }
 
@@ -139,10 +144,13 @@ asio::awaitable<Answer> settle_many(ApiContext& ctx, RouteRequest request) {
             .string("status", results[i] ? "ok" : "lease_lost")  // no such job holds that lease either
             .close();
         body += entry;
-        requeued |= results[i].has_value() && (*ends)[i].kind == LeaseEnd::Kind::fail;
+        requeued |= results[i].has_value() && (*ends)[i].kind == LeaseEnd::Kind::fail && (*ends)[i].retryable;
     }
     body += "]}";
-    if (requeued) ctx.notifier.notify_enqueued();
+    if (requeued) {
+        wake_lease_waiters(ctx);
+        ctx.notifier.notify_enqueued();
+    }
     co_return json_response(200, std::move(body));
 }
 

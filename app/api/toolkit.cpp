@@ -98,6 +98,10 @@ WriteAdmission::~WriteAdmission() {
     if (jobs_) pending_->fetch_sub(jobs_, std::memory_order_relaxed);
 }
 
+void wake_lease_waiters(ApiContext& ctx) {
+    if (ctx.options.lease_wakeups) ctx.options.lease_wakeups->notify_all();
+}
+
 core::Result<WriteAdmission> admit_writes(ApiContext& ctx, std::size_t jobs) {
     // Reserve first, then check: two requests racing for the last places cannot both win.
     if (ctx.pending_writes.fetch_add(jobs, std::memory_order_relaxed) + jobs <= ctx.options.max_pending_writes)

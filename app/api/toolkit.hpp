@@ -58,6 +58,11 @@ core::Result<boost::json::value> parse_json_body(std::string_view body, boost::j
 // is application/json, in any case, with or without parameters (415).
 core::Result<void> accepts_submission(const ApiContext& ctx, const net::HttpRequest& request);
 
+// --- wake-ups
+
+// Long polls for leases look again: an external job may be leasable (stored, requeued).
+void wake_lease_waiters(ApiContext& ctx);
+
 // --- admission
 
 // Places for jobs waiting on a commit, held for as long as the object lives. Group commit

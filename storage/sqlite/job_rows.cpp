@@ -124,6 +124,7 @@ core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::Jo
 
 void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).run(); }
 
+
 std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
 
 std::optional<millis> oldest_runnable_at(Database& db, millis now) {

@@ -26,6 +26,12 @@ constexpr std::string_view sql_take =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3, "
     "lease_token = ?4, worker = ?5 WHERE id = ?1 AND state = 'queued'";
 constexpr std::string_view sql_token = "SELECT lease_token FROM jobs WHERE id = ?1";
+// Only external jobs: a built-in job marked due here would be hidden from the dispatcher,
+// whose next wake-up is the earliest job not yet due.
+constexpr std::string_view sql_mark_external_due =
+    "UPDATE jobs INDEXED BY jobs_waiting SET due = 1 WHERE state = 'queued' AND due = 0 AND run_at <= ?1 AND external = 1";
+// At most this much payload per lease request: the answer is built whole in memory.
+constexpr std::size_t max_leased_payload_bytes = 8 << 20;
 constexpr std::string_view sql_extend =
     "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 
@@ -37,13 +43,17 @@ std::optional<std::string> json_array(const std::vector<std::string>& names) {
 }
 
 std::vector<core::LeasedJob> lease_due(Database& db, core::JobChanges& changes, const core::LeaseRequest& request) {
-    mark_due(db, request.now);
+    db.cached(sql_mark_external_due)->bind(1, request.now).run();
     std::vector<Job> jobs;
     {
         auto s = db.cached(sql_leasable);
         s->bind(1, static_cast<std::int64_t>(request.max)).bind(2, json_array(request.types));
         s->bind(3, json_array(request.queues));
-        while (s->step()) jobs.push_back(read_job(*s));
+        std::size_t payload_bytes = 0;
+        while (payload_bytes < max_leased_payload_bytes && s->step()) {
+            jobs.push_back(read_job(*s));
+            payload_bytes += jobs.back().payload.size();
+        }
     }
     std::vector<core::LeasedJob> leased;
     leased.reserve(jobs.size());
@@ -70,7 +80,7 @@ core::Result<Job> leased_by(Database& db, core::job_id id, std::string_view toke
     auto s = db.cached(sql_token);
     s->bind(1, id);
     const auto current = s->step() ? s->column_optional_text(0) : std::nullopt;
-    // Compared whatever the state, so a refusal takes as long whether or not one is held.
+    // Compared in constant time: how long a refusal takes says nothing of the token held.
     const bool held = current && core::same_token(*current, token);
     if (!held || job->state != core::JobState::processing || !job->external)
         return core::make_error(core::errc::lease_lost,

@@ -4,6 +4,7 @@
 // settles many at once with POST /leases/settle. A stale token is 409 lease_lost; leases
 // expire and are reaped, survive a SIGKILL, and --worker-token grants only these routes.
 
+#include "child_process.hpp"
 #include "http_client.hpp"
 #include "server_fixture.hpp"
 #include "server_process.hpp"
@@ -920,6 +921,72 @@ BOOST_FIXTURE_TEST_CASE(lease_tokens_never_reach_the_log_stats_or_metrics, Exter
         BOOST_TEST(stats.body.find(t) == std::string::npos, "/stats holds token " << t);
         BOOST_TEST(metrics.body.find(t) == std::string::npos, "/metrics holds token " << t);
     }
+}
+
+// --- The README's worker -----------------------------------------------------------------
+
+// docs/examples/worker.py, run as a user runs it, drains 1,000 jobs: it leases them in
+// batches, acks each with {"echo": payload} through /leases/settle, and exits 0 by itself
+// once a long poll finds nothing. Each job is done after one attempt, with that result.
+BOOST_FIXTURE_TEST_CASE(the_readme_python_worker_drains_a_thousand_jobs, ExternalServer) {
+    std::map<std::int64_t, json::value> payloads;  // by job id
+    for (int batch = 0; batch < 2; ++batch) {
+        std::vector<json::value> sent;
+        std::string body = R"({"jobs":[)";
+        for (int i = 0; i < 500; ++i) {
+            const auto n = std::to_string(batch * 500 + i);
+            const std::string payload =
+                R"({"n":)" + n + R"(,"text":"job )" + n + R"( caf\u00e9","list":[1,2.5,null,true]})";
+            body += (i ? "," : "") + std::string(R"({"type":"ext","payload":)") + payload + "}";
+            sent.push_back(json::parse(payload));
+        }
+        body += "]}";
+        const auto r = post("/jobs/batch", body);
+        BOOST_TEST_REQUIRE(r.status == 201, r.body);
+        const auto ids = json::parse(r.body).at("ids").as_array();
+        BOOST_TEST_REQUIRE(ids.size() == sent.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) payloads[ids[i].as_int64()] = sent[i];
+    }
+    BOOST_TEST_REQUIRE(payloads.size() == 1000u);
+
+    // coreutils' timeout bounds the run: it exits 124, not 0, when the worker is still
+    // running after 60 s (and SIGKILLs it 5 s after its SIGTERM). The worker's summary
+    // line goes to this test's stderr.
+    const bool exited_0 = run_command({"/usr/bin/timeout", "-k", "5", "60", "/usr/bin/python3",
+                                       std::string(JOBQ_SOURCE_DIR) + "/docs/examples/worker.py", "--url",
+                                       "http://127.0.0.1:" + std::to_string(server.port()), "--type", "ext",
+                                       "--exit-when-idle", "--wait-ms", "500"});
+    BOOST_TEST_REQUIRE(exited_0, "the worker did not exit 0 within 60 s; log: " << server.log());
+
+    const auto stats = json::parse(get("/stats").body);
+    BOOST_TEST(stats.at("jobs").at("done").as_int64() == 1000);
+    for (const char* state : {"queued", "processing", "failed"})
+        BOOST_TEST(stats.at("jobs").at(state).as_int64() == 0, state);
+    BOOST_TEST(stats.at("types").at("ext").at("done").as_int64() == 1000);
+
+    // Every job, done once, with {"echo": its payload}.
+    const std::string done_jobs = "/jobs?state=done&type=ext&limit=1000";
+    std::string target = done_jobs;
+    std::size_t wrong = 0;
+    for (int page = 0; page < 3 && !target.empty(); ++page) {
+        const auto r = get(target);
+        BOOST_TEST_REQUIRE(r.status == 200, r.body);
+        const auto answer = json::parse(r.body);
+        for (const auto& j : answer.at("jobs").as_array()) {
+            const auto it = payloads.find(id_of(j));
+            BOOST_TEST_REQUIRE((it != payloads.end()), "job " << id_of(j) << " is listed twice or was never submitted");
+            json::object expected;
+            expected["echo"] = it->second;
+            if (j.at("result") != json::value(expected) || j.at("attempts").as_int64() != 1) {
+                if (wrong++ == 0) BOOST_ERROR("job " << id_of(j) << " ended as " << json::serialize(j));
+            }
+            payloads.erase(it);
+        }
+        const auto& next = answer.at("next_cursor");
+        target = next.is_null() ? "" : done_jobs + "&cursor=" + std::string(next.as_string());
+    }
+    BOOST_TEST(wrong == 0u, wrong << " jobs ended without their echo, or after more than one attempt");
+    BOOST_TEST(payloads.empty(), payloads.size() << " jobs are not listed as done");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
