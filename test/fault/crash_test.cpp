@@ -1,7 +1,9 @@
 // A job answered 201 is never lost: clients submit single jobs and large batches while the
 // server is SIGKILLed at random moments (some of them in the middle of a graceful
 // shutdown) and restarted, round after round; afterwards every acknowledged job must
-// reach a final state. The loop reports what it saw: acknowledged, lost, not final, and
+// reach a final state. One job in four is of an external type, run by worker threads that
+// lease and settle in batches over HTTP all along: every ack the server accepted must be
+// for the attempt that ended the job. The loop reports what it saw: acknowledged, lost, not final, and
 // jobs that ran more than once (allowed: delivery is at least once).
 
 #include "http_client.hpp"
@@ -17,6 +19,7 @@
 #include <csignal>
 #include <random>
 #include <map>
+#include <set>
 #include <thread>
 
 using namespace jobq::test;
@@ -33,8 +36,9 @@ constexpr int batch_size = 500;
 constexpr auto single_pace = 1ms;
 constexpr auto batch_pace = 200ms;
 
+constexpr int external_workers = 2;
 const std::vector<std::string> server_args{"--retry-base-ms", "50", "--retry-max-ms", "200",
-                                           "--shutdown-timeout-ms", "2000"};
+                                           "--shutdown-timeout-ms", "2000", "--external-types", "ext"};
 
 // Mixed noop jobs: most instant, one in ten sleeping up to 300 ms so kills land mid-run,
 // and one in twenty failing retryably until it is dead-lettered. Each carries a mark unique
@@ -49,8 +53,70 @@ std::string random_job(std::mt19937& rng, const std::string& mark) {
     } else {
         payload["sleep_ms"] = rng() % 10 == 0 ? static_cast<int>(rng() % 300) : 0;
     }
-    return json::serialize(json::object{{"type", "noop"}, {"max_retries", max_retries}, {"payload", std::move(payload)}});
+    const char* type = rng() % 4 == 0 ? "ext" : "noop";  // "fail" and "sleep_ms" mean nothing to a worker
+    return json::serialize(json::object{{"type", type}, {"max_retries", max_retries}, {"payload", std::move(payload)}});
 }
+
+// An external worker: leases jobs of type "ext" in batches (long polling), fails one in
+// ten retryably and acks the rest, all in one POST /leases/settle per batch, until told to
+// stop; wherever the server is now. Records the attempt of every ack the server answered
+// "ok": the fencing under test says no other attempt of that job can have been settled.
+class ExternalWorker {
+public:
+    ExternalWorker(std::atomic<std::uint16_t>& port, unsigned seed) : port_(port), rng_(seed) {}
+
+    void run(const std::atomic<bool>& stop) {
+        while (!stop) {
+            HttpClient client(port_.load(), 2s);
+            while (!stop && round(client)) {
+            }
+        }
+    }
+
+    // id -> the attempt of each ack answered ok (more than one for an id is a fencing failure).
+    const std::multimap<std::int64_t, std::int64_t>& acked() const { return acked_; }
+
+private:
+    // False when the connection failed: reconnect to wherever the server is now.
+    bool round(HttpClient& client) {
+        const auto leased = client.post("/leases", R"({"types":["ext"],"max":50,"wait_ms":200,"lease_ms":2000})");
+        if (!leased) return false;
+        if (leased->status != 200) return true;
+        const auto lease_answer = json::parse(leased->body);
+        const auto& jobs = lease_answer.at("jobs").as_array();
+        if (jobs.empty()) return true;
+        json::array acks, fails;
+        std::map<std::int64_t, std::int64_t> attempts;
+        for (const auto& job : jobs) {
+            const auto id = job.at("id").as_int64();
+            const auto& lease = job.at("lease");
+            attempts[id] = lease.at("attempt").as_int64();
+            json::object entry{{"id", id}, {"token", lease.at("token")}};
+            if (rng_() % 10 == 0) {
+                entry["error"] = "flaky";
+                fails.push_back(std::move(entry));
+            } else {
+                acks.push_back(std::move(entry));
+            }
+        }
+        const auto settled =
+            client.post("/leases/settle", json::serialize(json::object{{"ack", acks}, {"fail", fails}}));
+        if (!settled) return false;  // the server died under it: those leases expire and run again
+        if (settled->status != 200) return true;
+        std::set<std::int64_t> acked_ids;
+        for (const auto& a : acks) acked_ids.insert(a.at("id").as_int64());
+        const auto answer = json::parse(settled->body);  // kept: the loop below reads into it
+        for (const auto& result : answer.at("results").as_array()) {
+            const auto id = result.at("id").as_int64();
+            if (result.at("status").as_string() == "ok" && acked_ids.count(id)) acked_.emplace(id, attempts[id]);
+        }
+        return true;
+    }
+
+    std::atomic<std::uint16_t>& port_;
+    std::mt19937 rng_;
+    std::multimap<std::int64_t, std::int64_t> acked_;
+};
 
 // Submits until told to stop; records the id and mark of every job answered 201. A request
 // the server died under is simply not acknowledged, so it is not counted.
@@ -177,6 +243,14 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills) {
         threads.emplace_back([&, s = submitters.back().get()] { s->run(stop); });
     }
 
+    std::atomic<bool> stop_workers{false};
+    std::vector<std::unique_ptr<ExternalWorker>> workers;
+    std::vector<std::thread> worker_threads;
+    for (int i = 0; i < external_workers; ++i) {
+        workers.push_back(std::make_unique<ExternalWorker>(port, rng()));
+        worker_threads.emplace_back([&, w = workers.back().get()] { w->run(stop_workers); });
+    }
+
     int during_shutdown = 0;
     for (int round = 0; round < kill_rounds; ++round) {
         // A random moment under load: single and batch enqueues, claims and outcomes all in flight.
@@ -220,6 +294,27 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills) {
     BOOST_TEST(t.lost == 0u);
     BOOST_TEST(t.not_final == 0u);
     BOOST_TEST(all_final);
+    stop_workers = true;
+    for (auto& t : worker_threads) t.join();
+
+    // Fencing across crashes: one ack accepted per job, for the attempt that ended it.
+    const auto rows = job_rows(db);
+    std::size_t external_acks = 0, acks_twice = 0, acks_of_another_attempt = 0;
+    for (const auto& w : workers) {
+        for (auto it = w->acked().begin(); it != w->acked().end(); ++it) {
+            ++external_acks;
+            const auto row = rows.find(it->first);
+            if (row == rows.end() || row->second.state != "done" || row->second.attempts != it->second)
+                ++acks_of_another_attempt;
+        }
+    }
+    std::map<std::int64_t, int> per_job;
+    for (const auto& w : workers)
+        for (const auto& [id, attempt] : w->acked()) acks_twice += ++per_job[id] == 2;
+    BOOST_TEST_MESSAGE("external workers: " << external_acks << " acks accepted");
+    BOOST_TEST(external_acks > 100u);
+    BOOST_TEST(acks_twice == 0u);
+    BOOST_TEST(acks_of_another_attempt == 0u);
 
     // The counts the last server keeps (loaded as it started after a SIGKILL, then kept as
     // the jobs ran) equal a count over the jobs, in memory (/stats) and on disk.
