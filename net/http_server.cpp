@@ -16,7 +16,10 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -210,6 +213,29 @@ asio::awaitable<beast::error_code> HttpServer::State::read_request(Connection& c
     }
 }
 
+namespace {
+
+// The client closed its end: a peek at the socket finds the end of the stream (or an
+// error) rather than nothing yet or a pipelined request. Never blocks, takes no byte.
+bool peer_gone(void* opaque) {
+    auto& connection = *static_cast<Connection*>(opaque);
+    char byte = 0;
+    const auto got = ::recv(connection.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got > 0) return false;
+    if (got == 0) return true;
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+// The request as the handler gets it, able to tell whether its client is still there.
+// Not built in the coroutine body: a plain function keeps the temporaries out of it.
+HttpRequest watched(HttpRequest request, Connection& connection) {
+    request.peer_gone = &peer_gone;
+    request.connection = &connection;
+    return request;
+}
+
+}  // namespace
+
 asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> connection) {
     auto self = shared_from_this();
     const auto registration = deadlines.add(connection);
@@ -232,7 +258,7 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
         ++active;
         HttpResponse response;
         try {
-            response = co_await handler(parser.release());
+            response = co_await handler(watched(parser.release(), *connection));
         } catch (const std::exception& e) {
             std::fprintf(stderr, "level=error msg=\"request handler threw\" error=\"%s\"\n", e.what());
             response = protocol_error(500, "internal", "internal error");

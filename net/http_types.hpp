@@ -14,6 +14,15 @@ struct HttpRequest {
     std::string content_type;
     std::string authorization;  // the Authorization header; never logged
     std::string body;
+
+    // Set by the server for each request (null elsewhere): whether the client has closed
+    // its end of the connection, asked of `connection` on the request's own executor.
+    bool (*peer_gone)(void* connection) = nullptr;
+    void* connection = nullptr;
+
+    // True once the client has closed its end (or the connection failed): a handler that
+    // waits long (a long poll) asks before doing work whose answer nobody would read.
+    bool client_gone() const { return peer_gone && peer_gone(connection); }
 };
 
 struct HttpResponse {

@@ -42,8 +42,11 @@ asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
     if (!ask) co_return ask.error();
     core::WakeSignal* wakeups = ctx.options.lease_wakeups;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ask->wait_ms);
-    for (;;) {
+    for (bool first = true;; first = false) {
         const auto seen = wakeups ? wakeups->generation() : 0;
+        // A client that gave up waiting would never get what it leased: the jobs would
+        // wait out their leases, and lose an attempt.
+        if (!first && request.http.client_gone()) co_return json_response(200, leased_json({}));
         auto leased = co_await ctx.stores.leases.lease(lease_request(ctx, *ask));
         if (!leased.empty()) ctx.notifier.notify_leased();
         // As many as asked for: more may wait, for other long polls.

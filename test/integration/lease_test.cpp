@@ -989,4 +989,28 @@ BOOST_FIXTURE_TEST_CASE(the_readme_python_worker_drains_a_thousand_jobs, Externa
     BOOST_TEST(payloads.empty(), payloads.size() << " jobs are not listed as done");
 }
 
+// A long poll whose client has gone leases nothing: it would never be answered, and the
+// job would wait out the lease and lose an attempt. The job goes to a client still waiting.
+BOOST_FIXTURE_TEST_CASE(a_long_poll_whose_client_left_leases_nothing, ExternalServer) {
+    const std::string body = R"({"types":["ext"],"wait_ms":10000})";
+    const std::string request = "POST /leases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (int round = 0; round < 3; ++round) {
+        {
+            HttpClient gone(server.port(), 5s);
+            BOOST_TEST_REQUIRE(gone.send_only(request));
+            BOOST_TEST_REQUIRE(lease(*client, "{}").empty());  // the server has taken it up
+        }  // the client gives up and closes
+        LongPoll live(server.port(), body);
+        let_the_server_take_up(live, *client);
+        const auto id = submit(R"({"type":"ext","payload":{}})");
+        live.join();
+        BOOST_TEST_REQUIRE(live.reply().has_value());
+        const auto jobs = json::parse(live.reply()->body).at("jobs").as_array();
+        BOOST_TEST_REQUIRE(jobs.size() == 1u, live.reply()->body);
+        BOOST_TEST(jobs[0].at("id").as_int64() == id);
+        BOOST_TEST(job(id).at("attempts").as_int64() == 1);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
