@@ -1,5 +1,8 @@
 #include "storage/sqlite/job_rows.hpp"
 
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
 namespace jobq::storage {
 
 using core::Job;
@@ -122,8 +125,14 @@ core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::Jo
     return {job_from_spec(std::move(spec), db.last_insert_rowid(), now), true};
 }
 
-void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).run(); }
+std::optional<std::string> json_name_list(const std::vector<std::string>& names) {
+    if (names.empty()) return std::nullopt;
+    boost::json::array array;
+    for (const auto& name : names) array.emplace_back(name);
+    return boost::json::serialize(array);
+}
 
+void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).run(); }
 
 std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
 

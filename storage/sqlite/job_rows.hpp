@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace jobq::storage {
 
@@ -28,6 +30,10 @@ std::optional<core::Job> find_job(Database& db, core::job_id id);
 
 // Inserts the job, or answers the existing one when its idempotency key is taken.
 core::EnqueueResult insert_job(Database& db, core::JobChanges& changes, core::JobSpec& spec, core::millis now);
+
+// ["a","b"] for a list of names, bound where a statement reads json_each(?); nullopt for
+// an empty one (any name).
+std::optional<std::string> json_name_list(const std::vector<std::string>& names);
 
 // Marks due the waiting jobs whose run_at has come (see schema v4's `due`).
 void mark_due(Database& db, core::millis now);

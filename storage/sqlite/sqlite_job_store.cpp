@@ -4,9 +4,6 @@
 #include "storage/sqlite/schema.hpp"
 #include "storage/sqlite/settle_rows.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/serialize.hpp>
-
 #include <algorithm>
 #include <future>
 #include <limits>
@@ -65,25 +62,17 @@ constexpr std::string_view sql_record_lost =
     "WHERE state = 'processing' AND lease_expires_at <= ?3 AND (external = 0 OR lease_expires_at <= ?4) "
     "ON CONFLICT DO NOTHING";
 
-// Inside the claim's transaction, so no other write comes between the read and the leases.
-// ["a","b"] for a list of names; nullopt for an empty one (any).
-std::optional<std::string> json_array(const std::vector<std::string>& names) {
-    if (names.empty()) return std::nullopt;
-    boost::json::array array;
-    for (const auto& name : names) array.emplace_back(name);
-    return boost::json::serialize(array);
-}
-
 std::vector<Job> read_due(Database& db, const core::ClaimRequest& request) {
     const bool narrowed = !request.types.empty() || !request.queues.empty();
     auto s = db.cached(narrowed ? sql_due_narrowed : sql_due);
     s->bind(1, static_cast<std::int64_t>(request.max));
-    if (narrowed) s->bind(3, json_array(request.types)).bind(4, json_array(request.queues));
+    if (narrowed) s->bind(3, json_name_list(request.types)).bind(4, json_name_list(request.queues));
     std::vector<Job> jobs;
     while (s->step()) jobs.push_back(read_job(*s));
     return jobs;
 }
 
+// Inside the claim's transaction, so no other write comes between the read and the leases.
 std::vector<Job> claim_due(Database& db, core::JobChanges& changes, const core::ClaimRequest& request) {
     mark_due(db, request.now);
     std::vector<Job> jobs = read_due(db, request);

@@ -6,9 +6,6 @@
 #include "storage/sqlite/settle_rows.hpp"
 #include "storage/sqlite/sqlite_job_store.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/serialize.hpp>
-
 namespace jobq::storage {
 
 using core::Job;
@@ -35,20 +32,13 @@ constexpr std::size_t max_leased_payload_bytes = 8 << 20;
 constexpr std::string_view sql_extend =
     "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 
-std::optional<std::string> json_array(const std::vector<std::string>& names) {
-    if (names.empty()) return std::nullopt;
-    boost::json::array array;
-    for (const auto& name : names) array.emplace_back(name);
-    return boost::json::serialize(array);
-}
-
 std::vector<core::LeasedJob> lease_due(Database& db, core::JobChanges& changes, const core::LeaseRequest& request) {
     db.cached(sql_mark_external_due)->bind(1, request.now).run();
     std::vector<Job> jobs;
     {
         auto s = db.cached(sql_leasable);
-        s->bind(1, static_cast<std::int64_t>(request.max)).bind(2, json_array(request.types));
-        s->bind(3, json_array(request.queues));
+        s->bind(1, static_cast<std::int64_t>(request.max)).bind(2, json_name_list(request.types));
+        s->bind(3, json_name_list(request.queues));
         std::size_t payload_bytes = 0;
         while (payload_bytes < max_leased_payload_bytes && s->step()) {
             jobs.push_back(read_job(*s));
