@@ -10,7 +10,9 @@
 #include "app/lease_json.hpp"
 #include "core/retry_policy.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 
 namespace jobq::app {
 
@@ -58,36 +60,67 @@ asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
     }
 }
 
-// How each ending is applied, decided from the job as stored (inside its transaction).
-core::LeaseDecision decision(const ApiContext& ctx, const LeaseEnd& end) {
+// The settlement an ending makes of the job as stored (inside its transaction).
+core::Settlement decide(const LeaseEnd& end, core::millis now, const core::RetryPolicyOptions& retry,
+                        const core::Job& job) {
     using Kind = core::Settlement::Kind;
+    core::Settlement s;
+    s.at = now;
+    switch (end.kind) {
+        case LeaseEnd::Kind::ack:
+            s.kind = Kind::done;
+            s.result = end.result;
+            break;
+        case LeaseEnd::Kind::fail:
+            s.error = end.error;
+            if (!end.retryable || job.out_of_attempts()) {
+                s.kind = Kind::failed;
+            } else {
+                s.kind = Kind::retry;
+                // Seeded by the job: the jitter spreads jobs, it need not be secret.
+                core::RetryPolicy policy(retry, static_cast<std::uint64_t>(job.id) * 31 + job.attempts);
+                s.run_at = now + end.retry_in_ms.value_or(policy.next_delay(job.attempts_since_retry()));
+            }
+            break;
+        case LeaseEnd::Kind::release:
+            s.kind = Kind::released;
+            s.run_at = now + end.delay_ms;
+            break;
+        case LeaseEnd::Kind::extend: break;  // not a settlement
+    }
+    return s;
+}
+
+// What each settlement of a request decided, noted by its decision for the metrics: an
+// external worker's run counts in jobq_job_runs_total and jobq_job_duration_seconds like
+// a built-in one.
+struct EndedRun {
+    std::string type;
+    core::Settlement::Kind kind = core::Settlement::Kind::done;
+    core::millis took = 0;  // from the lease to the settlement
+};
+using EndedRuns = std::shared_ptr<std::vector<EndedRun>>;
+
+// Called for a settlement that was applied: one refused (lease_lost) counts nothing.
+void record_ended_run(const ApiContext& ctx, const EndedRun& run) {
+    if (!ctx.metrics) return;
+    using Kind = core::Settlement::Kind;
+    std::string outcome = "interrupted";
+    if (run.kind == Kind::done) outcome = "succeeded";
+    else if (run.kind == Kind::retry) outcome = "retried";
+    else if (run.kind == Kind::failed) outcome = "failed";
+    ctx.metrics->job_runs.at({run.type, outcome}).add();
+    const auto took_us = static_cast<std::uint64_t>(std::max<core::millis>(run.took, 0)) * 1000;
+    ctx.metrics->job_duration.at({run.type}).observe(took_us);
+}
+
+// How each ending is applied; the decision notes what it decided in (*ended)[index].
+core::LeaseDecision decision(const ApiContext& ctx, const LeaseEnd& end, const EndedRuns& ended, std::size_t index) {
     const core::millis now = ctx.clock();
     const core::RetryPolicyOptions retry = ctx.options.retry;
-    return [end, now, retry](const core::Job& job) {
-        core::Settlement s;
-        s.at = now;
-        switch (end.kind) {
-            case LeaseEnd::Kind::ack:
-                s.kind = Kind::done;
-                s.result = end.result;
-                break;
-            case LeaseEnd::Kind::fail:
-                s.error = end.error;
-                if (!end.retryable || job.out_of_attempts()) {
-                    s.kind = Kind::failed;
-                } else {
-                    s.kind = Kind::retry;
-                    // Seeded by the job: the jitter spreads jobs, it need not be secret.
-                    core::RetryPolicy policy(retry, static_cast<std::uint64_t>(job.id) * 31 + job.attempts);
-                    s.run_at = now + end.retry_in_ms.value_or(policy.next_delay(job.attempts_since_retry()));
-                }
-                break;
-            case LeaseEnd::Kind::release:
-                s.kind = Kind::released;
-                s.run_at = now + end.delay_ms;
-                break;
-            case LeaseEnd::Kind::extend: break;  // not a settlement
-        }
+    return [end, now, retry, ended, index](const core::Job& job) {
+        core::Settlement s = decide(end, now, retry, job);
+        (*ended)[index] = {job.type, s.kind, now - job.started_at.value_or(now)};
         return s;
     };
 }
@@ -95,14 +128,17 @@ core::LeaseDecision decision(const ApiContext& ctx, const LeaseEnd& end) {
 // The store's operation for one ending, built outside any coroutine: GCC 12 relocates
 // temporaries holding a std::function bitwise when a coroutine body builds them, and both
 // copies then free its target.
-asio::awaitable<core::Result<core::Job>> settle_one(ApiContext& ctx, core::job_id id, const LeaseEnd& end) {
-    return ctx.stores.leases.settle_lease({id, end.token, decision(ctx, end)});
+asio::awaitable<core::Result<core::Job>> settle_one(ApiContext& ctx, core::job_id id, const LeaseEnd& end,
+                                                    const EndedRuns& ended) {
+    return ctx.stores.leases.settle_lease({id, end.token, decision(ctx, end, ended, 0)});
 }
 
-asio::awaitable<std::vector<core::Result<void>>> settle_all(ApiContext& ctx, const std::vector<LeaseEnd>& ends) {
+asio::awaitable<std::vector<core::Result<void>>> settle_all(ApiContext& ctx, const std::vector<LeaseEnd>& ends,
+                                                            const EndedRuns& ended) {
     std::vector<core::LeaseSettlement> settlements;
     settlements.reserve(ends.size());
-    for (const auto& end : ends) settlements.push_back({end.id, end.token, decision(ctx, end)});
+    for (std::size_t i = 0; i < ends.size(); ++i)
+        settlements.push_back({ends[i].id, ends[i].token, decision(ctx, ends[i], ended, i)});
     return ctx.stores.leases.settle_leases(std::move(settlements));
 }
 
@@ -119,8 +155,10 @@ asio::awaitable<Answer> end_lease(ApiContext& ctx, RouteRequest request, LeaseEn
         JsonObjectWriter(body).time_or_null("expires_at", *until).close();
         co_return Answer{json_response(200, std::move(body)), *id};
     }
-    const auto job = co_await settle_one(ctx, *id, *end);
+    const auto ended = std::make_shared<std::vector<EndedRun>>(1);
+    const auto job = co_await settle_one(ctx, *id, *end, ended);
     if (!job) co_return Answer{job.error(), *id};
+    record_ended_run(ctx, ended->front());
     if (job->state == core::JobState::queued) {  // leasable again, now or after its delay
         wake_lease_waiters(ctx);
         ctx.notifier.notify_enqueued();  // the dispatcher's timer covers a delayed one
@@ -136,7 +174,8 @@ asio::awaitable<Answer> extend(ApiContext& ctx, RouteRequest r) { return end_lea
 asio::awaitable<Answer> settle_many(ApiContext& ctx, RouteRequest request) {
     auto ends = parse_lease_settle(request.http.body);
     if (!ends) co_return ends.error();
-    const auto results = co_await settle_all(ctx, *ends);
+    const auto ended = std::make_shared<std::vector<EndedRun>>(ends->size());
+    const auto results = co_await settle_all(ctx, *ends, ended);
     std::string body = R"({"results":[)";
     bool requeued = false;
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -148,6 +187,7 @@ asio::awaitable<Answer> settle_many(ApiContext& ctx, RouteRequest request) {
             .close();
         body += entry;
         requeued |= results[i].has_value() && (*ends)[i].kind == LeaseEnd::Kind::fail && (*ends)[i].retryable;
+        if (results[i]) record_ended_run(ctx, (*ended)[i]);
     }
     body += "]}";
     if (requeued) {

@@ -41,6 +41,15 @@ ServerProcess::~ServerProcess() {
 
 bool ServerProcess::start(std::chrono::milliseconds timeout) {
     port_ = free_port();
+    return start_on_port(timeout);
+}
+
+bool ServerProcess::restart_on_same_port(std::chrono::milliseconds timeout) {
+    if (port_ == 0) port_ = free_port();
+    return start_on_port(timeout);
+}
+
+bool ServerProcess::start_on_port(std::chrono::milliseconds timeout) {
     std::vector<std::string> argv = {JOBQ_BINARY, "--db", db_, "--port", std::to_string(port_)};
     argv.insert(argv.end(), args_.begin(), args_.end());
     pid_ = ::fork();

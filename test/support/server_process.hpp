@@ -24,6 +24,8 @@ public:
 
     // Starts the process and waits until /healthz answers. False on timeout or exit.
     bool start(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+    // Starts it again on the port it had (clients that know the port find it there).
+    bool restart_on_same_port(std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
     void kill();                      // SIGKILL, then reap
     void signal(int sig);             // send and return
@@ -45,6 +47,7 @@ private:
     std::optional<int> exit_code_;
 
     void reaped(int status);
+    bool start_on_port(std::chrono::milliseconds timeout);
 };
 
 }  // namespace jobq::test
