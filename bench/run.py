@@ -26,7 +26,7 @@ from soak import MIB, post_batch, rss_bytes  # bench/soak.py
 
 DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
-SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads")
+SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads", "worker")
 FAILED_PAGE = "/jobs?state=failed&limit=10"
 QUEUED_PAGE = "/jobs?state=queued&limit=10"
 DASHBOARD = ("/stats", "/metrics", FAILED_PAGE)
@@ -217,8 +217,9 @@ class Poller:
 
 
 class Bench:
-    def __init__(self, jobq, jobs, seconds, work):
+    def __init__(self, jobq, jobs, seconds, work, lease_worker=None):
         self.jobq = jobq
+        self.lease_worker = lease_worker
         self.jobs = jobs
         self.seconds = seconds
         self.work = work
@@ -305,8 +306,8 @@ class Bench:
         self.row("store", f"{self.jobs:,} jobs through POST /jobs/batch of 1,000", f"{self.jobs / elapsed:,.0f} jobs/s",
                  f"database {os.path.getsize(self.db('backlog')) / MIB:.0f} MiB")
 
-    def copy_backlog(self, name, change):
-        shutil.copyfile(self.db("backlog"), self.db(name))
+    def copy_backlog(self, name, change, source="backlog"):
+        shutil.copyfile(self.db(source), self.db(name))
         with sqlite3.connect(self.db(name)) as db:
             db.execute(change[0], change[1:])
             # Made due here, as jobs submitted for now are stored (schema v4's `due`); the
@@ -422,6 +423,60 @@ class Bench:
             p50, p99 = values[len(values) // 2], values[len(values) * 99 // 100]
             self.row("latency", f"idle enqueue -> {label}, {len(values):,} jobs", f"{statistics.mean(values):.2f} ms mean",
                      f"p50 {p50} ms, p99 {p99} ms (1 ms resolution)" + ("; target p50 < 1" if label == "done" else ""))
+
+    # -- external workers: the lease protocol ------------------------------------------------
+    def external_workers(self, jobs=200_000, processes=(1, 4)):
+        """A backlog of `jobs` jobs drained by bench/lease_worker processes (lease max 100,
+        all acked with one POST /leases/settle), beside the built-in workers draining the
+        same number of noop jobs in the same invocation; then the idle latency from POST
+        /jobs to the job delivered to a waiting long poll, beside the POST /jobs round
+        trip alone."""
+        for name, job_type in (("worker-ext", "bench.ext"), ("worker-noop", "noop")):
+            with self.jobq_server(name, "--external-types", "bench.*") as server:
+                for first in range(0, jobs, 1000):
+                    post_batch(server.port, [{"type": job_type, "payload": {}, "delay_ms": DAY_MS}
+                                             for _ in range(first, min(jobs, first + 1000))])
+        make_due = ("UPDATE jobs SET run_at = ? WHERE state = 'queued'", now_ms())
+
+        self.copy_backlog("drain-builtin", make_due, source="worker-noop")
+        with self.jobq_server("drain-builtin") as server:
+            wait_for(lambda: request(server.port, "GET", "/stats")[1]["jobs"]["done"] == jobs, timeout=600,
+                     interval=0.25, what="the built-in workers to drain")
+        builtin = self.drained_rate("drain-builtin", jobs)
+        self.row("worker", f"{jobs:,} noop jobs, built-in workers (64), the reference", f"{builtin:,.0f} jobs/s",
+                 "first start -> last finish")
+        for count in processes:
+            name = f"drain-external-{count}"
+            self.copy_backlog(name, make_due, source="worker-ext")
+            with self.jobq_server(name, "--external-types", "bench.*") as server:
+                workers = [subprocess.Popen([self.lease_worker, "drain", str(server.port), "bench.ext", "100"],
+                                            stdout=subprocess.PIPE, text=True) for _ in range(count)]
+                outputs = [w.communicate(timeout=600)[0] for w in workers]
+                if any(w.returncode != 0 for w in workers):
+                    raise RuntimeError(f"{name}: a lease_worker failed: {outputs}")
+            rate = self.drained_rate(name, jobs)
+            self.row("worker", f"the same, external: {count} lease_worker process{'es' if count > 1 else ''}, "
+                     "max 100, /leases/settle", f"{rate:,.0f} jobs/s",
+                     f"{rate / builtin:.2f} of the built-in workers; target 50,000")
+
+        with self.jobq_server("lease-latency", "--external-types", "bench.*") as server:
+            out = subprocess.run([self.lease_worker, "latency", str(server.port), "bench.lat", "500"], check=True,
+                                 capture_output=True, text=True, timeout=300).stdout
+        v = dict(kv.split("=") for kv in out.split("JOBQ ")[1].split())
+        delivered, enqueued = int(v["delivered_p50_us"]), int(v["enqueue_p50_us"])
+        self.row("worker", "idle enqueue -> delivered to a waiting long poll, 500 jobs",
+                 f"{delivered / 1000:.2f} ms p50",
+                 f"p99 {int(v['delivered_p99_us']) / 1000:.2f} ms; {delivered / enqueued:.2f} of the POST /jobs "
+                 f"round trip alone ({enqueued / 1000:.2f} ms p50); target p50 < 1")
+
+    def drained_rate(self, name, jobs):
+        """Jobs per second from the first start to the last finish, all `jobs` done."""
+        with sqlite3.connect(self.db(name)) as db:
+            done, first, end = db.execute(
+                "SELECT COUNT(*), MIN(started_at), MAX(finished_at) FROM jobs WHERE state = 'done'").fetchone()
+        if done != jobs:
+            raise RuntimeError(f"{name}: {done} of {jobs} done")
+        return done / ((end - first) / 1000)
 
     # -- reads beside the single writer: kept counts, read-only connections --------------
     def reads(self, sizes):
@@ -559,11 +614,15 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only", type=section_names, default=",".join(SECTIONS),
                         help=f"comma-separated sections among {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--lease-worker", help="bench/lease_worker, for the worker section")
     parser.add_argument("--read-jobs", type=read_sizes, default="1000000,10000000",
                         help="database sizes of the reads rows; enqueue beside reads on the first (default: %(default)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jobq-bench-") as work:
-        bench = Bench(os.path.abspath(args.jobq), args.jobs, args.seconds, work)
+        lease_worker = os.path.abspath(args.lease_worker) if args.lease_worker else None
+        if "worker" in args.only and not lease_worker:
+            parser.error("the worker section needs --lease-worker")
+        bench = Bench(os.path.abspath(args.jobq), args.jobs, args.seconds, work, lease_worker)
         steps = {
             "enqueue": [bench.enqueue],
             "latency": [bench.latency],
@@ -573,6 +632,7 @@ def main():
             "drain": [bench.drain, functools.partial(bench.drain, levels=1000),
                       functools.partial(bench.drain, levels=1000, interleaved=True)],
             "reads": [functools.partial(bench.reads, args.read_jobs)],
+            "worker": [bench.external_workers],
         }
         print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row; "
               f"{', '.join(args.only)}")
