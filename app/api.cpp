@@ -123,12 +123,18 @@ Api::Access Api::access(const net::HttpRequest& request, Grant grant) const {
     return Access::granted;
 }
 
+namespace {
+constexpr std::string_view long_poll_route = "/leases";
+}  // namespace
+
 void Api::record(const net::HttpRequest& request, std::string_view route, const HttpResponse& response,
                  core::job_id job, std::chrono::steady_clock::duration took) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     if (context_.metrics) {
         context_.metrics->http_requests.at({std::string(route), std::to_string(response.status)}).add();
-        context_.metrics->http_request_duration.observe(static_cast<std::uint64_t>(us));
+        // A long poll's time is mostly its wait for a job, not work: left out, so that the
+        // histogram stays the latency of serving requests.
+        if (route != long_poll_route) context_.metrics->http_request_duration.observe(static_cast<std::uint64_t>(us));
     }
     if (!context_.options.access_log || !core::log::enabled(core::log::Level::info)) return;
     char duration[32];

@@ -149,7 +149,7 @@ std::string prometheus_text(const std::vector<core::JobCount>& counts, const cor
     help_and_type(out, "jobq_http_requests_total", "HTTP requests answered, by route and status code.", "counter");
     counters(out, "jobq_http_requests_total", metrics->http_requests);
 
-    help_and_type(out, "jobq_http_request_duration_seconds", "Time from a request read to its response.", "histogram");
+    help_and_type(out, "jobq_http_request_duration_seconds", "Time from a request read to its response (POST /leases, a long poll, left out).", "histogram");
     histogram(out, "jobq_http_request_duration_seconds", "", metrics->http_request_duration);
 
     help_and_type(out, "jobq_db_commit_batch_size", "Writes per group-commit transaction.", "histogram");

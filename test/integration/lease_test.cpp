@@ -417,6 +417,49 @@ BOOST_FIXTURE_TEST_CASE(ack_marks_the_job_done_with_its_result, ExternalServer) 
     BOOST_TEST((job(big).at("result").as_string() == large));  // not printed: 60 000 characters
 }
 
+// The value of one sample line of GET /metrics ("name{labels} value"); 0 when absent.
+double metric(Server& server, const std::string& sample) {
+    const auto text = server.get("/metrics").body;
+    const auto at = text.find("\n" + sample + " ");
+    if (at == std::string::npos) return 0;
+    return std::stod(text.substr(at + sample.size() + 2));
+}
+
+// External runs count in the run metrics like built-in ones; a long poll's wait stays out
+// of the request-latency histogram.
+BOOST_FIXTURE_TEST_CASE(external_settlements_count_in_the_run_metrics, ExternalServer) {
+    const std::string succeeded = R"(jobq_job_runs_total{type="ext",outcome="succeeded"})";
+    const std::string retried = R"(jobq_job_runs_total{type="ext",outcome="retried"})";
+    const std::string failed = R"(jobq_job_runs_total{type="ext",outcome="failed"})";
+    const auto acked = submit(ext_job);
+    const auto batch_acked = submit(ext_job);
+    const auto refused = submit(ext_job);
+    const auto leased = lease(*client, R"({"max":3})");
+    BOOST_TEST_REQUIRE(leased.size() == 3u);
+    BOOST_TEST(post_to_job(*client, acked, "ack", with_token(token_for(leased, acked))).status == 200);
+    BOOST_TEST(post_to_job(*client, refused, "fail",
+                           with_token(token_for(leased, refused), R"("error":"bad","retryable":false)"))
+                   .status == 200);
+    // In a batch: one applied, one refused (a wrong token), which counts nothing.
+    const auto settle = call(*client, "POST", "/leases/settle",
+                             R"({"ack":[{"id":)" + std::to_string(batch_acked) + R"(,"token":)" +
+                                 quoted(token_for(leased, batch_acked)) + R"(},{"id":)" + std::to_string(acked) +
+                                 R"(,"token":"0123456789abcdef0123456789abcdef"}]})");
+    BOOST_TEST_REQUIRE(settle.status == 200, settle.body);
+    BOOST_TEST(metric(*this, succeeded) == 2);
+    BOOST_TEST(metric(*this, failed) == 1);
+    BOOST_TEST(metric(*this, retried) == 0);
+    BOOST_TEST(metric(*this, R"(jobq_job_duration_seconds_count{type="ext"})") == 3);
+    const auto totals = json::parse(get("/stats").body).at("totals_since_start");
+    BOOST_TEST(totals.at("succeeded").as_int64() == 2);
+
+    const std::string requests = "jobq_http_request_duration_seconds_count";
+    const auto before = metric(*this, requests);
+    BOOST_TEST(lease(*client, R"({"wait_ms":50})").empty());
+    // Only the GET /metrics above counted since: the long poll did not.
+    BOOST_TEST(metric(*this, requests) == before + 1);
+}
+
 // Fail with a retryable error queues the job again after the backoff (10 to 50 ms here)
 // or after retry_in_ms, with the error as last_error; the next lease is the next attempt.
 BOOST_FIXTURE_TEST_CASE(fail_requeues_a_retryable_job_after_the_backoff_or_the_delay_given, ExternalServer) {
