@@ -36,6 +36,8 @@ std::string leased_json(const std::vector<core::LeasedJob>& leased) {
     return body;
 }
 
+asio::awaitable<void> give_back(ApiContext& ctx, const std::vector<core::LeasedJob>& leased);
+
 // Leases what there is; with wait_ms and nothing to lease, waits for a wake-up (an
 // enqueue, a job coming due, a lease expiring) and looks again, until the deadline or
 // shutdown. Never polls.
@@ -50,6 +52,12 @@ asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
         // wait out their leases, and lose an attempt.
         if (!first && request.http.client_gone()) co_return json_response(200, leased_json({}));
         auto leased = co_await ctx.stores.leases.lease(lease_request(ctx, *ask));
+        // Gone while its jobs were being leased: they go back, their attempts not counted
+        // (a client that leaves after this look is the lease's expiry to handle).
+        if (!leased.empty() && request.http.client_gone()) {
+            co_await give_back(ctx, leased);
+            co_return json_response(200, leased_json({}));
+        }
         if (!leased.empty()) ctx.notifier.notify_leased();
         // As many as asked for: more may wait, for other long polls.
         if (leased.size() == ask->max) wake_lease_waiters(ctx);
@@ -140,6 +148,22 @@ asio::awaitable<std::vector<core::Result<void>>> settle_all(ApiContext& ctx, con
     for (std::size_t i = 0; i < ends.size(); ++i)
         settlements.push_back({ends[i].id, ends[i].token, decision(ctx, ends[i], ended, i)});
     return ctx.stores.leases.settle_leases(std::move(settlements));
+}
+
+// Releases jobs just leased that nobody will receive, and wakes whoever may take them.
+asio::awaitable<void> give_back(ApiContext& ctx, const std::vector<core::LeasedJob>& leased) {
+    std::vector<LeaseEnd> ends;
+    for (const auto& lease : leased) {
+        LeaseEnd end;
+        end.kind = LeaseEnd::Kind::release;
+        end.id = lease.job.id;
+        end.token = lease.token;
+        ends.push_back(std::move(end));
+    }
+    const auto unrecorded = std::make_shared<std::vector<EndedRun>>(ends.size());  // no run happened
+    co_await settle_all(ctx, ends, unrecorded);
+    wake_lease_waiters(ctx);
+    ctx.notifier.notify_enqueued();
 }
 
 asio::awaitable<Answer> end_lease(ApiContext& ctx, RouteRequest request, LeaseEnd::Kind kind) {

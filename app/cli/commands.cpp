@@ -169,8 +169,10 @@ int job_request(const std::string& name, const Arguments& arguments, const Envir
 std::optional<std::string> list_query(const std::string& name, const Arguments& arguments, std::int64_t& limit) {
     std::string query;
     for (const std::string_view filter : {"state", "queue", "type"}) {
-        if (auto value = arguments.option(filter))
-            query += "&" + std::string(filter) + "=" + boost::urls::encode(*value, boost::urls::unreserved_chars);
+        if (auto value = arguments.option(filter)) {
+            query.append("&").append(filter).append("=");
+            query.append(boost::urls::encode(*value, boost::urls::unreserved_chars));
+        }
     }
     limit = default_list_limit;
     if (auto text = arguments.option("limit")) {
@@ -205,10 +207,11 @@ int list(const std::string& name, const Arguments& arguments, const Environment&
             if (as_table) jobs.push_back(job.as_object());
             else std::cout << json::serialize(job) << "\n";
         }
-        left -= static_cast<std::int64_t>(answer.at("jobs").as_array().size());
+        const auto got = static_cast<std::int64_t>(answer.at("jobs").as_array().size());
+        left -= got;
         const auto& next = answer.at("next_cursor");
-        if (next.is_null()) break;
-        cursor = std::string(next.as_string());
+        if (next.is_null() || got == 0) break;
+        cursor = boost::urls::encode(next.as_string(), boost::urls::unreserved_chars);
     }
     if (as_table) std::cout << job_table(jobs);
     return done;

@@ -47,8 +47,11 @@ std::string cell(const json::object& job, std::string_view key) {
 }
 
 // The first `width` characters of one line of text (UTF-8 kept whole), "…" when cut.
+// Control characters (an escape sequence in a program's stderr, say) become spaces: they
+// would reach the operator's terminal.
 std::string one_line(std::string text, std::size_t width) {
-    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+    std::replace_if(
+        text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }, ' ');
     std::size_t characters = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
         if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // a continuation byte
@@ -80,7 +83,7 @@ std::string job_table(const std::vector<json::object>& jobs, std::size_t error_w
     for (std::size_t c = 0; c < keys.size(); ++c) rows.back()[c] = std::string(titles[c]);
     for (const auto& job : jobs) {
         rows.push_back({});
-        for (std::size_t c = 0; c < keys.size(); ++c) rows.back()[c] = cell(job, keys[c]);
+        for (std::size_t c = 0; c < keys.size(); ++c) rows.back()[c] = one_line(cell(job, keys[c]), 200);
         rows.back().back() = one_line(rows.back().back(), error_width);
     }
     std::array<std::size_t, keys.size()> widths{};

@@ -63,12 +63,15 @@ struct SpawnSetup {
     SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
-// The program gets the pipes as 0, 1, 2, a process group of its own, no blocked signals,
+// The program gets the pipes as 0, 1, 2 and no other descriptor, a process group of its own, no blocked signals,
 // and every signal's default action (jobq ignores SIGPIPE; the program should not).
 int prepare(SpawnSetup& setup, Fds& fds) {
     if (int e = posix_spawn_file_actions_adddup2(&setup.actions, fds[stdin_read], STDIN_FILENO)) return e;
     if (int e = posix_spawn_file_actions_adddup2(&setup.actions, fds[stdout_write], STDOUT_FILENO)) return e;
     if (int e = posix_spawn_file_actions_adddup2(&setup.actions, fds[stderr_write], STDERR_FILENO)) return e;
+    // Nothing else of jobq's: Asio's sockets are not close-on-exec, and a program holding
+    // a long poll's connection would keep the server from seeing it closed.
+    if (int e = posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1)) return e;
     sigset_t none;
     sigset_t all;
     sigemptyset(&none);
@@ -168,20 +171,28 @@ Program::Program(asio::any_io_executor executor, pid_t pid, int pidfd, int stdin
 Program::~Program() {
     if (reaped_) return;
     kill();
-    ::waitpid(pid_, nullptr, 0);  // SIGKILL cannot be caught: this returns
+    // SIGKILL cannot be caught: this returns (EINTR aside: Asio's handlers lack SA_RESTART).
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {}
 }
 
 void Program::kill() noexcept {
-    // Once reaped, the pid (and group id) may belong to another process.
-    if (!reaped_) ::kill(-pid_, SIGKILL);
+    // Once reaped, the pid (and group id) may belong to another process. The pidfd reaches
+    // the program even when it has left its group (setsid).
+    if (reaped_) return;
+    ::kill(-pid_, SIGKILL);
+    ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
 }
 
-void Program::reap() {
+bool Program::try_reap() {
+    if (reaped_) return true;
     int status = 0;
-    if (::waitpid(pid_, &status, 0) != pid_) return;
-    reaped_ = true;
-    if (WIFEXITED(status)) end_.exit_status = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) end_.signal = WTERMSIG(status);
+    const pid_t got = ::waitpid(pid_, &status, WNOHANG);
+    if (got == 0) return false;
+    if (got < 0 && errno == EINTR) return false;
+    reaped_ = true;  // or gone (ECHILD: reaped by someone else), its status unknown
+    if (got == pid_ && WIFEXITED(status)) end_.exit_status = WEXITSTATUS(status);
+    else if (got == pid_ && WIFSIGNALED(status)) end_.signal = WTERMSIG(status);
+    return true;
 }
 
 asio::awaitable<void> Program::feed_input() {
@@ -215,24 +226,28 @@ asio::awaitable<void> Program::read_error() {
     }
 }
 
+// The pidfd turns readable once, and Asio's reactor watches it edge-triggered: a wait
+// started after that edge would never complete. So each wait first looks whether the
+// program has ended already.
 asio::awaitable<void> Program::wait_exit() {
-    while (!reaped_) {
+    while (!try_reap()) {
         auto [ec] = co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
         if (ec) co_return;  // cancelled
-        reap();
     }
 }
 
 asio::awaitable<void> Program::wait_exit_then_grace() {
-    auto [ec] = co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (ec) co_return;
-    reap();
+    while (!try_reap()) {
+        auto [ec] = co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+        if (ec) co_return;
+    }
     asio::steady_timer grace(pidfd_.get_executor(), output_grace);
     co_await grace.async_wait(use_nothrow);
 }
 
 asio::awaitable<ProgramEnd> Program::finish() {
-    co_await ((feed_input() && read_output() && read_error()) || wait_exit_then_grace());
+    auto output_closed_or_ended = (feed_input() && read_output() && read_error()) || wait_exit_then_grace();
+    co_await std::move(output_closed_or_ended);
     co_await wait_exit();
     end_.error_tail = utf8_tail(end_.error_tail, limits_.error_tail_bytes);
     co_return std::move(end_);

@@ -52,7 +52,8 @@ public:
     // pipes open). Call once.
     boost::asio::awaitable<ProgramEnd> finish();
 
-    // SIGKILL to its process group; nothing once it has been reaped.
+    // SIGKILL to its process group and to itself (through its pidfd, should it have left
+    // the group); nothing once it has been reaped.
     void kill() noexcept;
 
 private:
@@ -64,7 +65,8 @@ private:
     boost::asio::awaitable<void> read_error();
     boost::asio::awaitable<void> wait_exit();
     boost::asio::awaitable<void> wait_exit_then_grace();
-    void reap();
+    // Reaps it if it has ended, without blocking; true once reaped.
+    bool try_reap();
 
     pid_t pid_;
     bool reaped_ = false;

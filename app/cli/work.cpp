@@ -110,14 +110,18 @@ private:
     bool is_set_ = false;
 };
 
-// The program's environment: jobq's own, with the job's identity added.
+// The program's environment: jobq's own, with the job's identity added and without
+// jobq's tokens (a program gets no more than its job).
 std::vector<std::string> environment_for(const LeasedJob& job) {
     static const std::vector<std::string> names = {"JOBQ_JOB_ID=", "JOBQ_JOB_TYPE=", "JOBQ_QUEUE=", "JOBQ_ATTEMPT="};
+    static const std::vector<std::string> withheld = {"JOBQ_API_TOKEN=", "JOBQ_WORKER_TOKEN="};
+    const auto named = [](std::string_view variable, const std::vector<std::string>& list) {
+        return std::any_of(list.begin(), list.end(), [&](const std::string& n) { return variable.starts_with(n); });
+    };
     std::vector<std::string> variables;
     for (char** entry = environ; *entry; ++entry) {
         const std::string_view variable(*entry);
-        if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return variable.starts_with(n); }))
-            variables.emplace_back(variable);
+        if (!named(variable, names) && !named(variable, withheld)) variables.emplace_back(variable);
     }
     variables.push_back(names[0] + std::to_string(job.id));
     variables.push_back(names[1] + job.type);
@@ -126,12 +130,13 @@ std::vector<std::string> environment_for(const LeasedJob& job) {
     return variables;
 }
 
-// stdout as the ack's result: when it is JSON and small enough; otherwise none.
+// stdout as the ack's result: when it is JSON and small enough as the server will store
+// it (serialized: 0.5 becomes 5E-1, so the size may grow); otherwise none.
 std::optional<json::value> result_of(const ProgramEnd& end) {
-    if (end.output_truncated || end.output.size() > max_result_bytes) return std::nullopt;
+    if (end.output_truncated) return std::nullopt;
     boost::system::error_code ec;
     auto value = json::parse(end.output, ec);
-    if (ec) return std::nullopt;
+    if (ec || json::serialize(value).size() > max_result_bytes) return std::nullopt;
     return value;
 }
 
@@ -174,7 +179,8 @@ public:
           client_(executor_, endpoint, request_timeout),
           stopping_(executor_),
           all_settled_(executor_),
-          lease_body_(lease_body()) {}
+          first_lease_body_(lease_body(0)),
+          lease_body_(lease_body(poll_wait_ms)) {}
 
     asio::awaitable<void> slot();
     asio::awaitable<void> watch_signals();
@@ -190,19 +196,37 @@ private:
         bool lease_lost = false;
         bool stopped = false;  // killed at shutdown: the job is released
     };
+    // Keeps a run where the shutdown finds it, for as long as it runs.
+    class Registered {
+    public:
+        Registered(std::set<Run*>& runs, Run& run) : runs_(runs), run_(run) { runs_.insert(&run_); }
+        ~Registered() { runs_.erase(&run_); }
+        Registered(const Registered&) = delete;
+        Registered& operator=(const Registered&) = delete;
 
-    std::string lease_body() const;
-    asio::awaitable<std::vector<LeasedJob>> lease();
-    asio::awaitable<void> run(const LeasedJob& job);
+    private:
+        std::set<Run*>& runs_;
+        Run& run_;
+    };
+
+    std::string lease_body(std::int64_t wait_ms) const;
+    asio::awaitable<std::vector<LeasedJob>> lease(milliseconds& backoff);
+    asio::awaitable<void> run(const LeasedJob& job, milliseconds& backoff);
     asio::awaitable<void> keep_lease(Run& run);
+    asio::awaitable<void> give_back(const LeasedJob& job);
     asio::awaitable<void> send_until_answered(const LeasedJob& job, std::string path, std::string body);
     asio::awaitable<void> pause(milliseconds& backoff);
     asio::awaitable<void> stop_programs_after_timeout();
+    std::chrono::steady_clock::time_point retry_deadline(std::chrono::steady_clock::time_point lease_end) const;
     void finished_run();
 
     // The awaitables built outside coroutine bodies (GCC 12 mishandles temporaries that own
     // strings inside a co_await expression).
-    asio::awaitable<CallResult> poll_request() { return poll_client_.call("POST", "/leases", lease_body_); }
+    asio::awaitable<CallResult> poll_request() {
+        // The first poll does not wait: a server restarted during a first long wait would
+        // otherwise look like one never reached.
+        return poll_client_.call("POST", "/leases", reached_server_ ? lease_body_ : first_lease_body_);
+    }
     asio::awaitable<CallResult> extend_request(const LeasedJob& job) {
         return client_.call("POST", "/jobs/" + std::to_string(job.id) + "/extend",
                             json::serialize(json::object{{"token", job.token}, {"lease_ms", options_.lease_ms}}));
@@ -220,16 +244,18 @@ private:
     ApiClient poll_client_;
     ApiClient client_;
     Event stopping_;     // a signal, or a refusal: nothing more is leased
-    Event all_settled_;  // stopping, and no program runs
+    Event all_settled_;  // stopping, and no program runs; or a second signal
+    std::string first_lease_body_;
     std::string lease_body_;
     std::set<Run*> runs_;
-    milliseconds poll_backoff_ = first_pause;
+    std::chrono::steady_clock::time_point stop_deadline_ = std::chrono::steady_clock::time_point::max();
+    bool hurry_ = false;  // a second signal: no more waiting for anything
     bool reached_server_ = false;
     int exit_status_ = done;
 };
 
-std::string Worker::lease_body() const {
-    json::object body{{"max", 1}, {"wait_ms", poll_wait_ms}, {"lease_ms", options_.lease_ms}, {"worker", worker_name()}};
+std::string Worker::lease_body(std::int64_t wait_ms) const {
+    json::object body{{"max", 1}, {"wait_ms", wait_ms}, {"lease_ms", options_.lease_ms}, {"worker", worker_name()}};
     body["types"] = json::value_from(options_.types);
     if (!options_.queues.empty()) body["queues"] = json::value_from(options_.queues);
     return json::serialize(body);
@@ -238,6 +264,7 @@ std::string Worker::lease_body() const {
 void Worker::shut_down(int status) {
     if (exit_status_ == done) exit_status_ = status;
     if (stopping_.is_set()) return;
+    stop_deadline_ = std::chrono::steady_clock::now() + milliseconds(options_.shutdown_timeout_ms);
     stopping_.set();
     if (runs_.empty()) all_settled_.set();
     asio::co_spawn(executor_, stop_programs_after_timeout(), asio::detached);
@@ -256,18 +283,24 @@ asio::awaitable<void> Worker::stop_programs_after_timeout() {
     }
 }
 
+// For the whole run: the first signal stops leasing, the next ones stop the programs at
+// once. The signal_set stays, so that no later signal finds the default action (which
+// would end jobq and leave the programs and their leases behind).
 asio::awaitable<void> Worker::watch_signals() {
     asio::signal_set signals(executor_, SIGTERM, SIGINT);
-    auto [ec, signal] = co_await signals.async_wait(use_nothrow);
-    if (ec) co_return;
-    if (!runs_.empty())
-        std::cerr << "jobq work: stopping; " << runs_.size() << " running program(s) may finish within "
-                  << options_.shutdown_timeout_ms << " ms\n";
-    shut_down(done);
-    // A second signal: stop the programs now.
-    auto [again, second] = co_await (signals.async_wait(use_nothrow));
-    if (again) co_return;
-    all_settled_.set();
+    for (;;) {
+        auto [ec, signal] = co_await signals.async_wait(use_nothrow);
+        if (ec) co_return;
+        if (!stopping_.is_set()) {
+            if (!runs_.empty())
+                std::cerr << "jobq work: stopping; " << runs_.size() << " running program(s) may finish within "
+                          << options_.shutdown_timeout_ms << " ms\n";
+            shut_down(done);
+        } else {
+            hurry_ = true;
+            all_settled_.set();
+        }
+    }
 }
 
 asio::awaitable<void> Worker::pause(milliseconds& backoff) {
@@ -278,7 +311,7 @@ asio::awaitable<void> Worker::pause(milliseconds& backoff) {
 
 // One lease request; no jobs when it waited in vain, when jobq is stopping, or when it
 // failed (after a pause, or with shut_down when retrying cannot help).
-asio::awaitable<std::vector<LeasedJob>> Worker::lease() {
+asio::awaitable<std::vector<LeasedJob>> Worker::lease(milliseconds& backoff) {
     auto poll = poll_request() || stopping_.wait();
     auto outcome = co_await std::move(poll);
     if (outcome.index() == 1) co_return std::vector<LeasedJob>{};
@@ -288,21 +321,21 @@ asio::awaitable<std::vector<LeasedJob>> Worker::lease() {
             std::cerr << "jobq work: the server could not be reached: " << result.error().message << "\n";
             shut_down(unreachable);
         } else {
-            if (poll_backoff_ == first_pause)
+            if (backoff == first_pause)
                 std::cerr << "jobq work: the server could not be reached, trying again: " << result.error().message
                           << "\n";
-            co_await pause(poll_backoff_);
+            co_await pause(backoff);
         }
         co_return std::vector<LeasedJob>{};
     }
     reached_server_ = true;
     if (result->ok()) {
-        poll_backoff_ = first_pause;
+        backoff = first_pause;
         co_return leased_jobs(result->body);
     }
     // Busy or going down (a restart): wait for it. Anything else is ours to fix.
     if (result->status == 429 || result->status >= 500) {
-        co_await pause(poll_backoff_);
+        co_await pause(backoff);
     } else {
         std::cerr << "jobq work: the server refused the lease request: " << result->error_text() << "\n";
         shut_down(refused);
@@ -311,10 +344,15 @@ asio::awaitable<std::vector<LeasedJob>> Worker::lease() {
 }
 
 asio::awaitable<void> Worker::slot() {
+    milliseconds backoff = first_pause;
     try {
         while (!stopping_.is_set()) {
-            const auto jobs = co_await lease();
-            for (const auto& job : jobs) co_await run(job);
+            const auto jobs = co_await lease(backoff);
+            for (const auto& job : jobs) {
+                // Leased as the stop began: given back, not started past the shutdown's kill.
+                if (stopping_.is_set()) co_await give_back(job);
+                else co_await run(job, backoff);
+            }
         }
     } catch (const std::exception& e) {
         // An answer that is not the documented JSON: no slot goes on unseen without it.
@@ -323,30 +361,39 @@ asio::awaitable<void> Worker::slot() {
     }
 }
 
-asio::awaitable<void> Worker::run(const LeasedJob& job) {
+asio::awaitable<void> Worker::give_back(const LeasedJob& job) {
+    auto [path, body] = release_for(job);
+    auto sending = send_until_answered(job, std::move(path), std::move(body));
+    co_await std::move(sending);
+}
+
+asio::awaitable<void> Worker::run(const LeasedJob& job, milliseconds& backoff) {
     auto started = Program::start(executor_, options_.program, environment_for(job), job.payload);
     if (auto* problem = std::get_if<std::string>(&started)) {
-        ProgramEnd failed;
-        failed.exit_status = 1;
-        failed.error_tail = *problem;
-        auto [path, body] = settlement_for(job, failed);
-        auto sending = send_until_answered(job, std::move(path), std::move(body));
-        co_await std::move(sending);
+        // Not the job's fault (too many open files, the program being replaced): it goes
+        // back without losing an attempt, and this slot pauses.
+        std::cerr << "jobq work: job " << job.id << ": " << *problem << "; the job is given back\n";
+        co_await give_back(job);
+        co_await pause(backoff);
         co_return;
     }
+    backoff = first_pause;
     Program& program = *std::get<0>(started);
     Run state{job, program};
-    runs_.insert(&state);
-    auto running = program.finish() || keep_lease(state);
-    auto outcome = co_await std::move(running);
-    runs_.erase(&state);
-    const ProgramEnd end = outcome.index() == 0 ? std::get<0>(std::move(outcome)) : ProgramEnd{};
+    std::optional<ProgramEnd> end;
+    {
+        const Registered registered(runs_, state);
+        auto running = program.finish() || keep_lease(state);
+        auto outcome = co_await std::move(running);
+        if (outcome.index() == 0) end = std::get<0>(std::move(outcome));
+    }
     if (state.lease_lost) {
         std::cerr << "jobq work: job " << job.id << ": the lease was lost (it ran past its lease); its program was "
                   << "stopped and the job is another worker's now\n";
+    } else if (!end || (state.stopped && !end->exit_status)) {
+        co_await give_back(job);  // killed at shutdown: queued again without counting the attempt
     } else {
-        // Killed at shutdown: queued again without counting the attempt.
-        auto [path, body] = state.stopped && !end.exit_status ? release_for(job) : settlement_for(job, end);
+        auto [path, body] = settlement_for(job, *end);
         auto sending = send_until_answered(job, std::move(path), std::move(body));
         co_await std::move(sending);
     }
@@ -354,15 +401,16 @@ asio::awaitable<void> Worker::run(const LeasedJob& job) {
 }
 
 // Extends the lease every third of it while the program runs; ends only when cancelled
-// (the program finished). A lease found lost stops the program: another worker has the
-// job, and this run's result could not be settled anyway.
+// (the program finished). A lease found lost (409), or a job deleted meanwhile (404),
+// stops the program: another worker has the job, or nobody wants it, and this run's
+// result could not be settled anyway.
 asio::awaitable<void> Worker::keep_lease(Run& state) {
     const milliseconds every(std::max<std::int64_t>(options_.lease_ms / 3, 1));
     for (;;) {
         co_await wait_for(every);
         auto extend = extend_request(state.job);
         const auto result = co_await std::move(extend);
-        if (result && result->status == 409) {
+        if (result && (result->status == 409 || result->status == 404)) {
             state.lease_lost = true;
             state.program.kill();
         } else if (!result || !result->ok()) {
@@ -372,18 +420,24 @@ asio::awaitable<void> Worker::keep_lease(Run& state) {
     }
 }
 
-// Settles (or releases) a job: tried again while the server cannot be reached or is
-// busy, for as long as the lease lasts; after that the server will run the job again
-// anyway. A refusal (409: the lease was lost) is reported, not retried.
+// How long a settlement is tried again: while the lease lasts (after it, the server runs
+// the job again anyway), and once stopping, no longer than the shutdown allows.
+std::chrono::steady_clock::time_point Worker::retry_deadline(std::chrono::steady_clock::time_point lease_end) const {
+    if (hurry_) return std::chrono::steady_clock::now();
+    return std::min(lease_end, stop_deadline_);
+}
+
+// Settles (or releases) a job, tried again while the server cannot be reached or is busy,
+// until retry_deadline. A refusal (409: the lease was lost) is reported, not retried.
 asio::awaitable<void> Worker::send_until_answered(const LeasedJob& job, std::string path, std::string body) {
-    const auto give_up_at = std::chrono::steady_clock::now() + milliseconds(options_.lease_ms);
+    const auto lease_end = std::chrono::steady_clock::now() + milliseconds(options_.lease_ms);
     milliseconds backoff = first_pause;
     for (;;) {
         auto request = post(path, body);
         const auto result = co_await std::move(request);
         if (result && result->ok()) co_return;
         const bool transient = !result || result->status == 429 || result->status >= 500;
-        if (!transient || std::chrono::steady_clock::now() + backoff > give_up_at) {
+        if (!transient || std::chrono::steady_clock::now() + backoff > retry_deadline(lease_end)) {
             std::cerr << "jobq work: job " << job.id << ": " << path.substr(path.rfind('/') + 1) << " failed: "
                       << (result ? result->error_text() : result.error().message) << "\n";
             co_return;
@@ -427,8 +481,10 @@ std::variant<WorkOptions, std::string> work_options(const Arguments& arguments) 
 }
 
 int run_worker(Endpoint endpoint, WorkOptions options) {
-    // Writing a payload to a program that has ended must be an error, not the end of jobq.
+    // Writing a payload to a program that has ended must be an error, not the end of jobq;
+    // and an ignored SIGCHLD (inherited) would reap the programs before their pidfds could.
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGCHLD, SIG_DFL);
     asio::io_context io;
     const auto slots = static_cast<std::size_t>(options.concurrency);
     Worker worker(io, endpoint, std::move(options));

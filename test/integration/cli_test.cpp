@@ -14,6 +14,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -232,7 +233,7 @@ printf '{"payload":%s,"id":%s,"type":"%s","queue":"%s","attempt":%s}' "$payload"
     {
         // One run, then stopped: the job is queued again for a retry, its error kept.
         auto retry_worker = work("sh.retryable", retryable);
-        BOOST_TEST_REQUIRE(wait_until([&] { return job(retried).at("attempts").as_int64() >= 1; }, 15s),
+        BOOST_TEST_REQUIRE(wait_until([&] { return job(retried).at("last_error").is_string(); }, 15s),
                            retry_worker->log());
         retry_worker->signal(SIGTERM);
         BOOST_TEST(retry_worker->wait_exit(10s).value_or(-1) == 0);
@@ -305,18 +306,98 @@ BOOST_FIXTURE_TEST_CASE(concurrency_runs_programs_side_by_side, CliServer) {
     BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0);
 }
 
-BOOST_FIXTURE_TEST_CASE(work_rides_out_a_server_restart, CliServer) {
+// The lease requests the server has answered (from its metrics).
+double leases_answered(Server& s) {
+    const auto text = s.get("/metrics").body;
+    const std::string sample = R"(jobq_http_requests_total{route="/leases",code="200"} )";
+    const auto at = text.find(sample);
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + sample.size()));
+}
+
+BOOST_FIXTURE_TEST_CASE(work_rides_out_a_server_restart_even_during_its_first_wait, CliServer) {
     const auto echo = script("ok.sh", "cat > /dev/null\necho true");
     auto worker = work("sh.ok", echo);
-    const auto before = id_printed(jobq({"enqueue", "sh.ok", "{}"}));
-    BOOST_TEST_REQUIRE(reaches(before, "done"), worker->log());
-
+    // Restarted while the worker's first long poll waits on an idle queue.
+    BOOST_TEST_REQUIRE(wait_until([&] { return leases_answered(*this) >= 1; }, 15s), worker->log());
     server.kill();
     BOOST_TEST_REQUIRE(server.restart_on_same_port(), server.log());
     client = std::make_unique<HttpClient>(server.port());
-    // The worker did not exit on a vanished server: it polls again until it is back.
     const auto after = id_printed(jobq({"enqueue", "sh.ok", "{}"}));
     BOOST_TEST(reaches(after, "done"), worker->log());
+
+    server.kill();  // and again, after a job
+    BOOST_TEST_REQUIRE(server.restart_on_same_port(), server.log());
+    client = std::make_unique<HttpClient>(server.port());
+    const auto later = id_printed(jobq({"enqueue", "sh.ok", "{}"}));
+    BOOST_TEST(reaches(later, "done"), worker->log());
+    worker->signal(SIGTERM);
+    BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0, worker->log());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_lost_lease_stops_the_program_and_the_job_runs_again, CliServer) {
+    const auto pid_file = dir.file("first.pid");
+    // The first attempt hangs; the second answers at once.
+    const auto hangs_once = script("once.sh", "if [ \"$JOBQ_ATTEMPT\" = 1 ]; then echo $$ > '" + pid_file +
+                                                  ".tmp'; mv '" + pid_file + ".tmp' '" + pid_file +
+                                                  "'; exec sleep 60; fi\necho '\"second\"'");
+    const auto id = id_printed(jobq({"enqueue", "sh.once", "{}"}));
+    auto worker = work("sh.once", hangs_once, {"--lease-ms", "1000"});
+    BOOST_TEST_REQUIRE(wait_until([&] { return file_exists(pid_file); }, 15s), worker->log());
+    // The worker frozen past its lease: the server reaps it and queues the job again.
+    worker->signal(SIGSTOP);
+    BOOST_TEST_REQUIRE(reaches(id, "queued"), server.log());
+    worker->signal(SIGCONT);
+    // Its next extension is refused: the hanging program is killed, the job runs again.
+    BOOST_TEST_REQUIRE(reaches(id, "done"), worker->log());
+    BOOST_TEST(job(id).at("result").as_string() == "second");
+    BOOST_TEST(job(id).at("attempts_total").as_int64() == 2);
+    const pid_t first = std::stoi(std::string(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(pid_file)), {}));
+    BOOST_TEST(wait_until([&] { return ::kill(first, 0) != 0; }, 10s));
+    BOOST_TEST(worker->log().find("lease was lost") != std::string::npos, worker->log());
+    worker->signal(SIGTERM);
+    BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0, worker->log());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_second_signal_stops_the_programs_at_once, CliServer) {
+    const auto started = dir.file("started");
+    const auto stuck = script("stuck.sh", "touch '" + started + "'\nexec sleep 60");
+    const auto id = id_printed(jobq({"enqueue", "sh.stuck", "{}"}));
+    auto worker = work("sh.stuck", stuck, {"--shutdown-timeout-ms", "60000"});
+    BOOST_TEST_REQUIRE(wait_until([&] { return file_exists(started); }, 15s), worker->log());
+    worker->signal(SIGTERM);
+    BOOST_TEST(!worker->wait_exit(300ms).has_value());  // waiting for the program
+    worker->signal(SIGINT);
+    BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0, worker->log());
+    BOOST_TEST(state_of(id) == "queued");
+    BOOST_TEST(job(id).at("attempts").as_int64() == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_program_that_cannot_start_gives_the_job_back, CliServer) {
+    const auto program = script("vanishing.sh", "echo '\"ran\"'");
+    auto worker = work("sh.vanishing", program);
+    BOOST_TEST_REQUIRE(wait_until([&] { return leases_answered(*this) >= 1; }, 15s), worker->log());
+    // Gone (a deploy replacing it, say) when the job comes.
+    std::filesystem::rename(program, program + ".away");
+    const auto id = id_printed(jobq({"enqueue", "sh.vanishing", "{}"}));
+    BOOST_TEST_REQUIRE(wait_until([&] { return worker->log().find("given back") != std::string::npos; }, 15s),
+                       worker->log());
+    BOOST_TEST(job(id).at("attempts").as_int64() == 0);  // not the job's failure
+    std::filesystem::rename(program + ".away", program);
+    BOOST_TEST(reaches(id, "done"), worker->log());
+    BOOST_TEST(job(id).at("result").as_string() == "ran");
+    worker->signal(SIGTERM);
+    BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0, worker->log());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_result_over_64_kib_once_stored_is_left_out_and_the_job_done, CliServer) {
+    // 15,001 halves printed as "0.5" make 60,004 bytes, under 64 KiB; stored as "5E-1"
+    // they would make 75,005: the result is left out rather than refused.
+    const auto halves = script("halves.sh", "printf '['; for i in $(seq 1 15000); do printf '0.5,'; done; echo '0.5]'");
+    const auto id = id_printed(jobq({"enqueue", "sh.halves", "{}"}));
+    auto worker = work("sh.halves", halves);
+    BOOST_TEST_REQUIRE(reaches(id, "done"), worker->log());
+    BOOST_TEST(job(id).at("result").is_null());
+    BOOST_TEST(job(id).at("attempts_total").as_int64() == 1);
     worker->signal(SIGTERM);
     BOOST_TEST(worker->wait_exit(10s).value_or(-1) == 0, worker->log());
 }

@@ -1,6 +1,8 @@
 #include "command.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <string_view>
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
@@ -24,9 +26,17 @@ std::vector<char*> c_strings(std::vector<std::string>& words) {
     return out;
 }
 
+// The test's environment with `added` (NAME=VALUE) in place of any variable of that name,
+// and without the client's variables the test did not set (a developer's JOBQ_URL).
 std::vector<std::string> environment_with(const std::vector<std::string>& added) {
+    const auto name_of = [](std::string_view variable) { return variable.substr(0, variable.find('=') + 1); };
     std::vector<std::string> all;
-    for (char** entry = environ; *entry; ++entry) all.emplace_back(*entry);
+    for (char** entry = environ; *entry; ++entry) {
+        const std::string_view variable(*entry);
+        if (variable.starts_with("JOBQ_")) continue;
+        if (std::none_of(added.begin(), added.end(), [&](const std::string& a) { return name_of(a) == name_of(variable); }))
+            all.emplace_back(variable);
+    }
     all.insert(all.end(), added.begin(), added.end());
     return all;
 }
@@ -59,6 +69,10 @@ CommandResult run_capturing(const std::vector<std::string>& argv, const std::vec
     ::close(in[0]);
     ::close(out[1]);
     ::close(err[1]);
+    if (pid < 0) {
+        for (const int fd : {in[1], out[0], err[0]}) ::close(fd);
+        return {};
+    }
     // The input is small in tests: it fits the pipe's buffer.
     if (!input.empty() && ::write(in[1], input.data(), input.size()) < 0) {}
     ::close(in[1]);
@@ -103,6 +117,7 @@ BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv, const
     const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     pid_ = spawn(argv, environment_with(environment), -1, log, log);
     if (log >= 0) ::close(log);
+    if (pid_ < 0) exit_code_ = -1;  // fork failed: nothing to wait for
 }
 
 BackgroundCommand::~BackgroundCommand() {
