@@ -91,6 +91,13 @@ asio::awaitable<CallResult> ApiClient::call(std::string method, std::string targ
     co_return Reply{response->status, std::move(response->body_prefix)};
 }
 
+std::string ApiClient::endpoint_text() const {
+    const auto& origin = endpoint_.origin;
+    const bool ipv6 = origin.host.find(':') != std::string::npos;
+    return std::string(origin.https ? "https://" : "http://") + (ipv6 ? "[" + origin.host + "]" : origin.host) + ":" +
+           std::to_string(origin.port) + endpoint_.base_path;
+}
+
 BlockingApiClient::BlockingApiClient(Endpoint endpoint, std::chrono::milliseconds timeout)
     : client_(std::make_unique<ApiClient>(io_.get_executor(), std::move(endpoint), timeout)) {}
 

@@ -45,6 +45,9 @@ public:
     // `target` starts with '/' and is relative to the base path; a body is sent as JSON.
     boost::asio::awaitable<CallResult> call(std::string method, std::string target, std::string body = {});
 
+    // "http://host:port/base", for messages (never the token).
+    std::string endpoint_text() const;
+
 private:
     Endpoint endpoint_;
     net::http::Client http_;

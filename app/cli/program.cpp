@@ -146,7 +146,7 @@ std::variant<std::unique_ptr<Program>, std::string> Program::start(asio::any_io_
     if (fds[pidfd] < 0) {
         const int e = errno;
         ::kill(-pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {}
         return "cannot watch the program (pidfd_open): " + errno_text(e);
     }
     // The program's ends belong to it now.
@@ -177,7 +177,7 @@ Program::~Program() {
 
 void Program::kill() noexcept {
     // Once reaped, the pid (and group id) may belong to another process. The pidfd reaches
-    // the program even when it has left its group (setsid).
+    // the program even when it has moved to another group (setpgid).
     if (reaped_) return;
     ::kill(-pid_, SIGKILL);
     ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
@@ -186,9 +186,10 @@ void Program::kill() noexcept {
 bool Program::try_reap() {
     if (reaped_) return true;
     int status = 0;
-    const pid_t got = ::waitpid(pid_, &status, WNOHANG);
+    pid_t got = -1;
+    do got = ::waitpid(pid_, &status, WNOHANG);
+    while (got < 0 && errno == EINTR);
     if (got == 0) return false;
-    if (got < 0 && errno == EINTR) return false;
     reaped_ = true;  // or gone (ECHILD: reaped by someone else), its status unknown
     if (got == pid_ && WIFEXITED(status)) end_.exit_status = WEXITSTATUS(status);
     else if (got == pid_ && WIFSIGNALED(status)) end_.signal = WTERMSIG(status);

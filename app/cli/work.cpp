@@ -38,6 +38,7 @@ constexpr milliseconds request_timeout{10'000};              // ack, fail, exten
 constexpr milliseconds poll_timeout{poll_wait_ms + 15'000};  // the wait, and the request itself
 constexpr milliseconds first_pause{100};
 constexpr milliseconds longest_pause{5'000};
+constexpr milliseconds hurried_retries{2'000};  // after a second signal
 constexpr std::size_t max_result_bytes = 64 * 1024;
 constexpr int permanent_failure_status = 65;  // EX_DATAERR
 
@@ -249,7 +250,8 @@ private:
     std::string lease_body_;
     std::set<Run*> runs_;
     std::chrono::steady_clock::time_point stop_deadline_ = std::chrono::steady_clock::time_point::max();
-    bool hurry_ = false;  // a second signal: no more waiting for anything
+    // A second signal: programs stopped at once, settlements tried for a moment only.
+    std::chrono::steady_clock::time_point hurry_deadline_ = std::chrono::steady_clock::time_point::max();
     bool reached_server_ = false;
     int exit_status_ = done;
 };
@@ -297,7 +299,7 @@ asio::awaitable<void> Worker::watch_signals() {
                           << options_.shutdown_timeout_ms << " ms\n";
             shut_down(done);
         } else {
-            hurry_ = true;
+            hurry_deadline_ = std::min(hurry_deadline_, std::chrono::steady_clock::now() + hurried_retries);
             all_settled_.set();
         }
     }
@@ -328,7 +330,11 @@ asio::awaitable<std::vector<LeasedJob>> Worker::lease(milliseconds& backoff) {
         }
         co_return std::vector<LeasedJob>{};
     }
-    reached_server_ = true;
+    if (!reached_server_) {
+        reached_server_ = true;
+        std::cerr << "jobq work: working for " << poll_client_.endpoint_text() << ", " << options_.concurrency
+                  << " at a time\n";
+    }
     if (result->ok()) {
         backoff = first_pause;
         co_return leased_jobs(result->body);
@@ -344,14 +350,17 @@ asio::awaitable<std::vector<LeasedJob>> Worker::lease(milliseconds& backoff) {
 }
 
 asio::awaitable<void> Worker::slot() {
-    milliseconds backoff = first_pause;
+    milliseconds poll_backoff = first_pause;
+    // Apart from the poll's: a program that cannot start must slow the slot down even
+    // though every lease succeeds.
+    milliseconds start_backoff = first_pause;
     try {
         while (!stopping_.is_set()) {
-            const auto jobs = co_await lease(backoff);
+            const auto jobs = co_await lease(poll_backoff);
             for (const auto& job : jobs) {
                 // Leased as the stop began: given back, not started past the shutdown's kill.
                 if (stopping_.is_set()) co_await give_back(job);
-                else co_await run(job, backoff);
+                else co_await run(job, start_backoff);
             }
         }
     } catch (const std::exception& e) {
@@ -372,8 +381,9 @@ asio::awaitable<void> Worker::run(const LeasedJob& job, milliseconds& backoff) {
     if (auto* problem = std::get_if<std::string>(&started)) {
         // Not the job's fault (too many open files, the program being replaced): it goes
         // back without losing an attempt, and this slot pauses.
-        std::cerr << "jobq work: job " << job.id << ": " << *problem << "; the job is given back\n";
         co_await give_back(job);
+        std::cerr << "jobq work: job " << job.id << ": " << *problem << "; the job was given back, next try in "
+                  << backoff.count() << " ms\n";
         co_await pause(backoff);
         co_return;
     }
@@ -388,10 +398,12 @@ asio::awaitable<void> Worker::run(const LeasedJob& job, milliseconds& backoff) {
         if (outcome.index() == 0) end = std::get<0>(std::move(outcome));
     }
     if (state.lease_lost) {
-        std::cerr << "jobq work: job " << job.id << ": the lease was lost (it ran past its lease); its program was "
-                  << "stopped and the job is another worker's now\n";
-    } else if (!end || (state.stopped && !end->exit_status)) {
-        co_await give_back(job);  // killed at shutdown: queued again without counting the attempt
+        std::cerr << "jobq work: job " << job.id << ": the lease was lost (it ran out, or the job was deleted); its "
+                  << "program was stopped\n";
+    } else if (!end || (state.stopped && !end->exit_status) || (!end->exit_status && !end->signal)) {
+        // Killed at shutdown, or its end unknown (reaped elsewhere): queued again without
+        // counting the attempt.
+        co_await give_back(job);
     } else {
         auto [path, body] = settlement_for(job, *end);
         auto sending = send_until_answered(job, std::move(path), std::move(body));
@@ -423,8 +435,7 @@ asio::awaitable<void> Worker::keep_lease(Run& state) {
 // How long a settlement is tried again: while the lease lasts (after it, the server runs
 // the job again anyway), and once stopping, no longer than the shutdown allows.
 std::chrono::steady_clock::time_point Worker::retry_deadline(std::chrono::steady_clock::time_point lease_end) const {
-    if (hurry_) return std::chrono::steady_clock::now();
-    return std::min(lease_end, stop_deadline_);
+    return std::min({lease_end, stop_deadline_, hurry_deadline_});
 }
 
 // Settles (or releases) a job, tried again while the server cannot be reached or is busy,
