@@ -139,6 +139,29 @@ CREATE INDEX jobs_claim_order ON jobs (priority DESC, run_at, id) WHERE state = 
 CREATE INDEX jobs_lease_order ON jobs (priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 1;
 )sql";
 
+// v7: schedules (core/schedule.hpp): a job template fired at each tick of a cron
+// expression. `next_run_at` is the next tick to fire (NULL: never again); the fired jobs
+// and the advance are written in one transaction.
+constexpr std::string_view schema_v7 = R"sql(
+CREATE TABLE schedules (
+    name        TEXT PRIMARY KEY,
+    cron        TEXT NOT NULL,
+    timezone    TEXT NOT NULL,
+    job_type    TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    queue       TEXT NOT NULL,
+    priority    INTEGER NOT NULL,
+    max_retries INTEGER NOT NULL,
+    external    INTEGER NOT NULL,
+    catch_up    TEXT NOT NULL CHECK (catch_up IN ('none', 'latest', 'all')),
+    paused      INTEGER NOT NULL,
+    anchor      INTEGER NOT NULL,
+    next_run_at INTEGER,
+    last_run_at INTEGER,
+    last_job_id INTEGER
+) WITHOUT ROWID;
+)sql";
+
 // A new database is made as v4 and taken to the current version by the same steps as an
 // existing one (on no rows, they cost nothing).
 void create_v4(Database& db) {
@@ -229,6 +252,7 @@ void migrate(Database& db, std::int64_t now_ms) {
         }
         if (found < 5) db.exec(schema_v5);
         if (found < 6) db.exec(schema_v6);
+        if (found < 7) db.exec(schema_v7);
         check_foreign_keys(db);
         db.set_user_version(schema_version);
         tx.commit();

@@ -8,6 +8,7 @@
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
 #include "core/lease_store.hpp"
+#include "core/schedule_store.hpp"
 #include "storage/sqlite/db_executor.hpp"
 #include "storage/sqlite/group_commit.hpp"
 #include "storage/sqlite/kept_counts.hpp"
@@ -32,7 +33,10 @@ struct StoreOptions {
     std::size_t readers = 2;           // read-only connections, each on a thread of its own
 };
 
-class SqliteJobStore final : public core::JobStore, public core::JobAdmin, public core::LeaseStore {
+class SqliteJobStore final : public core::JobStore,
+                             public core::JobAdmin,
+                             public core::LeaseStore,
+                             public core::ScheduleStore {
 public:
     // Opens and migrates the database on the DB thread; throws StorageError on failure.
     explicit SqliteJobStore(StoreOptions options);
@@ -69,6 +73,16 @@ public:
         std::vector<core::LeaseSettlement> settlements) override;
     boost::asio::awaitable<core::Result<core::millis>> extend_lease(core::job_id id, std::string token,
                                                                     core::millis lease_until) override;
+
+    // core::ScheduleStore, in sqlite_schedule_store.cpp.
+    boost::asio::awaitable<bool> put_schedule(core::Schedule schedule) override;
+    boost::asio::awaitable<std::optional<core::Schedule>> get_schedule(std::string name) override;
+    boost::asio::awaitable<std::vector<core::Schedule>> list_schedules() override;
+    boost::asio::awaitable<bool> delete_schedule(std::string name) override;
+    boost::asio::awaitable<std::optional<core::FiredTicks>> fire_schedule(std::string name, core::millis expected,
+                                                                         std::vector<core::millis> ticks,
+                                                                         std::optional<core::millis> next_run_at,
+                                                                         core::millis now) override;
 
     // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.
     void checkpoint();

@@ -51,6 +51,7 @@ public:
     core::JobStore& store() override { return *store_; }
     core::JobAdmin& admin() override { return *store_; }
     core::LeaseStore& leases() override { return *store_; }
+    core::ScheduleStore& schedules() override { return *store_; }
     std::string name() const override { return "sqlite"; }
 
     void reopen() override {

@@ -8,6 +8,7 @@
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
 #include "core/lease_store.hpp"
+#include "core/schedule_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -30,6 +31,7 @@ public:
     virtual core::JobStore& store() = 0;
     virtual core::JobAdmin& admin() = 0;
     virtual core::LeaseStore& leases() = 0;
+    virtual core::ScheduleStore& schedules() = 0;
     virtual std::string name() const = 0;
 
     // Closes the store and opens it again on the same data, as a restart of the server

@@ -88,6 +88,7 @@ struct StoreFixture {
     core::JobStore& store() { return sut->store(); }
     core::JobAdmin& admin() { return sut->admin(); }
     core::LeaseStore& leases() { return sut->leases(); }
+    core::ScheduleStore& schedules() { return sut->schedules(); }
 
     template <class T>
     T finish(boost::asio::awaitable<T> task) {

@@ -1,0 +1,44 @@
+#pragma once
+// Durable schedules (core/schedule.hpp). core/ owns this interface; storage/ implements it.
+// Every member may throw StorageError when the database fails.
+
+#include "core/job.hpp"
+#include "core/schedule.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jobq::core {
+
+struct FiredTicks {
+    std::vector<job_id> jobs;  // one per tick fired, in tick order (a tick stored before: its job)
+};
+
+class ScheduleStore {
+public:
+    virtual ~ScheduleStore() = default;
+
+    // Creates or replaces the schedule of that name; true when it was created. A replaced
+    // schedule keeps its last_run_at and last_job_id.
+    virtual boost::asio::awaitable<bool> put_schedule(Schedule schedule) = 0;
+    virtual boost::asio::awaitable<std::optional<Schedule>> get_schedule(std::string name) = 0;
+    // Every schedule, by name.
+    virtual boost::asio::awaitable<std::vector<Schedule>> list_schedules() = 0;
+    // False when there was none of that name.
+    virtual boost::asio::awaitable<bool> delete_schedule(std::string name) = 0;
+
+    // In one transaction: the job of each tick (its template's, with the key
+    // tick_key(name, tick); a key already stored stores nothing), and the schedule advanced
+    // to `next_run_at`, its last_run_at the last tick. Only when the schedule's next_run_at
+    // is still `expected`: a schedule replaced, paused or deleted meanwhile is left alone
+    // (nullopt). Jobs are stored as submitted at `now`.
+    virtual boost::asio::awaitable<std::optional<FiredTicks>> fire_schedule(std::string name, millis expected,
+                                                                           std::vector<millis> ticks,
+                                                                           std::optional<millis> next_run_at,
+                                                                           millis now) = 0;
+};
+
+}  // namespace jobq::core
