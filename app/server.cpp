@@ -3,6 +3,7 @@
 #include "app/api.hpp"
 #include "common/asio_tokens.hpp"
 #include "core/engine.hpp"
+#include "core/scheduler.hpp"
 #include "core/log.hpp"
 #include "core/retention.hpp"
 #include "handlers/email.hpp"
@@ -133,10 +134,11 @@ asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
 }
 
 asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine,
-                                core::RetentionSweeper& retention) {
+                                core::RetentionSweeper& retention, core::Scheduler& scheduler) {
     http.stop_accepting();
     api.start_draining();
     log::info("shutting down");  // after the switch: a request that sees this line sees the server draining
+    co_await scheduler.stop();
     co_await retention.stop();
     co_await engine.stop();
     co_await wait_for_requests(http);
@@ -230,9 +232,16 @@ int run_server(const Config& config) {
     auto options = engine_options(config, metrics, threads);
     options.lease_wakeups = &lease_wakeups;
     core::Engine engine(io, *store, handlers, std::move(options));
-    Api api({*store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
-            api_options(config, std::move(*external_types), lease_wakeups),
-            core::system_clock());
+    core::SchedulerOptions scheduler_options;
+    scheduler_options.fired = [&engine, &lease_wakeups] {
+        engine.notify_enqueued();
+        lease_wakeups.notify_all();  // a template may be of an external type
+    };
+    core::Scheduler scheduler(io, *store, std::move(scheduler_options));
+    auto options_for_api = api_options(config, std::move(*external_types), lease_wakeups);
+    options_for_api.schedules_changed = [&scheduler] { scheduler.changed(); };
+    Api api({*store, *store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
+            std::move(options_for_api), core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));
 
     std::unique_ptr<net::HttpServer> http;
@@ -255,7 +264,7 @@ int run_server(const Config& config) {
             std::_Exit(1);
         }
         stopping = true;
-        asio::co_spawn(io, shut_down(io, *http, api, engine, retention), [](std::exception_ptr e) {
+        asio::co_spawn(io, shut_down(io, *http, api, engine, retention, scheduler), [](std::exception_ptr e) {
             if (e) log::error("shutdown failed");
         });
         signals.async_wait(on_signal);
@@ -264,6 +273,7 @@ int run_server(const Config& config) {
 
     engine.start();
     retention.start();
+    scheduler.start();
     http->start();
     log::info("listening", {{"bind", config.bind}, {"port", std::to_string(http->port())},
                             {"db", config.db}, {"workers", std::to_string(config.workers)}});

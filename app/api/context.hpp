@@ -17,9 +17,11 @@
 #include "core/metrics.hpp"
 #include "core/operator_actions.hpp"
 #include "core/readiness.hpp"
+#include "core/schedule_store.hpp"
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace jobq::app {
@@ -33,6 +35,7 @@ struct ApiOptions {
     core::WakeSignal* lease_wakeups = nullptr;     // long polls for leases wait here; outlives the API
     std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
     bool access_log = true;
+    std::function<void()> schedules_changed;  // the scheduler looks again; empty: none runs
 };
 
 // The store, through the interfaces the API uses (one object may implement them all).
@@ -42,6 +45,7 @@ struct ApiStores {
     core::OperatorActions& actions;  // retry, cancel, delete
     core::LeaseStore& leases;        // external workers' leases
     core::Readiness& readiness;      // /readyz
+    core::ScheduleStore& schedules;  // schedules
 };
 
 struct ApiContext {

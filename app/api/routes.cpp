@@ -11,6 +11,7 @@ RouteTable make_api_routes() {
     add_job_routes(table);
     add_batch_routes(table);
     add_lease_routes(table);
+    add_schedule_routes(table);
     return table;
 }
 

@@ -11,7 +11,8 @@ void add_health_routes(RouteTable& table);  // api/health.cpp: /healthz, /readyz
 void add_stats_routes(RouteTable& table);   // api/stats.cpp: /stats, /metrics
 void add_job_routes(RouteTable& table);     // api/jobs.cpp: /jobs, /createJob, /jobs/{id}...
 void add_batch_routes(RouteTable& table);   // api/batches.cpp: /jobs/batch
-void add_lease_routes(RouteTable& table);   // api/leases.cpp: /leases, /leases/settle, /jobs/{id}/ack...
+void add_lease_routes(RouteTable& table);
+void add_schedule_routes(RouteTable& table);  // api/schedules.cpp: /schedules, /schedules/{name}...   // api/leases.cpp: /leases, /leases/settle, /jobs/{id}/ack...
 
 // Every route the API serves, built on first use (thread-safe) and never changed after.
 const RouteTable& api_routes();
