@@ -143,6 +143,9 @@ std::string prometheus_text(const std::vector<core::JobCount>& counts, const cor
     help_and_type(out, "jobq_job_runs_total", "Job runs since start, by type and outcome.", "counter");
     counters(out, "jobq_job_runs_total", metrics->job_runs);
 
+    help_and_type(out, "jobq_schedule_fires_total", "Schedule ticks fired since start, a job stored for each.", "counter");
+    counters(out, "jobq_schedule_fires_total", metrics->schedule_fires);
+
     help_and_type(out, "jobq_job_duration_seconds", "Time a job's handler ran, by type.", "histogram");
     histograms(out, "jobq_job_duration_seconds", metrics->job_duration);
 

@@ -233,6 +233,7 @@ int run_server(const Config& config) {
     options.lease_wakeups = &lease_wakeups;
     core::Engine engine(io, *store, handlers, std::move(options));
     core::SchedulerOptions scheduler_options;
+    scheduler_options.metrics = metrics;
     scheduler_options.fired = [&engine, &lease_wakeups] {
         engine.notify_enqueued();
         lease_wakeups.notify_all();  // a template may be of an external type

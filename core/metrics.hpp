@@ -100,7 +100,8 @@ std::vector<std::uint64_t> latency_buckets_us();
 // Everything the server counts. One instance, shared by the API, the engine and the store.
 struct Metrics {
     Counter jobs_enqueued;
-    Family<Counter, 2> job_runs{{"type", "outcome"}};  // outcome: succeeded, retried, failed
+    Family<Counter, 2> job_runs{{"type", "outcome"}};  // outcome: succeeded, retried, failed, interrupted
+    Family<Counter, 1> schedule_fires{{"schedule"}};   // ticks fired (a job stored each)
     Family<Histogram, 1> job_duration{{"type"}, [] { return std::make_unique<Histogram>(latency_buckets_us(), 1e-6); }};
     Family<Counter, 2> http_requests{{"route", "code"}};
     Histogram http_request_duration{latency_buckets_us(), 1e-6};

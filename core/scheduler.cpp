@@ -104,11 +104,12 @@ asio::awaitable<std::optional<millis>> Scheduler::round() {
         const auto fired = co_await std::move(firing);
         if (fired) {
             fired_now += fired->jobs.size();
+            if (options_.metrics && !fired->jobs.empty())
+                options_.metrics->schedule_fires.at({schedule.name}).add(fired->jobs.size());
             consider(plan.next_run_at);
         }
     }
     on_time_after_ = now;
-    fired_ticks_ += fired_now;
     if (fired_now > 0) options_.fired();
     co_return earliest;
 }

@@ -6,6 +6,7 @@
 // while the server was down: each schedule's catch-up policy decides which of them fire.
 
 #include "core/clock.hpp"
+#include "core/metrics.hpp"
 #include "core/schedule_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -14,7 +15,6 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <optional>
 
@@ -26,6 +26,7 @@ struct SchedulerOptions {
     std::function<void()> fired = [] {};
     // After storage failed, the next look.
     std::chrono::milliseconds retry_after{1'000};
+    Metrics* metrics = nullptr;  // null: nothing is counted
 };
 
 class Scheduler {
@@ -37,9 +38,6 @@ public:
     boost::asio::awaitable<void> stop();
     // A schedule was put, replaced, paused or deleted: look again. Thread-safe.
     void changed();
-
-    // Ticks fired since start-up (for metrics and tests).
-    std::uint64_t fired_ticks() const { return fired_ticks_; }
 
 private:
     boost::asio::awaitable<void> loop();
@@ -56,7 +54,6 @@ private:
     bool look_again_ = false;            // changed() during a round
     bool stopping_ = false;
     bool running_ = false;
-    std::uint64_t fired_ticks_ = 0;
 };
 
 }  // namespace jobq::core

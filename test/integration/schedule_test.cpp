@@ -125,6 +125,11 @@ BOOST_FIXTURE_TEST_CASE(every_tick_fires_one_job_keyed_by_the_tick, ScheduleServ
     for (std::size_t i = 1; i < ticks.size(); ++i) BOOST_TEST(ticks[i] - ticks[i - 1] == 1'000);
     const auto schedule = parsed(get("/schedules/tick"));
     BOOST_TEST(!schedule.at("last_run_at").is_null());
+    const std::string metrics = get("/metrics").body;
+    const std::string fires = R"(jobq_schedule_fires_total{schedule="tick"} )";
+    const auto at = metrics.find(fires);
+    BOOST_TEST_REQUIRE(at != std::string::npos, metrics);
+    BOOST_TEST(std::stoll(metrics.substr(at + fires.size())) >= 3);
     BOOST_TEST(!schedule.at("last_job_id").is_null());
     // Fired jobs run like any other.
     const auto first = json::parse(get("/jobs?queue=ticks&limit=1").body).at("jobs").at(0).at("id").as_int64();
