@@ -73,6 +73,8 @@ Result<void> add_item(const Field& field, std::string_view item, std::vector<boo
         const auto [end, ec] = std::from_chars(step_text.data(), step_text.data() + step_text.size(), step);
         if (step_text.empty() || ec != std::errc() || end != step_text.data() + step_text.size() || step < 1)
             return invalid(where + " has a step that is not a positive number");
+        if (step > field.high - field.low + 1)
+            return invalid(where + " has a step larger than the field's range");
     }
     int first = field.low;
     int last = field.high;
@@ -89,7 +91,7 @@ Result<void> add_item(const Field& field, std::string_view item, std::vector<boo
             if (last < first) return invalid(where + " is a range that ends before it begins");
         }
     }
-    for (int v = first; v <= last; v += step) values[static_cast<std::size_t>(v)] = true;
+    for (int v = first; v <= last; v += step) values[static_cast<std::size_t>(v)] = true;  // step <= 60: no overflow
     return {};
 }
 
@@ -106,7 +108,10 @@ Result<std::bitset<N>> parse_field(const Field& field, std::string_view text) {
     return bits;
 }
 
-// "1h30m", "90s", "1500ms", "2d".
+// The longest @every: ten years, as the longest delay a job may be given.
+constexpr millis longest_every = 10 * 366 * 86'400'000LL;
+
+// "1h30m", "90s", "1500ms", "2d"; none beyond longest_every.
 std::optional<millis> parse_duration(std::string_view text) {
     static const std::array<std::pair<std::string_view, millis>, 5> units = {
         {{"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
@@ -120,8 +125,9 @@ std::optional<millis> parse_duration(std::string_view text) {
         const auto unit = std::find_if(units.begin(), units.end(), [&](const auto& u) { return text.starts_with(u.first); });
         if (unit == units.end()) return std::nullopt;
         text.remove_prefix(unit->first.size());
-        if (number > (std::int64_t{1} << 50) / unit->second) return std::nullopt;
+        if (number > longest_every / unit->second) return std::nullopt;
         total += number * unit->second;
+        if (total > longest_every) return std::nullopt;
     }
     return total;
 }
@@ -220,7 +226,9 @@ std::vector<date::sys_time<milliseconds>> instants_of(const Expression& e, const
 // from three hours before `after`'s wall time, and the earliest instant after `after` kept
 // once no later wall time could give an earlier one.
 constexpr hours widest_offset_change{3};
-constexpr date::years search_limit{8};  // February 29 of a given weekday recurs within this
+// An expression may match rarely: `0 0 */31 2 mon` (the 1st of February, a Monday) recurs
+// after up to 11 years, a given weekday's February 29 after 28.
+constexpr date::years search_limit{30};
 
 std::optional<millis> next_field_tick(const Expression& e, const date::time_zone& zone, millis after) {
     const date::sys_time<milliseconds> after_t{milliseconds(after)};
@@ -247,7 +255,9 @@ Result<Expression> parse(std::string_view text) {
     if (!fields.empty() && lower(fields[0]) == "@every") {
         if (fields.size() != 2) return invalid("@every: give one duration, such as @every 90s");
         const auto interval = parse_duration(fields[1]);
-        if (!interval) return invalid("@every: '" + std::string(fields[1]) + "' is not a duration such as 90s, 5m or 1h30m");
+        if (!interval)
+            return invalid("@every: '" + std::string(fields[1]) +
+                           "' is not a duration such as 90s, 5m or 1h30m (ten years at most)");
         if (*interval < 1'000) return invalid("@every: the interval must be at least 1s");
         e.every = interval;
         return e;

@@ -47,7 +47,7 @@ Result<Expression> parse(std::string_view text);
 const date::time_zone* find_zone(std::string_view name);
 
 // The first tick strictly after `after`; none when the expression cannot match within
-// eight years. For @every, the ticks are anchor + k × interval, k ≥ 1.
+// thirty years. For @every, the ticks are anchor + k × interval, k ≥ 1.
 std::optional<millis> next_tick(const Expression& expression, const date::time_zone& zone, millis after,
                                 millis anchor = 0);
 

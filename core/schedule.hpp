@@ -39,6 +39,9 @@ struct Schedule {
     std::optional<millis> next_run_at;  // the next tick to fire; none: it never fires again
     std::optional<millis> last_run_at;  // the last tick fired
     std::optional<job_id> last_job_id;
+    // Bumped by every put: a firing planned from an older version of the schedule is
+    // refused, even when the new version's next tick is the same.
+    std::int64_t revision = 0;
 };
 
 // The idempotency key of a tick's job: "schedule:<name>:<tick in Unix ms>".

@@ -17,6 +17,9 @@ namespace {
 
 using time_point = std::chrono::steady_clock::time_point;
 
+constexpr millis longest_sleep_ms = 60'000;
+constexpr millis uncomputable_retry_ms = 60'000;  // a schedule whose zone is gone: logged once a minute
+
 // The steady-clock moment `ms` from now, for the timer (wall-clock ticks, steady sleeps).
 time_point steady_in(millis ms) {
     return std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<millis>(ms, 0));
@@ -65,15 +68,19 @@ asio::awaitable<void> Scheduler::loop() {
         bool failed = false;
         try {
             next = co_await round();
-        } catch (const StorageError& e) {
-            log::error("the scheduler cannot reach storage", {{"error", e.what()}});
+        } catch (const std::exception& e) {
+            log::error("the scheduler cannot read the schedules", {{"error", e.what()}});
             failed = true;
         }
         if (stopping_) break;
         if (look_again_) continue;  // a change came during the round
-        if (failed) timer_.expires_at(steady_in(options_.retry_after.count()));
-        else if (next) timer_.expires_at(steady_in(*next - options_.clock()));
-        else timer_.expires_at(time_point::max());
+        // Ticks are wall-clock times, the timer's sleep is steady: never sleep longer than
+        // a minute, so that a wall clock stepped forward (or a suspended machine) finds the
+        // schedules on time again within a minute.
+        millis sleep = longest_sleep_ms;
+        if (failed) sleep = options_.retry_after.count();
+        else if (next) sleep = std::min(sleep, *next - options_.clock());
+        timer_.expires_at(steady_in(sleep));
         co_await timer_.async_wait(use_nothrow);
     }
 }
@@ -82,36 +89,49 @@ asio::awaitable<std::optional<millis>> Scheduler::round() {
     const auto schedules = co_await store_.list_schedules();
     const millis now = options_.clock();
     std::optional<millis> earliest;
-    const auto consider = [&earliest](std::optional<millis> t) {
-        if (t && (!earliest || *t < *earliest)) earliest = t;
-    };
-    std::size_t fired_now = 0;
     for (const auto& schedule : schedules) {
         if (schedule.paused || !schedule.next_run_at) continue;
         if (*schedule.next_run_at > now) {
-            consider(schedule.next_run_at);
+            earliest = std::min(earliest.value_or(*schedule.next_run_at), *schedule.next_run_at);
             continue;
         }
-        const auto expression = cron::parse(schedule.cron);
-        const auto* zone = cron::find_zone(schedule.timezone);
-        if (!expression || !zone) {  // checked when put; a tz database update may drop a zone
-            log::error("schedule cannot be computed", {{"schedule", schedule.name}, {"timezone", schedule.timezone}});
-            continue;
+        // One schedule failing (storage, a time zone that cannot be loaded) is retried
+        // soon and keeps no other schedule from firing.
+        std::optional<millis> next;
+        try {
+            next = co_await fire(schedule, now);
+        } catch (const std::exception& e) {
+            log::error("a schedule could not fire", {{"schedule", schedule.name}, {"error", e.what()}});
+            next = now + options_.retry_after.count();
         }
-        const auto plan = plan_ticks(*expression, *zone, schedule.anchor, *schedule.next_run_at, now, schedule.catch_up,
-                                     on_time_after_);
-        auto firing = store_.fire_schedule(schedule.name, *schedule.next_run_at, plan.fire, plan.next_run_at, now);
-        const auto fired = co_await std::move(firing);
-        if (fired) {
-            fired_now += fired->jobs.size();
-            if (options_.metrics && !fired->jobs.empty())
-                options_.metrics->schedule_fires.at({schedule.name}).add(fired->jobs.size());
-            consider(plan.next_run_at);
-        }
+        if (next) earliest = std::min(earliest.value_or(*next), *next);
     }
     on_time_after_ = now;
-    if (fired_now > 0) options_.fired();
     co_return earliest;
+}
+
+asio::awaitable<std::optional<millis>> Scheduler::fire(const Schedule& schedule, millis now) {
+    const auto expression = cron::parse(schedule.cron);
+    const auto* zone = cron::find_zone(schedule.timezone);
+    if (!expression || !zone) {  // checked when put; a tz database update may drop a zone
+        log::error("schedule cannot be computed", {{"schedule", schedule.name}, {"timezone", schedule.timezone}});
+        co_return now + uncomputable_retry_ms;
+    }
+    const auto plan = plan_ticks(*expression, *zone, schedule.anchor, *schedule.next_run_at, now, schedule.catch_up,
+                                 on_time_after_);
+    auto firing = store_.fire_schedule(schedule.name, schedule.revision, *schedule.next_run_at, plan.fire,
+                                       plan.next_run_at, now);
+    const auto fired = co_await std::move(firing);
+    // Refused: the schedule changed meanwhile, and the change wakes this loop again.
+    if (!fired) co_return std::nullopt;
+    if (fired->created > 0) {
+        if (options_.metrics) {
+            options_.metrics->schedule_fires.at({schedule.name}).add(fired->created);
+            options_.metrics->jobs_enqueued.add(fired->created);
+        }
+        options_.fired();  // at once: a later schedule's failure must not hold these jobs back
+    }
+    co_return plan.next_run_at;
 }
 
 }  // namespace jobq::core

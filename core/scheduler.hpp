@@ -44,6 +44,8 @@ private:
     boost::asio::awaitable<void> stop_on_strand();
     // Fires what is due; the earliest next tick of all schedules (none: nothing to wait for).
     boost::asio::awaitable<std::optional<millis>> round();
+    // Fires one due schedule; when to look at it again (none: it changed meanwhile).
+    boost::asio::awaitable<std::optional<millis>> fire(const Schedule& schedule, millis now);
 
     ScheduleStore& store_;
     SchedulerOptions options_;

@@ -106,6 +106,7 @@ core::Result<core::Schedule> parse_schedule(const ApiContext& ctx, std::string_v
     schedule.anchor = now;
     // Ticks missed while paused are not caught up: a resumed schedule starts from now.
     schedule.next_run_at = core::cron::next_tick(*expression, *zone, now, now);
+    if (!schedule.next_run_at) return invalid("invalid_cron", "cron: it would not fire within thirty years");
     return schedule;
 }
 

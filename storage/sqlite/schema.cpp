@@ -158,7 +158,8 @@ CREATE TABLE schedules (
     anchor      INTEGER NOT NULL,
     next_run_at INTEGER,
     last_run_at INTEGER,
-    last_job_id INTEGER
+    last_job_id INTEGER,
+    revision    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql";
 

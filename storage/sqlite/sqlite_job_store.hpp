@@ -79,7 +79,8 @@ public:
     boost::asio::awaitable<std::optional<core::Schedule>> get_schedule(std::string name) override;
     boost::asio::awaitable<std::vector<core::Schedule>> list_schedules() override;
     boost::asio::awaitable<bool> delete_schedule(std::string name) override;
-    boost::asio::awaitable<std::optional<core::FiredTicks>> fire_schedule(std::string name, core::millis expected,
+    boost::asio::awaitable<std::optional<core::FiredTicks>> fire_schedule(std::string name, std::int64_t revision,
+                                                                         core::millis expected,
                                                                          std::vector<core::millis> ticks,
                                                                          std::optional<core::millis> next_run_at,
                                                                          core::millis now) override;

@@ -13,21 +13,29 @@ namespace {
 
 constexpr std::string_view schedule_columns =
     "name, cron, timezone, job_type, payload, queue, priority, max_retries, external, catch_up, paused, anchor, "
-    "next_run_at, last_run_at, last_job_id";
+    "next_run_at, last_run_at, last_job_id, revision";
 
-// A replaced schedule keeps what it fired last.
+// A replaced schedule keeps what it fired last; with the same timing, running before and
+// after, it keeps its ticks too (a configuration applied again moves none of them).
+#define JOBQ_SAME_TIMING \
+    "schedules.cron = excluded.cron AND schedules.timezone = excluded.timezone AND schedules.paused = 0 AND " \
+    "excluded.paused = 0"
 constexpr std::string_view sql_put =
     "INSERT INTO schedules (name, cron, timezone, job_type, payload, queue, priority, max_retries, external, catch_up, "
     "paused, anchor, next_run_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
     "ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone, "
     "job_type = excluded.job_type, payload = excluded.payload, queue = excluded.queue, priority = excluded.priority, "
     "max_retries = excluded.max_retries, external = excluded.external, catch_up = excluded.catch_up, "
-    "paused = excluded.paused, anchor = excluded.anchor, next_run_at = excluded.next_run_at";
+    "paused = excluded.paused, "
+    "anchor = CASE WHEN " JOBQ_SAME_TIMING " THEN schedules.anchor ELSE excluded.anchor END, "
+    "next_run_at = CASE WHEN " JOBQ_SAME_TIMING " THEN schedules.next_run_at ELSE excluded.next_run_at END, "
+    "revision = schedules.revision + 1";
+#undef JOBQ_SAME_TIMING
 constexpr std::string_view sql_exists = "SELECT 1 FROM schedules WHERE name = ?1";
 constexpr std::string_view sql_delete = "DELETE FROM schedules WHERE name = ?1";
 constexpr std::string_view sql_advance =
     "UPDATE schedules SET next_run_at = ?2, last_run_at = COALESCE(?3, last_run_at), "
-    "last_job_id = COALESCE(?4, last_job_id) WHERE name = ?1 AND next_run_at = ?5 AND paused = 0";
+    "last_job_id = COALESCE(?4, last_job_id) WHERE name = ?1 AND next_run_at = ?5 AND paused = 0 AND revision = ?6";
 
 std::string select_schedules(std::string_view where) {
     return "SELECT " + std::string(schedule_columns) + " FROM schedules " + std::string(where);
@@ -50,6 +58,7 @@ Schedule read_schedule(const Statement& s) {
     schedule.next_run_at = s.column_optional_int64(12);
     schedule.last_run_at = s.column_optional_int64(13);
     schedule.last_job_id = s.column_optional_int64(14);
+    schedule.revision = s.column_int64(15);
     return schedule;
 }
 
@@ -66,7 +75,7 @@ bool put_row(Database& db, const Schedule& schedule) {
 }
 
 std::optional<core::FiredTicks> fire_row(Database& db, core::JobChanges& changes, const std::string& name,
-                                         millis expected, const std::vector<millis>& ticks,
+                                         std::int64_t revision, millis expected, const std::vector<millis>& ticks,
                                          std::optional<millis> next_run_at, millis now) {
     const auto found = [&]() -> std::optional<Schedule> {
         auto s = db.cached(select_schedules("WHERE name = ?1"));
@@ -74,20 +83,22 @@ std::optional<core::FiredTicks> fire_row(Database& db, core::JobChanges& changes
         if (!s->step()) return std::nullopt;
         return read_schedule(*s);
     }();
-    if (!found || found->paused || found->next_run_at != expected) return std::nullopt;
+    if (!found || found->paused || found->next_run_at != expected || found->revision != revision) return std::nullopt;
     core::FiredTicks fired;
     for (const millis tick : ticks) {
         core::JobSpec spec = found->job;
         spec.run_at = now;
         spec.idempotency_key = core::tick_key(name, tick);
-        fired.jobs.push_back(insert_job(db, changes, spec, now).job.id);
+        const auto stored = insert_job(db, changes, spec, now);
+        fired.jobs.push_back(stored.job.id);
+        fired.created += stored.created ? 1 : 0;
     }
     auto advance = db.cached(sql_advance);
     advance->bind(1, name).bind(2, next_run_at);
     advance->bind(3, ticks.empty() ? std::nullopt : std::optional<std::int64_t>(ticks.back()));
     advance->bind(4, fired.jobs.empty() ? std::nullopt : std::optional<std::int64_t>(fired.jobs.back()));
-    advance->bind(5, expected);
-    if (advance->run() != 1) throw core::StorageError("schedule " + name + " changed inside its own transaction");
+    advance->bind(5, expected).bind(6, revision);
+    advance->run();  // one row: the SELECT above saw it as the guard wants it, in this transaction
     return fired;
 }
 
@@ -123,14 +134,13 @@ boost::asio::awaitable<bool> SqliteJobStore::delete_schedule(std::string name) {
     });
 }
 
-boost::asio::awaitable<std::optional<core::FiredTicks>> SqliteJobStore::fire_schedule(std::string name, millis expected,
-                                                                                     std::vector<millis> ticks,
-                                                                                     std::optional<millis> next_run_at,
-                                                                                     millis now) {
+boost::asio::awaitable<std::optional<core::FiredTicks>> SqliteJobStore::fire_schedule(
+    std::string name, std::int64_t revision, millis expected, std::vector<millis> ticks,
+    std::optional<millis> next_run_at, millis now) {
     return in_transaction<std::optional<core::FiredTicks>>(
-        [name = std::move(name), expected, ticks = std::move(ticks), next_run_at, now](Database& db,
-                                                                                       core::JobChanges& changes) {
-            return fire_row(db, changes, name, expected, ticks, next_run_at, now);
+        [name = std::move(name), revision, expected, ticks = std::move(ticks), next_run_at, now](
+            Database& db, core::JobChanges& changes) {
+            return fire_row(db, changes, name, revision, expected, ticks, next_run_at, now);
         });
 }
 

@@ -135,12 +135,24 @@ BOOST_AUTO_TEST_CASE(bad_expressions_say_where) {
         {"@every 500ms", "at least 1s"},
         {"@every soon", "not a duration"},
         {"@every", "@every: give one duration"},
+        {"1/2147483647 * * * *", "minute: '1/2147483647' has a step larger than the field's range"},
+        {"*/61 * * * *", "step larger"},
+        {"@every 3661d", "ten years at most"},
+        {"@every 9223372036854775807ms", "not a duration"},
+        {"@every 3000d3000d", "ten years at most"},
         {"@every 1m 2m", "@every: give one duration"},
     };
     for (const auto& [expression, says] : cases) {
         const auto message = error_of(expression);
         BOOST_TEST(message.find(says) != std::string::npos, expression << ": " << message);
     }
+}
+
+BOOST_AUTO_TEST_CASE(rare_expressions_are_found_years_ahead) {
+    // The 1st of February when it is a Monday (day of month begins with '*': both must
+    // match): 2027, then 2038.
+    BOOST_TEST(next("0 0 */31 2 mon", "2027-02-01T00:00:00Z") == "2038-02-01T00:00:00.000Z");
+    BOOST_TEST(next("@every 3660d", "2026-01-01T00:00:00Z") != "none");
 }
 
 BOOST_AUTO_TEST_CASE(every_ticks_one_interval_after_its_anchor) {
