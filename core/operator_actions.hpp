@@ -7,6 +7,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstddef>
+#include <string>
+
 #include <optional>
 
 namespace jobq::core {
@@ -31,6 +34,14 @@ public:
 
     // Any state but processing; the job's attempt history goes with it.
     virtual boost::asio::awaitable<JobChange> remove(job_id id) = 0;
+
+    // Bulk actions on a queue, a batch at a time (each its own transaction, so that other
+    // writes wait behind none for long); each answers how many jobs it changed, fewer than
+    // `limit` once none is left.
+    // Up to `limit` failed jobs of `queue` queued again at `now`, as retry() does.
+    virtual boost::asio::awaitable<std::size_t> retry_failed(std::string queue, millis now, std::size_t limit) = 0;
+    // Up to `limit` jobs of `queue` in `state` (not processing) deleted, with their history.
+    virtual boost::asio::awaitable<std::size_t> purge(std::string queue, JobState state, std::size_t limit) = 0;
 };
 
 }  // namespace jobq::core

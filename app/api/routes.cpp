@@ -12,6 +12,7 @@ RouteTable make_api_routes() {
     add_batch_routes(table);
     add_lease_routes(table);
     add_schedule_routes(table);
+    add_queue_routes(table);
     return table;
 }
 

@@ -13,6 +13,7 @@ void add_job_routes(RouteTable& table);     // api/jobs.cpp: /jobs, /createJob, 
 void add_batch_routes(RouteTable& table);   // api/batches.cpp: /jobs/batch
 void add_lease_routes(RouteTable& table);     // api/leases.cpp: /leases, /leases/settle, /jobs/{id}/ack...
 void add_schedule_routes(RouteTable& table);  // api/schedules.cpp: /schedules, /schedules/{name}...
+void add_queue_routes(RouteTable& table);     // api/queues.cpp: /queues/{name}/retry-failed, /purge
 
 // Every route the API serves, built on first use (thread-safe) and never changed after.
 const RouteTable& api_routes();

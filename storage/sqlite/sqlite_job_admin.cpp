@@ -33,6 +33,47 @@ constexpr std::string_view sql_delete_expired =
     "WHERE state = ?1 AND finished_at < ?2 LIMIT ?3) "
     "RETURNING queue, type";
 
+// A queue's failed jobs, a batch at a time; read in id order through jobs_state, passing
+// over other queues' failed jobs.
+constexpr std::string_view sql_retry_failed_batch =
+    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = ?2, due = 1, lease_expires_at = NULL, "
+    "started_at = NULL, finished_at = NULL WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_state "
+    "WHERE state = 'failed' AND queue = ?1 LIMIT ?3) RETURNING queue, type";
+// Queued, failed and cancelled jobs are in jobs_state, done ones in jobs_finished. The
+// state is written out: a partial index is usable only when the query names what it holds.
+#define JOBQ_PURGE(index, rows)                                                                                 \
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY " index " WHERE " rows " AND queue = ?1 LIMIT ?3) " \
+    "RETURNING queue, type"
+constexpr std::string_view sql_purge_queued = JOBQ_PURGE("jobs_state", "state = 'queued'");
+constexpr std::string_view sql_purge_failed = JOBQ_PURGE("jobs_state", "state = 'failed'");
+constexpr std::string_view sql_purge_cancelled = JOBQ_PURGE("jobs_state", "state = 'cancelled'");
+constexpr std::string_view sql_purge_done = JOBQ_PURGE("jobs_finished", "state = 'done' AND finished_at IS NOT NULL");
+#undef JOBQ_PURGE
+
+std::string_view purge_statement(core::JobState state) {
+    switch (state) {
+        case core::JobState::queued: return sql_purge_queued;
+        case core::JobState::failed: return sql_purge_failed;
+        case core::JobState::cancelled: return sql_purge_cancelled;
+        case core::JobState::done: return sql_purge_done;
+        case core::JobState::processing: break;
+    }
+    return {};
+}
+
+// Runs a bulk statement over one queue's jobs in state `from` (?1 the queue, ?2 the time
+// when it takes one, ?3 the batch), noting each row it answers.
+std::size_t move_batch(Database& db, core::JobChanges& changes, std::string_view sql, const std::string& queue,
+                       core::JobState from, std::optional<core::JobState> to, std::optional<millis> now,
+                       std::size_t limit) {
+    auto s = db.cached(sql);
+    s->bind(1, queue).bind(3, static_cast<std::int64_t>(limit));
+    if (now) s->bind(2, *now);
+    std::size_t moved = 0;
+    for (; s->step(); ++moved) changes.moved(s->column_text(0), s->column_text(1), from, to);
+    return moved;
+}
+
 std::size_t delete_expired_rows(Database& db, core::JobChanges& changes, std::optional<millis> finished_before,
                                 std::optional<millis> failed_before, std::size_t limit) {
     const std::pair<core::JobState, std::optional<millis>> rules[] = {{core::JobState::done, finished_before},
@@ -151,6 +192,21 @@ boost::asio::awaitable<JobChange> SqliteJobStore::cancel(core::job_id id, millis
 boost::asio::awaitable<JobChange> SqliteJobStore::remove(core::job_id id) {
     return in_transaction<JobChange>(
         [id](Database& db, core::JobChanges& changes) { return remove_job(db, changes, id); });
+}
+
+boost::asio::awaitable<std::size_t> SqliteJobStore::retry_failed(std::string queue, millis now, std::size_t limit) {
+    return in_transaction<std::size_t>([queue = std::move(queue), now, limit](Database& db, core::JobChanges& changes) {
+        return move_batch(db, changes, sql_retry_failed_batch, queue, core::JobState::failed, core::JobState::queued, now,
+                          limit);
+    });
+}
+
+boost::asio::awaitable<std::size_t> SqliteJobStore::purge(std::string queue, core::JobState state, std::size_t limit) {
+    return in_transaction<std::size_t>([queue = std::move(queue), state, limit](Database& db, core::JobChanges& changes) {
+        const auto sql = purge_statement(state);
+        if (sql.empty()) return std::size_t{0};  // processing: running jobs are never purged
+        return move_batch(db, changes, sql, queue, state, std::nullopt, std::nullopt, limit);
+    });
 }
 
 std::vector<core::JobCount> SqliteJobStore::counts() const { return kept_->counts().snapshot(); }

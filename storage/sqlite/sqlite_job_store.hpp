@@ -58,6 +58,8 @@ public:
     boost::asio::awaitable<core::JobChange> retry(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> cancel(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
+    boost::asio::awaitable<std::size_t> retry_failed(std::string queue, core::millis now, std::size_t limit) override;
+    boost::asio::awaitable<std::size_t> purge(std::string queue, core::JobState state, std::size_t limit) override;
     std::vector<core::JobCount> counts() const override;
     core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;

@@ -230,6 +230,50 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
     BOOST_TEST(!counts().empty());
 }
 
+// Bulk actions on one queue: a batch at a time, that queue only, processing jobs never,
+// the kept counts kept.
+JOBQ_STORE_CONTRACT_TEST(a_queues_failed_jobs_are_retried_and_its_jobs_purged_in_batches) {
+    const auto in_queue = [](std::string queue) {
+        auto spec = noop();
+        spec.queue = std::move(queue);
+        return spec;
+    };
+    std::vector<core::job_id> failed_mail;
+    for (int i = 0; i < 5; ++i) {
+        const auto id = enqueue(in_queue(i < 3 ? "mail" : "other"));
+        claim(1);
+        BOOST_TEST_REQUIRE(settle({id, 1, Settlement::Kind::failed, t0 + 1, 0, "boom"}));
+        if (i < 3) failed_mail.push_back(id);
+    }
+    const auto done = enqueue(in_queue("mail"));
+    claim(1);
+    BOOST_TEST_REQUIRE(settle({done, 1, Settlement::Kind::done, t0 + 1, 0, ""}));
+    const auto cancelled = enqueue(in_queue("mail"));
+    cancel(cancelled, t0 + 1);
+    const auto running = enqueue(in_queue("mail"));
+    claim(1);
+
+    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 2u);  // a batch: at most `limit`
+    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 1u);  // short: none left
+    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 0u);
+    for (const auto id : failed_mail) {
+        BOOST_TEST(get(id).state == JobState::queued);
+        BOOST_TEST(get(id).attempts_since_retry() == 0);  // a fresh budget, as retry() gives
+    }
+    BOOST_TEST(list({JobState::failed, std::nullopt, std::nullopt}, std::nullopt, 10).jobs.size() == 2u);  // other's
+
+    BOOST_TEST(finish(admin().purge("mail", JobState::done, 100)) == 1u);
+    BOOST_TEST(!find(done).has_value());
+    BOOST_TEST(finish(admin().purge("mail", JobState::cancelled, 100)) == 1u);
+    BOOST_TEST(finish(admin().purge("mail", JobState::queued, 2)) == 2u);
+    BOOST_TEST(finish(admin().purge("mail", JobState::queued, 2)) == 1u);
+    BOOST_TEST(finish(admin().purge("mail", JobState::processing, 100)) == 0u);  // running: never
+    BOOST_TEST(get(running).state == JobState::processing);
+    BOOST_TEST(finish(admin().purge("other", JobState::failed, 100)) == 2u);
+    const auto kept = table_of(counts());
+    BOOST_TEST((kept == table_of(counted_over_jobs())), text_of(kept));
+}
+
 JOBQ_STORE_CONTRACT_TEST(retention_deletes_old_finished_jobs_in_batches_with_their_history) {
     // Jobs finished at t0 + 1 ... : done, cancelled and failed (with an attempt recorded).
     std::vector<core::job_id> done, failed;
