@@ -72,7 +72,7 @@ std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCo
 }
 
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
-                       const core::Metrics* metrics) {
+                       const core::Metrics* metrics, const ScheduleSummary& schedules) {
     StateCounts by_state{};
     std::map<std::string, StateCounts> by_queue, by_type;
     for (const auto& c : counts) {
@@ -101,7 +101,13 @@ std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<
         .raw("types", grouped_json(by_type));
     if (oldest_runnable_age_ms) writer.integer("oldest_runnable_age_ms", *oldest_runnable_age_ms);
     else writer.raw("oldest_runnable_age_ms", "null");
-    writer.raw("totals_since_start", totals).raw("workers", workers).close();
+    std::string scheduled;
+    JsonObjectWriter(scheduled)
+        .integer("total", static_cast<std::int64_t>(schedules.total))
+        .integer("paused", static_cast<std::int64_t>(schedules.paused))
+        .time_or_null("next_run_at", schedules.next_run_at)
+        .close();
+    writer.raw("totals_since_start", totals).raw("workers", workers).raw("schedules", scheduled).close();
     return out;
 }
 

@@ -149,6 +149,10 @@ BOOST_FIXTURE_TEST_CASE(a_paused_schedule_fires_nothing_until_resumed, ScheduleS
     BOOST_TEST_REQUIRE(put("clock", every("1s", "clock")).status == 201u);
     BOOST_TEST_REQUIRE(wait_until([&] { return ticks_in("clock").size() >= 3; }, 15s));
     BOOST_TEST(ticks_in("held").empty());
+    const auto stats = json::parse(get("/stats").body).at("schedules");
+    BOOST_TEST(stats.at("total").as_int64() == 2);
+    BOOST_TEST(stats.at("paused").as_int64() == 1);
+    BOOST_TEST(stats.at("next_run_at").is_string());
     BOOST_TEST(put("held", every("1s", "held", R"("paused":false)")).status == 200u);
     BOOST_TEST(wait_until([&] { return !ticks_in("held").empty(); }, 15s));
 }
