@@ -72,7 +72,7 @@ std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCo
 }
 
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
-                       const core::Metrics* metrics, const ScheduleSummary& schedules) {
+                       const core::Metrics* metrics, const core::ScheduleSummary& schedules) {
     StateCounts by_state{};
     std::map<std::string, StateCounts> by_queue, by_type;
     for (const auto& c : counts) {

@@ -3,6 +3,7 @@
 // memory since start; GET /stats/history: the per-second history. GET /metrics shows the
 // same counts in Prometheus text (app/prometheus), grouped by the helpers here.
 
+#include "core/schedule_store.hpp"
 #include "core/job_history.hpp"
 #include "core/job_reader.hpp"
 #include "core/metrics.hpp"
@@ -26,16 +27,9 @@ using core::StateCounts;  // jobs in each state, indexed by the state's value
 // Every queue with a job, each with all its states (0 where none).
 std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCount>& counts);
 
-// The schedules in brief, for /stats.
-struct ScheduleSummary {
-    std::size_t total = 0;
-    std::size_t paused = 0;
-    std::optional<core::millis> next_run_at;  // the earliest next tick of those not paused
-};
-
 // `metrics` may be null: totals and workers then read zero.
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
-                       const core::Metrics* metrics, const ScheduleSummary& schedules = {});
+                       const core::Metrics* metrics, const core::ScheduleSummary& schedules = {});
 
 // {"from": first second (Unix time), "seconds": n, "totals": {"enqueued": [n values, oldest
 // first], "started": [...], "done": [...], "retried": [...], "failed": [...]}, "queues":

@@ -8,9 +8,8 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
-#include <string>
-
 #include <optional>
+#include <string>
 
 namespace jobq::core {
 
@@ -19,6 +18,15 @@ struct JobChange {
     enum class Outcome { changed, not_found, conflict };
     Outcome outcome = Outcome::not_found;
     std::optional<Job> job;  // after the change, or as found when it conflicted
+};
+
+// How many jobs one step of a bulk action read at most.
+inline constexpr std::size_t bulk_window = 500;
+
+struct BulkStep {
+    std::size_t changed = 0;
+    job_id up_to = 0;                 // the last id the action may touch (fixed by its first step)
+    std::optional<job_id> next;       // where the next step starts (its `after`); none: finished
 };
 
 class OperatorActions {
@@ -35,13 +43,18 @@ public:
     // Any state but processing; the job's attempt history goes with it.
     virtual boost::asio::awaitable<JobChange> remove(job_id id) = 0;
 
-    // Bulk actions on a queue, a batch at a time (each its own transaction, so that other
-    // writes wait behind none for long); each answers how many jobs it changed, fewer than
-    // `limit` once none is left.
-    // Up to `limit` failed jobs of `queue` queued again at `now`, as retry() does.
-    virtual boost::asio::awaitable<std::size_t> retry_failed(std::string queue, millis now, std::size_t limit) = 0;
-    // Up to `limit` jobs of `queue` in `state` (not processing) deleted, with their history.
-    virtual boost::asio::awaitable<std::size_t> purge(std::string queue, JobState state, std::size_t limit) = 0;
+    // Bulk actions on a queue, a window of ids at a time: each step reads at most
+    // bulk_window jobs in one transaction of its own (so that other writes wait behind none
+    // for long), and touches only jobs with ids up to the first step's `up_to` (jobs
+    // stored or failed after the action began are left alone, and the steps end).
+    // Start with after = 0 and up_to = nullopt; go on with the step's next while it has one.
+    // Failed jobs of `queue` queued again at `now`, as retry() does.
+    virtual boost::asio::awaitable<BulkStep> retry_failed(std::string queue, millis now, job_id after,
+                                                          std::optional<job_id> up_to) = 0;
+    // Jobs of `queue` in `state` (not processing: running jobs are never purged) deleted,
+    // with their history.
+    virtual boost::asio::awaitable<BulkStep> purge(std::string queue, JobState state, job_id after,
+                                                   std::optional<job_id> up_to) = 0;
 };
 
 }  // namespace jobq::core

@@ -18,6 +18,13 @@ struct FiredTicks {
     std::size_t created = 0;   // of them, the jobs stored now
 };
 
+// The schedules in brief (/stats).
+struct ScheduleSummary {
+    std::size_t total = 0;
+    std::size_t paused = 0;
+    std::optional<millis> next_run_at;  // the earliest next tick of those not paused
+};
+
 class ScheduleStore {
 public:
     virtual ~ScheduleStore() = default;
@@ -32,6 +39,8 @@ public:
     virtual boost::asio::awaitable<std::vector<Schedule>> list_schedules() = 0;
     // False when there was none of that name.
     virtual boost::asio::awaitable<bool> delete_schedule(std::string name) = 0;
+    // One aggregate read: no schedule is copied.
+    virtual boost::asio::awaitable<ScheduleSummary> summarize_schedules() = 0;
 
     // In one transaction: the job of each tick (its template's, with the key
     // tick_key(name, tick); a key already stored stores nothing), and the schedule advanced

@@ -33,22 +33,41 @@ constexpr std::string_view sql_delete_expired =
     "WHERE state = ?1 AND finished_at < ?2 LIMIT ?3) "
     "RETURNING queue, type";
 
-// A queue's failed jobs, a batch at a time; read in id order through jobs_state, passing
-// over other queues' failed jobs.
-constexpr std::string_view sql_retry_failed_batch =
+// Bulk actions (core::OperatorActions): each step covers a window of at most bulk_window
+// ids, read by rowid, from the first id of the state after the cursor (found through
+// jobs_state, which holds queued, failed and cancelled jobs in id order; done jobs are
+// stepped through in id order). The states are written out: a partial index is usable
+// only when the query names what it holds.
+constexpr std::string_view sql_last_id = "SELECT IFNULL(MAX(id), 0) FROM jobs";
+#define JOBQ_FIRST_AFTER(state) \
+    "SELECT id FROM jobs INDEXED BY jobs_state WHERE state = '" state "' AND id > ?1 ORDER BY id LIMIT 1"
+constexpr std::string_view sql_first_queued_after = JOBQ_FIRST_AFTER("queued");
+constexpr std::string_view sql_first_failed_after = JOBQ_FIRST_AFTER("failed");
+constexpr std::string_view sql_first_cancelled_after = JOBQ_FIRST_AFTER("cancelled");
+#undef JOBQ_FIRST_AFTER
+// ?1 the queue, ?2 now, ?3 and ?4 the window's first and last id.
+constexpr std::string_view sql_retry_failed_window =
     "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = ?2, due = 1, lease_expires_at = NULL, "
-    "started_at = NULL, finished_at = NULL WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_state "
-    "WHERE state = 'failed' AND queue = ?1 LIMIT ?3) RETURNING queue, type";
-// Queued, failed and cancelled jobs are in jobs_state, done ones in jobs_finished. The
-// state is written out: a partial index is usable only when the query names what it holds.
-#define JOBQ_PURGE(index, rows)                                                                                 \
-    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY " index " WHERE " rows " AND queue = ?1 LIMIT ?3) " \
-    "RETURNING queue, type"
-constexpr std::string_view sql_purge_queued = JOBQ_PURGE("jobs_state", "state = 'queued'");
-constexpr std::string_view sql_purge_failed = JOBQ_PURGE("jobs_state", "state = 'failed'");
-constexpr std::string_view sql_purge_cancelled = JOBQ_PURGE("jobs_state", "state = 'cancelled'");
-constexpr std::string_view sql_purge_done = JOBQ_PURGE("jobs_finished", "state = 'done' AND finished_at IS NOT NULL");
-#undef JOBQ_PURGE
+    "started_at = NULL, finished_at = NULL WHERE id BETWEEN ?3 AND ?4 AND state = 'failed' AND queue = ?1 "
+    "RETURNING queue, type";
+#define JOBQ_PURGE_WINDOW(state) \
+    "DELETE FROM jobs WHERE id BETWEEN ?3 AND ?4 AND state = '" state "' AND queue = ?1 RETURNING queue, type"
+constexpr std::string_view sql_purge_queued = JOBQ_PURGE_WINDOW("queued");
+constexpr std::string_view sql_purge_failed = JOBQ_PURGE_WINDOW("failed");
+constexpr std::string_view sql_purge_cancelled = JOBQ_PURGE_WINDOW("cancelled");
+constexpr std::string_view sql_purge_done = JOBQ_PURGE_WINDOW("done");
+#undef JOBQ_PURGE_WINDOW
+
+std::string_view first_after_statement(core::JobState state) {
+    switch (state) {
+        case core::JobState::queued: return sql_first_queued_after;
+        case core::JobState::failed: return sql_first_failed_after;
+        case core::JobState::cancelled: return sql_first_cancelled_after;
+        case core::JobState::done:
+        case core::JobState::processing: break;
+    }
+    return {};  // not in jobs_state: stepped through in id order
+}
 
 std::string_view purge_statement(core::JobState state) {
     switch (state) {
@@ -61,17 +80,31 @@ std::string_view purge_statement(core::JobState state) {
     return {};
 }
 
-// Runs a bulk statement over one queue's jobs in state `from` (?1 the queue, ?2 the time
-// when it takes one, ?3 the batch), noting each row it answers.
-std::size_t move_batch(Database& db, core::JobChanges& changes, std::string_view sql, const std::string& queue,
-                       core::JobState from, std::optional<core::JobState> to, std::optional<millis> now,
-                       std::size_t limit) {
+// One step of a bulk action over `state`'s jobs of `queue`: `sql` changes the window's
+// (?1 queue, ?2 now, ?3..?4 the window) and answers each row's queue and type.
+core::BulkStep bulk_step(Database& db, core::JobChanges& changes, std::string_view sql, const std::string& queue,
+                         core::JobState from, std::optional<core::JobState> to, millis now, core::job_id after,
+                         std::optional<core::job_id> up_to) {
+    core::BulkStep step;
+    step.up_to = up_to ? *up_to : [&] {
+        auto s = db.cached(sql_last_id);
+        s->step();
+        return s->column_int64(0);
+    }();
+    core::job_id first = after + 1;
+    if (const auto seek = first_after_statement(from); !seek.empty()) {
+        auto s = db.cached(seek);
+        s->bind(1, after);
+        if (!s->step()) return step;  // none left
+        first = s->column_int64(0);
+    }
+    if (first > step.up_to) return step;
+    const core::job_id last = std::min<core::job_id>(first + static_cast<core::job_id>(core::bulk_window) - 1, step.up_to);
     auto s = db.cached(sql);
-    s->bind(1, queue).bind(3, static_cast<std::int64_t>(limit));
-    if (now) s->bind(2, *now);
-    std::size_t moved = 0;
-    for (; s->step(); ++moved) changes.moved(s->column_text(0), s->column_text(1), from, to);
-    return moved;
+    s->bind(1, queue).bind(2, now).bind(3, first).bind(4, last);
+    for (; s->step(); ++step.changed) changes.moved(s->column_text(0), s->column_text(1), from, to);
+    if (last < step.up_to) step.next = last;
+    return step;
 }
 
 std::size_t delete_expired_rows(Database& db, core::JobChanges& changes, std::optional<millis> finished_before,
@@ -194,19 +227,23 @@ boost::asio::awaitable<JobChange> SqliteJobStore::remove(core::job_id id) {
         [id](Database& db, core::JobChanges& changes) { return remove_job(db, changes, id); });
 }
 
-boost::asio::awaitable<std::size_t> SqliteJobStore::retry_failed(std::string queue, millis now, std::size_t limit) {
-    return in_transaction<std::size_t>([queue = std::move(queue), now, limit](Database& db, core::JobChanges& changes) {
-        return move_batch(db, changes, sql_retry_failed_batch, queue, core::JobState::failed, core::JobState::queued, now,
-                          limit);
-    });
+boost::asio::awaitable<core::BulkStep> SqliteJobStore::retry_failed(std::string queue, millis now, core::job_id after,
+                                                                    std::optional<core::job_id> up_to) {
+    return in_transaction<core::BulkStep>(
+        [queue = std::move(queue), now, after, up_to](Database& db, core::JobChanges& changes) {
+            return bulk_step(db, changes, sql_retry_failed_window, queue, core::JobState::failed, core::JobState::queued,
+                             now, after, up_to);
+        });
 }
 
-boost::asio::awaitable<std::size_t> SqliteJobStore::purge(std::string queue, core::JobState state, std::size_t limit) {
-    return in_transaction<std::size_t>([queue = std::move(queue), state, limit](Database& db, core::JobChanges& changes) {
-        const auto sql = purge_statement(state);
-        if (sql.empty()) return std::size_t{0};  // processing: running jobs are never purged
-        return move_batch(db, changes, sql, queue, state, std::nullopt, std::nullopt, limit);
-    });
+boost::asio::awaitable<core::BulkStep> SqliteJobStore::purge(std::string queue, core::JobState state, core::job_id after,
+                                                             std::optional<core::job_id> up_to) {
+    return in_transaction<core::BulkStep>(
+        [queue = std::move(queue), state, after, up_to](Database& db, core::JobChanges& changes) {
+            const auto sql = purge_statement(state);
+            if (sql.empty()) return core::BulkStep{};  // processing: running jobs are never purged
+            return bulk_step(db, changes, sql, queue, state, std::nullopt, 0, after, up_to);
+        });
 }
 
 std::vector<core::JobCount> SqliteJobStore::counts() const { return kept_->counts().snapshot(); }

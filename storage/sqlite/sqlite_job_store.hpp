@@ -58,8 +58,10 @@ public:
     boost::asio::awaitable<core::JobChange> retry(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> cancel(core::job_id id, core::millis now) override;
     boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
-    boost::asio::awaitable<std::size_t> retry_failed(std::string queue, core::millis now, std::size_t limit) override;
-    boost::asio::awaitable<std::size_t> purge(std::string queue, core::JobState state, std::size_t limit) override;
+    boost::asio::awaitable<core::BulkStep> retry_failed(std::string queue, core::millis now, core::job_id after,
+                                                        std::optional<core::job_id> up_to) override;
+    boost::asio::awaitable<core::BulkStep> purge(std::string queue, core::JobState state, core::job_id after,
+                                                 std::optional<core::job_id> up_to) override;
     std::vector<core::JobCount> counts() const override;
     core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
@@ -81,6 +83,7 @@ public:
     boost::asio::awaitable<std::optional<core::Schedule>> get_schedule(std::string name) override;
     boost::asio::awaitable<std::vector<core::Schedule>> list_schedules() override;
     boost::asio::awaitable<bool> delete_schedule(std::string name) override;
+    boost::asio::awaitable<core::ScheduleSummary> summarize_schedules() override;
     boost::asio::awaitable<std::optional<core::FiredTicks>> fire_schedule(std::string name, std::int64_t revision,
                                                                          core::millis expected,
                                                                          std::vector<core::millis> ticks,

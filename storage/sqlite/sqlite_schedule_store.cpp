@@ -33,6 +33,8 @@ constexpr std::string_view sql_put =
 #undef JOBQ_SAME_TIMING
 constexpr std::string_view sql_exists = "SELECT 1 FROM schedules WHERE name = ?1";
 constexpr std::string_view sql_delete = "DELETE FROM schedules WHERE name = ?1";
+constexpr std::string_view sql_summary =
+    "SELECT COUNT(*), IFNULL(SUM(paused), 0), MIN(CASE WHEN paused = 0 THEN next_run_at END) FROM schedules";
 constexpr std::string_view sql_advance =
     "UPDATE schedules SET next_run_at = ?2, last_run_at = COALESCE(?3, last_run_at), "
     "last_job_id = COALESCE(?4, last_job_id) WHERE name = ?1 AND next_run_at = ?5 AND paused = 0 AND revision = ?6";
@@ -125,6 +127,18 @@ boost::asio::awaitable<std::vector<Schedule>> SqliteJobStore::list_schedules() {
         auto s = db.cached(select_schedules("ORDER BY name"));
         while (s->step()) schedules.push_back(read_schedule(*s));
         return schedules;
+    });
+}
+
+boost::asio::awaitable<core::ScheduleSummary> SqliteJobStore::summarize_schedules() {
+    return read<core::ScheduleSummary>([](Database& db) {
+        auto s = db.cached(sql_summary);
+        s->step();
+        core::ScheduleSummary summary;
+        summary.total = static_cast<std::size_t>(s->column_int64(0));
+        summary.paused = static_cast<std::size_t>(s->column_int64(1));
+        summary.next_run_at = s->column_optional_int64(2);
+        return summary;
     });
 }
 

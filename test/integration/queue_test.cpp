@@ -53,6 +53,16 @@ BOOST_FIXTURE_TEST_CASE(retry_failed_and_purge_act_on_one_queue, Server) {
     BOOST_TEST(stats.at("jobs").at("failed").as_int64() == 1);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_queue_is_named_in_the_path_percent_encoded, Server) {
+    const auto id = submit(failing("news letter/ü"));
+    BOOST_TEST_REQUIRE(wait_until([&] { return state_of(id) == "failed"; }, 15s));
+    const auto retried = post("/queues/news%20letter%2F%C3%BC/retry-failed", "");
+    BOOST_TEST_REQUIRE(retried.status == 200u, retried.body);
+    BOOST_TEST(count_of(retried) == 1);
+    const auto bad = post("/queues/news%zzletter/retry-failed", "");
+    BOOST_TEST(bad.status == 400u, bad.body);
+}
+
 BOOST_FIXTURE_TEST_CASE(purge_needs_a_state_that_is_not_processing, Server) {
     for (const std::string query : {"", "?state=processing", "?state=sideways", "?state=done&colour=red"}) {
         const auto r = post("/queues/mail/purge" + query, "");

@@ -230,21 +230,49 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
     BOOST_TEST(!counts().empty());
 }
 
-// Bulk actions on one queue: a batch at a time, that queue only, processing jobs never,
-// the kept counts kept.
-JOBQ_STORE_CONTRACT_TEST(a_queues_failed_jobs_are_retried_and_its_jobs_purged_in_batches) {
+// Bulk actions on one queue: a window of ids at a time, that queue only, processing jobs
+// never, jobs that came after the first step never, the kept counts kept.
+JOBQ_STORE_CONTRACT_TEST(a_queues_failed_jobs_are_retried_and_its_jobs_purged_a_window_at_a_time) {
     const auto in_queue = [](std::string queue) {
         auto spec = noop();
         spec.queue = std::move(queue);
         return spec;
     };
+    // Steps to the end; how many jobs changed and how many steps it took.
+    const auto run_all = [&](const auto& step_from) {
+        std::size_t changed = 0;
+        std::size_t steps = 0;
+        core::job_id after = 0;
+        std::optional<core::job_id> up_to;
+        for (;;) {
+            const core::BulkStep step = step_from(after, up_to);
+            ++steps;
+            changed += step.changed;
+            if (!step.next) break;
+            BOOST_TEST_REQUIRE(*step.next > after);
+            after = *step.next;
+            up_to = step.up_to;
+        }
+        return std::pair{changed, steps};
+    };
+    const auto fail_now = [&](core::job_id id) {
+        BOOST_TEST_REQUIRE(claim(1).at(0).id == id);
+        BOOST_TEST_REQUIRE(settle({id, 1, Settlement::Kind::failed, t0 + 1, 0, "boom"}));
+    };
     std::vector<core::job_id> failed_mail;
     for (int i = 0; i < 5; ++i) {
         const auto id = enqueue(in_queue(i < 3 ? "mail" : "other"));
-        claim(1);
-        BOOST_TEST_REQUIRE(settle({id, 1, Settlement::Kind::failed, t0 + 1, 0, "boom"}));
+        fail_now(id);
         if (i < 3) failed_mail.push_back(id);
     }
+    // Over a thousand queued jobs between them: the failed ones span several windows.
+    std::vector<core::JobSpec> filler(1'200, in_queue("filler"));
+    filler.front().run_at = t0 + 1'000'000;  // not claimed by the claims below
+    for (auto& spec : filler) spec.run_at = t0 + 1'000'000;
+    enqueue_batch(filler);
+    const auto late_mail = enqueue(in_queue("mail"));
+    fail_now(late_mail);
+    failed_mail.push_back(late_mail);
     const auto done = enqueue(in_queue("mail"));
     claim(1);
     BOOST_TEST_REQUIRE(settle({done, 1, Settlement::Kind::done, t0 + 1, 0, ""}));
@@ -253,23 +281,43 @@ JOBQ_STORE_CONTRACT_TEST(a_queues_failed_jobs_are_retried_and_its_jobs_purged_in
     const auto running = enqueue(in_queue("mail"));
     claim(1);
 
-    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 2u);  // a batch: at most `limit`
-    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 1u);  // short: none left
-    BOOST_TEST(finish(admin().retry_failed("mail", t0 + 5, 2)) == 0u);
+    const auto [retried, steps] = run_all([&](core::job_id after, std::optional<core::job_id> up_to) {
+        return finish(admin().retry_failed("mail", t0 + 5, after, up_to));
+    });
+    BOOST_TEST(retried == 4u);
+    BOOST_TEST(steps >= 2u);  // the failed jobs span more than one window
     for (const auto id : failed_mail) {
         BOOST_TEST(get(id).state == JobState::queued);
         BOOST_TEST(get(id).attempts_since_retry() == 0);  // a fresh budget, as retry() gives
     }
     BOOST_TEST(list({JobState::failed, std::nullopt, std::nullopt}, std::nullopt, 10).jobs.size() == 2u);  // other's
 
-    BOOST_TEST(finish(admin().purge("mail", JobState::done, 100)) == 1u);
+    // A job failing after the action began is left alone: the steps end.
+    const auto first = finish(admin().retry_failed("other", t0 + 5, 0, std::nullopt));
+    const auto newcomer = enqueue(in_queue("other"));
+    fail_now(newcomer);
+    std::size_t other_retried = first.changed;
+    for (auto step = first; step.next;) {
+        step = finish(admin().retry_failed("other", t0 + 5, *step.next, step.up_to));
+        other_retried += step.changed;
+    }
+    BOOST_TEST(other_retried == 2u);
+    BOOST_TEST(get(newcomer).state == JobState::failed);
+
+    const auto purge_all = [&](const std::string& queue, JobState state) {
+        return run_all([&](core::job_id after, std::optional<core::job_id> up_to) {
+                   return finish(admin().purge(queue, state, after, up_to));
+               }).first;
+    };
+    BOOST_TEST(purge_all("mail", JobState::done) == 1u);
     BOOST_TEST(!find(done).has_value());
-    BOOST_TEST(finish(admin().purge("mail", JobState::cancelled, 100)) == 1u);
-    BOOST_TEST(finish(admin().purge("mail", JobState::queued, 2)) == 2u);
-    BOOST_TEST(finish(admin().purge("mail", JobState::queued, 2)) == 1u);
-    BOOST_TEST(finish(admin().purge("mail", JobState::processing, 100)) == 0u);  // running: never
+    BOOST_TEST(attempt_records(done) == 0);  // the history went with it
+    BOOST_TEST(purge_all("mail", JobState::cancelled) == 1u);
+    BOOST_TEST(purge_all("mail", JobState::queued) == 4u);
+    BOOST_TEST(purge_all("mail", JobState::processing) == 0u);  // running: never
     BOOST_TEST(get(running).state == JobState::processing);
-    BOOST_TEST(finish(admin().purge("other", JobState::failed, 100)) == 2u);
+    BOOST_TEST(purge_all("other", JobState::failed) == 1u);  // the newcomer
+    BOOST_TEST(purge_all("filler", JobState::queued) == 1'200u);
     const auto kept = table_of(counts());
     BOOST_TEST((kept == table_of(counted_over_jobs())), text_of(kept));
 }

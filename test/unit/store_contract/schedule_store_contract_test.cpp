@@ -55,13 +55,18 @@ JOBQ_STORE_CONTRACT_TEST(a_schedule_is_created_replaced_listed_and_deleted) {
     BOOST_TEST(stored->next_run_at.value() == t0 + 2'000);
     BOOST_TEST(!stored->last_run_at.has_value());
 
-    auto other = digest(t0);
+    auto other = digest(t0 + 5'000);
     other.name = "another";
     finish(schedules().put_schedule(other));
     const auto all = finish(schedules().list_schedules());
     BOOST_TEST_REQUIRE(all.size() == 2u);
     BOOST_TEST(all[0].name == "another");  // by name
     BOOST_TEST(all[1].name == "digest");
+    // In brief: the paused one's tick (t0 + 2000) is not the next; another's (t0 + 5000) is.
+    const auto summary = finish(schedules().summarize_schedules());
+    BOOST_TEST(summary.total == 2u);
+    BOOST_TEST(summary.paused == 1u);
+    BOOST_TEST(summary.next_run_at.value() == t0 + 5'000);
 
     BOOST_TEST(finish(schedules().delete_schedule("digest")));
     BOOST_TEST(!finish(schedules().delete_schedule("digest")));
