@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "core/duration.hpp"
+
 #include "net/cidr.hpp"
 
 #include <algorithm>
@@ -49,20 +51,10 @@ Setter text(std::string Config::*field) {
     };
 }
 
-// "7d", "12h", "30m", "45s", "250ms" or a bare number of milliseconds; "0" or "off": none.
+// A duration (core/duration.hpp); "0" or "off": none.
 std::optional<std::int64_t> parse_duration_ms(const std::string& text) {
     if (text == "off") return 0;
-    static const std::pair<std::string_view, std::int64_t> units[] = {
-        {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
-    for (const auto& [suffix, scale] : units) {
-        if (!text.ends_with(suffix)) continue;
-        const auto n = parse_int(text.substr(0, text.size() - suffix.size()));
-        if (!n || *n < 0 || *n > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
-        return *n * scale;
-    }
-    const auto n = parse_int(text);
-    if (!n || *n < 0) return std::nullopt;
-    return n;
+    return core::parse_duration_ms(text);
 }
 
 Setter duration(std::int64_t Config::*field) {

@@ -1,5 +1,7 @@
 #include "core/cron.hpp"
 
+#include "core/duration.hpp"
+
 #include <date/date.h>
 #include <date/tz.h>
 
@@ -110,27 +112,6 @@ Result<std::bitset<N>> parse_field(const Field& field, std::string_view text) {
 
 // The longest @every: ten years, as the longest delay a job may be given.
 constexpr millis longest_every = 10 * 366 * 86'400'000LL;
-
-// "1h30m", "90s", "1500ms", "2d"; none beyond longest_every.
-std::optional<millis> parse_duration(std::string_view text) {
-    static const std::array<std::pair<std::string_view, millis>, 5> units = {
-        {{"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
-    millis total = 0;
-    if (text.empty()) return std::nullopt;
-    while (!text.empty()) {
-        long long number = 0;
-        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-        if (ec != std::errc() || end == text.data() || number < 0) return std::nullopt;
-        text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-        const auto unit = std::find_if(units.begin(), units.end(), [&](const auto& u) { return text.starts_with(u.first); });
-        if (unit == units.end()) return std::nullopt;
-        text.remove_prefix(unit->first.size());
-        if (number > longest_every / unit->second) return std::nullopt;
-        total += number * unit->second;
-        if (total > longest_every) return std::nullopt;
-    }
-    return total;
-}
 
 // A day of month only some months have (31, or 30 with only February) must be in one of
 // the months chosen, or the expression never fires (unless day of week may match alone).
@@ -254,7 +235,7 @@ Result<Expression> parse(std::string_view text) {
     auto fields = words(text);
     if (!fields.empty() && lower(fields[0]) == "@every") {
         if (fields.size() != 2) return invalid("@every: give one duration, such as @every 90s");
-        const auto interval = parse_duration(fields[1]);
+        const auto interval = parse_duration_ms(fields[1], longest_every);
         if (!interval)
             return invalid("@every: '" + std::string(fields[1]) +
                            "' is not a duration such as 90s, 5m or 1h30m (ten years at most)");

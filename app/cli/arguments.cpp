@@ -1,6 +1,15 @@
 #include "app/cli/arguments.hpp"
 
+#include <charconv>
+
 namespace jobq::app::cli {
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
 
 std::optional<std::string> Arguments::option(std::string_view name) const {
     const auto it = options.find(name);

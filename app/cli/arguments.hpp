@@ -3,6 +3,7 @@
 // options, `--flag` switches, and whatever follows a lone `--` (the program `jobq work`
 // runs), which is never read as options.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -34,6 +35,9 @@ struct Arguments {
 struct UsageError {
     std::string message;
 };
+
+// A whole decimal integer ("42", "-7"); none for anything else ("", "4x", "1e3").
+std::optional<std::int64_t> parse_integer(std::string_view text);
 
 std::variant<Arguments, UsageError> parse_arguments(const std::vector<std::string>& args, const ArgumentSpec& spec);
 

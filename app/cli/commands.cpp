@@ -5,6 +5,7 @@
 #include "app/cli/command_context.hpp"
 #include "app/cli/output.hpp"
 #include "app/cli/work.hpp"
+#include "core/duration.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
@@ -32,28 +33,6 @@ struct Command {
     ArgumentSpec spec;
     int (*run)(const std::string& name, const Arguments&, const Environment&);
 };
-
-std::optional<std::int64_t> parse_integer(std::string_view text) {
-    std::int64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
-}
-
-// "1500" (milliseconds), "500ms", "30s", "5m", "2h", "1d".
-std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
-    static const std::vector<std::pair<std::string_view, std::int64_t>> units = {
-        {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
-    for (const auto& [suffix, scale] : units) {
-        if (!text.ends_with(suffix)) continue;
-        const auto number = parse_integer(text.substr(0, text.size() - suffix.size()));
-        if (!number || *number < 0 || *number > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
-        return *number * scale;
-    }
-    const auto number = parse_integer(text);
-    if (!number || *number < 0) return std::nullopt;
-    return number;
-}
 
 int usage_error(const std::string& name, const std::string& message) {
     std::cerr << "jobq " << name << ": " << message << "\n(jobq help lists the commands and their options)\n";
@@ -124,7 +103,7 @@ std::optional<json::object> enqueue_body(const std::string& name, const Argument
     if (auto key = arguments.option("key")) body["idempotency_key"] = *key;
     if (auto run_at = arguments.option("run-at")) body["run_at"] = *run_at;
     if (auto delay = arguments.option("delay")) {
-        const auto ms = parse_duration_ms(*delay);
+        const auto ms = core::parse_duration_ms(*delay);
         if (!ms) {
             usage_error(name, "--delay must be a duration such as 1500 (ms), 30s, 5m or 2h, not '" + *delay + "'");
             return std::nullopt;

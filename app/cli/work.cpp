@@ -43,10 +43,8 @@ constexpr std::size_t max_result_bytes = 64 * 1024;
 constexpr int permanent_failure_status = 65;  // EX_DATAERR
 
 std::optional<std::int64_t> integer_in(const std::optional<std::string>& text, std::int64_t low, std::int64_t high) {
-    if (!text) return std::nullopt;
-    std::int64_t value = 0;
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < low || value > high) return std::nullopt;
+    const auto value = text ? parse_integer(*text) : std::nullopt;
+    if (!value || *value < low || *value > high) return std::nullopt;
     return value;
 }
 

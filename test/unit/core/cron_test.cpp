@@ -1,4 +1,5 @@
 #include "core/cron.hpp"
+#include "core/duration.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -146,6 +147,20 @@ BOOST_AUTO_TEST_CASE(bad_expressions_say_where) {
         const auto message = error_of(expression);
         BOOST_TEST(message.find(says) != std::string::npos, expression << ": " << message);
     }
+}
+
+BOOST_AUTO_TEST_CASE(durations_are_numbers_of_milliseconds_or_parts_with_units) {
+    BOOST_TEST(parse_duration_ms("1500").value() == 1'500);
+    BOOST_TEST(parse_duration_ms("250ms").value() == 250);
+    BOOST_TEST(parse_duration_ms("90s").value() == 90'000);
+    BOOST_TEST(parse_duration_ms("1h30m").value() == 5'400'000);
+    BOOST_TEST(parse_duration_ms("1m30s5ms").value() == 90'005);
+    BOOST_TEST(parse_duration_ms("2d").value() == 172'800'000);
+    BOOST_TEST(parse_duration_ms("0").value() == 0);
+    for (const char* bad : {"", "s", "5x", "-5s", "1h30", "5 s", "1.5s", "99999999999999999999"})
+        BOOST_TEST(!parse_duration_ms(bad).has_value(), bad);
+    BOOST_TEST(!parse_duration_ms("11s", 10'000).has_value());  // beyond the bound given
+    BOOST_TEST(parse_duration_ms("10s", 10'000).value() == 10'000);
 }
 
 BOOST_AUTO_TEST_CASE(rare_expressions_are_found_years_ahead) {
