@@ -130,11 +130,36 @@ void job_gauges(std::string& out, const std::vector<core::JobCount>& counts) {
     }
 }
 
+std::string queue_label(std::string_view queue) {
+    std::string labels = "queue=\"";
+    append_label_value(labels, queue);
+    labels += '"';
+    return labels;
+}
+
+// jobq_queue_paused for every queue a job or a setting names (0 or 1), and
+// jobq_queue_concurrency_limit for those with a limit.
+void queue_gauges(std::string& out, const std::vector<core::JobCount>& counts, const core::QueueSettingsMap& settings) {
+    auto queues = counts_by_queue(counts);
+    for (const auto& [queue, s] : settings) queues.try_emplace(queue);
+    help_and_type(out, "jobq_queue_paused", "Whether the queue is paused (1): nothing of it is claimed or leased.", "gauge");
+    for (const auto& [queue, states] : queues) {
+        const auto s = settings.find(queue);
+        sample(out, "jobq_queue_paused", queue_label(queue), s != settings.end() && s->second.paused ? 1 : 0);
+    }
+    help_and_type(out, "jobq_queue_concurrency_limit", "Jobs of the queue that may be processing at once, where limited.",
+                  "gauge");
+    for (const auto& [queue, s] : settings)
+        if (s.concurrency) sample(out, "jobq_queue_concurrency_limit", queue_label(queue), static_cast<std::uint64_t>(*s.concurrency));
+}
+
 }  // namespace
 
-std::string prometheus_text(const std::vector<core::JobCount>& counts, const core::Metrics* metrics) {
+std::string prometheus_text(const std::vector<core::JobCount>& counts, const core::QueueSettingsMap& queues,
+                            const core::Metrics* metrics) {
     std::string out;
     job_gauges(out, counts);
+    queue_gauges(out, counts, queues);
     if (!metrics) return out;
 
     help_and_type(out, "jobq_jobs_enqueued_total", "Jobs stored since start.", "counter");

@@ -231,6 +231,7 @@ int run_server(const Config& config) {
     }
     auto options = engine_options(config, metrics, threads);
     options.lease_wakeups = &lease_wakeups;
+    options.queue_rules = &store->queue_rules();
     core::Engine engine(io, *store, handlers, std::move(options));
     core::SchedulerOptions scheduler_options;
     scheduler_options.metrics = metrics;
@@ -241,7 +242,8 @@ int run_server(const Config& config) {
     core::Scheduler scheduler(io, *store, std::move(scheduler_options));
     auto options_for_api = api_options(config, std::move(*external_types), lease_wakeups);
     options_for_api.schedules_changed = [&scheduler] { scheduler.changed(); };
-    Api api({*store, *store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
+    options_for_api.queue_rules = &store->queue_rules();
+    Api api({*store, *store, *store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
             std::move(options_for_api), core::system_clock());
     core::RetentionSweeper retention(io, *store, retention_options(config));
 

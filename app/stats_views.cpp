@@ -1,6 +1,7 @@
 #include "app/stats_views.hpp"
 
 #include "app/json_text.hpp"
+#include "app/queue_json.hpp"
 
 namespace jobq::app {
 
@@ -72,7 +73,8 @@ std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCo
 }
 
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
-                       const core::Metrics* metrics, const core::ScheduleSummary& schedules) {
+                       const core::Metrics* metrics, const core::ScheduleSummary& schedules,
+                       const core::QueueSettingsMap& queue_settings) {
     StateCounts by_state{};
     std::map<std::string, StateCounts> by_queue, by_type;
     for (const auto& c : counts) {
@@ -107,6 +109,11 @@ std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<
         .integer("paused", static_cast<std::int64_t>(schedules.paused))
         .time_or_null("next_run_at", schedules.next_run_at)
         .close();
+    std::string settings;
+    JsonObjectWriter by_queue_settings(settings);
+    for (const auto& [queue, s] : queue_settings) by_queue_settings.raw(queue, queue_settings_json(s));
+    by_queue_settings.close();
+    writer.raw("queue_settings", settings);
     writer.raw("totals_since_start", totals).raw("workers", workers).raw("schedules", scheduled).close();
     return out;
 }

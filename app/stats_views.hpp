@@ -7,6 +7,7 @@
 #include "core/job_history.hpp"
 #include "core/job_reader.hpp"
 #include "core/metrics.hpp"
+#include "core/queue_settings.hpp"
 
 #include <array>
 #include <cstdint>
@@ -28,8 +29,10 @@ using core::StateCounts;  // jobs in each state, indexed by the state's value
 std::map<std::string, StateCounts> counts_by_queue(const std::vector<core::JobCount>& counts);
 
 // `metrics` may be null: totals and workers then read zero.
+// "queue_settings" holds the queues whose settings are not the defaults.
 std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<core::millis> oldest_runnable_age_ms,
-                       const core::Metrics* metrics, const core::ScheduleSummary& schedules = {});
+                       const core::Metrics* metrics, const core::ScheduleSummary& schedules = {},
+                       const core::QueueSettingsMap& queue_settings = {});
 
 // {"from": first second (Unix time), "seconds": n, "totals": {"enqueued": [n values, oldest
 // first], "started": [...], "done": [...], "retried": [...], "failed": [...]}, "queues":

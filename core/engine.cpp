@@ -213,7 +213,12 @@ asio::awaitable<std::optional<time_point>> Engine::claim_round() {
     const auto next_run_at = co_await store_.next_run_at();
     waiting_due_at_ = next_run_at;
     if (wake_pending_ || stopping_) co_return std::nullopt;
-    co_return next_run_at ? steady_deadline(*next_run_at - clock_()) : time_point::max();
+    // A queue held back by its rate limit gets a token: a timer, as for a delayed job.
+    auto wake_at = next_run_at;
+    if (options_.queue_rules)
+        if (const auto token_at = options_.queue_rules->next_token_at())
+            wake_at = std::min(wake_at.value_or(*token_at), *token_at);
+    co_return wake_at ? steady_deadline(*wake_at - clock_()) : time_point::max();
 }
 
 asio::awaitable<void> Engine::reaper_loop() {
@@ -368,6 +373,12 @@ void Engine::record(Settlement settlement) {
     spawn(record_loop(), "recorder");
 }
 
+bool Engine::frees_limited_place(const std::vector<Settlement>& batch) const {
+    const QueueRules* rules = options_.queue_rules;
+    return rules && std::any_of(batch.begin(), batch.end(),
+                                [rules](const Settlement& s) { return rules->limits_concurrency(s.queue); });
+}
+
 asio::awaitable<void> Engine::record_loop() {
     const RunningFlag running(recorder_running_);
     std::vector<Settlement> batch;
@@ -390,6 +401,12 @@ asio::awaitable<void> Engine::record_loop() {
             // A retry or a release queued its job again only now, at commit: the dispatcher
             // may have looked (and gone to sleep) while it was still processing.
             if (std::any_of(batch.begin(), batch.end(), requeues)) wake_dispatcher();
+            // A job of a queue with a concurrency limit stops counting against it only now:
+            // jobs of that queue, ours or external workers', may start.
+            if (frees_limited_place(batch)) {
+                wake_dispatcher();
+                wake_lease_waiters();
+            }
             batch.clear();
             tries = 0;
             continue;

@@ -22,6 +22,7 @@
 #include "core/job_store.hpp"
 #include "core/loop_health.hpp"
 #include "core/metrics.hpp"
+#include "core/queue_rules.hpp"
 #include "core/ready_queue.hpp"
 #include "core/retry_policy.hpp"
 #include "core/wake_signal.hpp"
@@ -54,6 +55,10 @@ struct EngineOptions {
     // Told whenever jobs may have become leasable by external workers (an enqueue, a
     // claim round that marked delayed jobs due, leases reaped); optional, outlives the engine.
     WakeSignal* lease_wakeups = nullptr;
+    // The queues' rules the store's claims obey: the dispatcher wakes when a queue held back
+    // by its rate limit gets a token, and when a job of a queue with a concurrency limit is
+    // recorded. Optional; outlives the engine.
+    const QueueRules* queue_rules = nullptr;
 };
 
 class Engine final : public JobNotifier, public LoopHealth {
@@ -106,6 +111,8 @@ private:
     boost::asio::awaitable<Settlement> process(const Job& job);
     boost::asio::awaitable<Outcome> execute(const Job& job);
     void record(Settlement settlement);
+    // A recorded batch freed a place in a queue with a concurrency limit.
+    bool frees_limited_place(const std::vector<Settlement>& batch) const;
     boost::asio::awaitable<void> record_loop();
     Settlement settlement_for(const Job& job, const Outcome& outcome);
     void record_run(const Job& job, Settlement::Kind kind, std::chrono::steady_clock::duration took);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace jobq::core {
@@ -34,6 +35,9 @@ public:
 
     // Every (state, queue, type) with at least one job, ordered by queue, type, state.
     std::vector<JobCount> snapshot() const;
+
+    // Jobs in each state of every queue with a job (all its types), ordered by queue.
+    std::vector<std::pair<std::string, StateCounts>> by_queue() const;
 
 private:
     using ByType = std::map<std::string, StateCounts, std::less<>>;

@@ -17,6 +17,8 @@
 #include "core/metrics.hpp"
 #include "core/operator_actions.hpp"
 #include "core/readiness.hpp"
+#include "core/queue_rules.hpp"
+#include "core/queue_settings.hpp"
 #include "core/schedule_store.hpp"
 
 #include <atomic>
@@ -36,6 +38,9 @@ struct ApiOptions {
     std::size_t max_pending_writes = 10'000;  // jobs waiting for a commit before 429
     bool access_log = true;
     std::function<void()> schedules_changed;  // the scheduler looks again; empty: none runs
+    // The rules leases obey: a long poll held back by a queue's rate limit wakes when it
+    // gets a token. Optional; outlives the API.
+    const core::QueueRules* queue_rules = nullptr;
 };
 
 // The store, through the interfaces the API uses (one object may implement them all).
@@ -46,6 +51,7 @@ struct ApiStores {
     core::LeaseStore& leases;        // external workers' leases
     core::Readiness& readiness;      // /readyz
     core::ScheduleStore& schedules;  // schedules
+    core::QueueSettingsStore& queues;  // queues' settings
 };
 
 struct ApiContext {

@@ -38,6 +38,14 @@ std::string leased_json(const std::vector<core::LeasedJob>& leased) {
 
 asio::awaitable<void> give_back(ApiContext& ctx, const std::vector<core::LeasedJob>& leased);
 
+// When a queue held back by its rate limit gets its next token (a long poll looks again
+// then: no wake-up says so); max() when none is held back.
+std::chrono::steady_clock::time_point token_due(const ApiContext& ctx) {
+    const auto at = ctx.options.queue_rules ? ctx.options.queue_rules->next_token_at() : std::nullopt;
+    if (!at) return std::chrono::steady_clock::time_point::max();
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<core::millis>(0, *at - ctx.clock()));
+}
+
 // Leases what there is; with wait_ms and nothing to lease, waits for a wake-up (an
 // enqueue, a job coming due, a lease expiring) and looks again, until the deadline or
 // shutdown. Never polls.
@@ -64,7 +72,7 @@ asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
         const bool give_up = ask->wait_ms == 0 || !wakeups || ctx.draining || wakeups->closed() ||
                              std::chrono::steady_clock::now() >= deadline;
         if (!leased.empty() || give_up) co_return json_response(200, leased_json(leased));
-        co_await wakeups->wait(seen, deadline);
+        co_await wakeups->wait(seen, std::min(deadline, token_due(ctx)));
     }
 }
 
@@ -104,10 +112,17 @@ core::Settlement decide(const LeaseEnd& end, core::millis now, const core::Retry
 // a built-in one.
 struct EndedRun {
     std::string type;
+    std::string queue;
     core::Settlement::Kind kind = core::Settlement::Kind::done;
     core::millis took = 0;  // from the lease to the settlement
 };
 using EndedRuns = std::shared_ptr<std::vector<EndedRun>>;
+
+// A job of this queue that stopped processing lets another start: the queue has a
+// concurrency limit, which jobs waiting on it wait for.
+bool frees_limited_place(const ApiContext& ctx, const std::string& queue) {
+    return ctx.options.queue_rules && ctx.options.queue_rules->limits_concurrency(queue);
+}
 
 // Called for a settlement that was applied: one refused (lease_lost) counts nothing.
 void record_ended_run(const ApiContext& ctx, const EndedRun& run) {
@@ -128,7 +143,7 @@ core::LeaseDecision decision(const ApiContext& ctx, const LeaseEnd& end, const E
     const core::RetryPolicyOptions retry = ctx.options.retry;
     return [end, now, retry, ended, index](const core::Job& job) {
         core::Settlement s = decide(end, now, retry, job);
-        (*ended)[index] = {job.type, s.kind, now - job.started_at.value_or(now)};
+        (*ended)[index] = {job.type, job.queue, s.kind, now - job.started_at.value_or(now)};
         return s;
     };
 }
@@ -183,7 +198,9 @@ asio::awaitable<Answer> end_lease(ApiContext& ctx, RouteRequest request, LeaseEn
     const auto job = co_await settle_one(ctx, *id, *end, ended);
     if (!job) co_return Answer{job.error(), *id};
     record_ended_run(ctx, ended->front());
-    if (job->state == core::JobState::queued) {  // leasable again, now or after its delay
+    // Leasable again (now or after its delay), or a place freed in a queue with a
+    // concurrency limit.
+    if (job->state == core::JobState::queued || frees_limited_place(ctx, job->queue)) {
         wake_lease_waiters(ctx);
         ctx.notifier.notify_enqueued();  // the dispatcher's timer covers a delayed one
     }
@@ -210,8 +227,11 @@ asio::awaitable<Answer> settle_many(ApiContext& ctx, RouteRequest request) {
             .string("status", results[i] ? "ok" : "lease_lost")  // no such job holds that lease either
             .close();
         body += entry;
-        requeued |= results[i].has_value() && (*ends)[i].kind == LeaseEnd::Kind::fail && (*ends)[i].retryable;
-        if (results[i]) record_ended_run(ctx, (*ended)[i]);
+        if (!results[i]) continue;
+        record_ended_run(ctx, (*ended)[i]);
+        const auto kind = (*ended)[i].kind;
+        requeued |= kind == core::Settlement::Kind::retry || kind == core::Settlement::Kind::released ||
+                    frees_limited_place(ctx, (*ended)[i].queue);
     }
     body += "]}";
     if (requeued) {

@@ -20,7 +20,7 @@ asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
     const auto oldest_age = oldest ? std::optional(now - *oldest) : std::nullopt;
     // One aggregate read on a read-only connection, as the oldest runnable job.
     const auto schedules = co_await ctx.stores.schedules.summarize_schedules();
-    co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics, schedules));
+    co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics, schedules, ctx.stores.queues.queue_settings()));
 }
 
 struct HistoryQuery {
@@ -60,7 +60,7 @@ asio::awaitable<Answer> history(ApiContext& ctx, RouteRequest request) {
 
 asio::awaitable<Answer> metrics(ApiContext& ctx, RouteRequest) {
     const auto counts = ctx.stores.reader.counts();
-    auto response = json_response(200, prometheus_text(counts, ctx.metrics));
+    auto response = json_response(200, prometheus_text(counts, ctx.stores.queues.queue_settings(), ctx.metrics));
     response.content_type = prometheus_content_type;
     co_return response;
 }

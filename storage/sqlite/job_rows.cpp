@@ -24,29 +24,57 @@ constexpr std::string_view sql_mark_due =
     "UPDATE jobs INDEXED BY jobs_waiting SET due = 1 WHERE state = 'queued' AND due = 0 AND run_at <= ?1";
 constexpr std::string_view sql_earliest_waiting =
     "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_waiting WHERE state = 'queued' AND due = 0";
-// The oldest due job is the first of some priority level in a claim order (the index
-// orders by run_at only within a level): one seek per level among due jobs, from the
-// highest down, in each of the two orders (built-in and external jobs). An index of due
-// jobs by run_at would make it one seek, at the price of two more index writes in every
-// job's life (its insert and its claim): statistics are read on a read-only connection,
-// the writer pays for every job.
+// A queue's oldest due job is the first of some priority level in its claim order (the
+// index orders by run_at only within a queue and level): one seek per level among its due
+// jobs, from the highest down, in each of the two orders (built-in and external jobs). An
+// index of due jobs by run_at would make it one seek, at the price of two more index writes
+// in every job's life (its insert and its claim): statistics are read on a read-only
+// connection, the writer pays for every job. ?1 is the queue, ?2 a priority level.
 struct LevelSeeks {
     std::string_view top;
     std::string_view next_below;
     std::string_view oldest_at;
 };
 constexpr LevelSeeks level_seeks[] = {
-    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0",
+    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0 "
+     "AND queue = ?1",
      "SELECT MAX(priority) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0 "
-     "AND priority < ?1",
+     "AND queue = ?1 AND priority < ?2",
      "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 AND external = 0 "
-     "AND priority = ?1"},
-    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1",
+     "AND queue = ?1 AND priority = ?2"},
+    {"SELECT MAX(priority) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1 "
+     "AND queue = ?1",
      "SELECT MAX(priority) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1 "
-     "AND priority < ?1",
+     "AND queue = ?1 AND priority < ?2",
      "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 AND external = 1 "
-     "AND priority = ?1"},
+     "AND queue = ?1 AND priority = ?2"},
 };
+// Waiting jobs whose run_at has come are runnable too, though not marked due yet: a range
+// of jobs_waiting, as short as the time since the last claim.
+constexpr std::string_view sql_overdue_by_queue =
+    "SELECT queue, MIN(run_at) FROM jobs INDEXED BY jobs_waiting WHERE state = 'queued' AND due = 0 AND run_at <= ?1 "
+    "GROUP BY queue";
+
+std::optional<std::int64_t> seek(Database& db, std::string_view sql, const std::string& queue,
+                                 std::optional<std::int64_t> level = std::nullopt) {
+    auto s = db.cached(sql);
+    s->bind(1, queue);
+    if (level) s->bind(2, *level);
+    s->step();
+    return s->column_optional_int64(0);
+}
+
+std::optional<millis> oldest_due_in(Database& db, const std::string& queue) {
+    std::optional<millis> oldest;
+    for (const auto& seeks : level_seeks) {
+        for (auto level = seek(db, seeks.top, queue); level; level = seek(db, seeks.next_below, queue, level)) {
+            const auto first = seek(db, seeks.oldest_at, queue, level);
+            if (first && (!oldest || *first < *oldest)) oldest = first;
+        }
+    }
+    return oldest;
+}
+
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
@@ -136,9 +164,10 @@ void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).
 
 std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
 
-std::optional<millis> oldest_runnable_at(Database& db, millis now) {
-    // One read transaction, so both seeks see the same state: a claim marking jobs due
-    // between them would hide those jobs from both.
+std::map<std::string, millis> oldest_runnable_by_queue(Database& db, const std::vector<std::string>& queues,
+                                                      millis now) {
+    // One read transaction, so every seek sees the same state: a claim marking jobs due
+    // between them would hide those jobs from both kinds.
     db.cached("BEGIN")->run();
     struct End {
         Database& db;
@@ -154,16 +183,15 @@ std::optional<millis> oldest_runnable_at(Database& db, millis now) {
             }
         }
     } end{db};
-    std::optional<millis> oldest;
-    for (const auto& seeks : level_seeks) {
-        for (auto level = single_optional(db, seeks.top); level; level = single_optional(db, seeks.next_below, level)) {
-            const auto first = single_optional(db, seeks.oldest_at, level);
-            if (first && (!oldest || *first < *oldest)) oldest = first;
-        }
+    std::map<std::string, millis> oldest;
+    for (const auto& queue : queues)
+        if (const auto first = oldest_due_in(db, queue)) oldest.emplace(queue, *first);
+    auto s = db.cached(sql_overdue_by_queue);
+    s->bind(1, now);
+    while (s->step()) {
+        const auto [entry, added] = oldest.try_emplace(s->column_text(0), s->column_int64(1));
+        if (!added) entry->second = std::min(entry->second, s->column_int64(1));
     }
-    // A waiting job whose run_at has come is runnable too, though not marked due yet.
-    if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now && (!oldest || *waiting < *oldest))
-        oldest = waiting;
     return oldest;
 }
 

@@ -9,6 +9,7 @@
 #include "storage/sqlite/sqlite.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,9 +42,11 @@ void mark_due(Database& db, core::millis now);
 // The earliest run_at of a job waiting for it (not yet due).
 std::optional<core::millis> earliest_waiting(Database& db);
 
-// The earliest run_at among runnable jobs at `now`, due or waiting: a seek per priority
-// level among due jobs, and one among waiting jobs, in a read transaction of its own (not
-// to be called inside another).
-std::optional<core::millis> oldest_runnable_at(Database& db, core::millis now);
+// Per queue, the earliest run_at among its runnable jobs at `now`, due or waiting (queues
+// with none left out): a seek per priority level among each of `queues`' due jobs (the
+// queues with queued jobs), and a range of the waiting ones that have come due, in a read
+// transaction of its own (not to be called inside another).
+std::map<std::string, core::millis> oldest_runnable_by_queue(Database& db, const std::vector<std::string>& queues,
+                                                             core::millis now);
 
 }  // namespace jobq::storage

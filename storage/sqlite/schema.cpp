@@ -163,6 +163,27 @@ CREATE TABLE schedules (
 ) WITHOUT ROWID;
 )sql";
 
+// v8: queue settings (core/queue_settings.hpp), and claim orders per queue. A claim
+// shares free workers among queues by their weights and limits, reading each queue's
+// jobs in its own order (priority, run_at, id): the orders lead with the queue, in place
+// of the v6 ones, so a job's insert and claim write no more index entries than before.
+// A queue's rate_limit is both of its columns or neither.
+constexpr std::string_view schema_v8 = R"sql(
+CREATE TABLE queues (
+    name            TEXT PRIMARY KEY,
+    paused          INTEGER NOT NULL,
+    concurrency     INTEGER,
+    rate_per_second REAL,
+    rate_burst      INTEGER,
+    weight          INTEGER NOT NULL,
+    CHECK ((rate_per_second IS NULL) = (rate_burst IS NULL))
+) WITHOUT ROWID;
+DROP INDEX jobs_claim_order;
+DROP INDEX jobs_lease_order;
+CREATE INDEX jobs_claim_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 0;
+CREATE INDEX jobs_lease_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 1;
+)sql";
+
 // A new database is made as v4 and taken to the current version by the same steps as an
 // existing one (on no rows, they cost nothing).
 void create_v4(Database& db) {
@@ -254,6 +275,7 @@ void migrate(Database& db, std::int64_t now_ms) {
         if (found < 5) db.exec(schema_v5);
         if (found < 6) db.exec(schema_v6);
         if (found < 7) db.exec(schema_v7);
+        if (found < 8) db.exec(schema_v8);
         check_foreign_keys(db);
         db.set_user_version(schema_version);
         tx.commit();

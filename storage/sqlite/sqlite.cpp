@@ -65,6 +65,13 @@ void Statement::reset() {
 
 std::int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(stmt_.get(), index); }
 
+double Statement::column_double(int index) const { return sqlite3_column_double(stmt_.get(), index); }
+
+Statement& Statement::bind_double(int index, double value) {
+    if (const int rc = sqlite3_bind_double(stmt_.get(), index, value); rc != SQLITE_OK) db_->fail(rc, "bind");
+    return *this;
+}
+
 std::string Statement::column_text(int index) const {
     const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), index));
     return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_.get(), index))) : std::string();

@@ -36,6 +36,8 @@ public:
     Statement& bind(int index, const std::optional<std::string>& text);
     Statement& bind(int index, const std::optional<std::int64_t>& value);
     Statement& bind_null(int index);
+    // Named apart from bind(): an int argument would be ambiguous between the two.
+    Statement& bind_double(int index, double value);
 
     // True when a row is available; false when done.
     bool step();
@@ -49,6 +51,7 @@ public:
     std::optional<std::string> column_optional_text(int index) const;
     std::optional<std::int64_t> column_optional_int64(int index) const;
     bool column_is_null(int index) const;
+    double column_double(int index) const;
 
 private:
     struct finalizer {

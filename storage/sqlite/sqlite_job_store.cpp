@@ -16,25 +16,23 @@ using core::millis;
 
 namespace {
 
-// The first due jobs in claim order: the first rows of jobs_claim_order, however many
-// priority levels or waiting jobs there are. They are read first and then leased one by one
-// by rowid: a single `UPDATE ... WHERE id IN (SELECT ...) RETURNING` did the same with three
-// temporary tables (the subquery's ids, the rows to change, the rows returned), a cost
-// every claim paid: 6% of the database thread's work when jobs arrive one at a time.
+// The first due jobs of one queue in its claim order: the first rows of jobs_claim_order
+// from the queue's, however many priority levels or waiting jobs there are. They are read
+// first and then leased one by one by rowid: a single `UPDATE ... WHERE id IN (SELECT ...)
+// RETURNING` did the same with three temporary tables (the subquery's ids, the rows to
+// change, the rows returned), a cost every claim paid.
 // `due` alone says runnable (not run_at against the claim's clock): a wall clock that
 // stepped back must not leave a due job unclaimed and outside every wake-up.
 // INDEXED BY: without statistics (nothing runs ANALYZE) the planner may take jobs_state
 // (state = 'queued') instead, and sort every queued job for the order.
 constexpr std::string_view sql_due =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order "
-    "WHERE state = 'queued' AND due = 1 AND external = 0 ORDER BY priority DESC, run_at, id LIMIT ?1";
-// The same, narrowed to some types and queues (a JSON array each; NULL: any). The index
-// still gives the order, but rows of other types or queues are read and passed over: a
-// narrowed claim costs more when those lead the order.
+    "WHERE state = 'queued' AND due = 1 AND external = 0 AND queue = ?2 ORDER BY priority DESC, run_at, id LIMIT ?1";
+// The same, narrowed to some types (a JSON array): the index still gives the order, but
+// rows of other types are read and passed over.
 constexpr std::string_view sql_due_narrowed =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' AND due = 1 "
-    "AND external = 0 AND (?3 IS NULL OR type IN (SELECT value FROM json_each(?3))) "
-    "AND (?4 IS NULL OR queue IN (SELECT value FROM json_each(?4))) "
+    "AND external = 0 AND queue = ?2 AND type IN (SELECT value FROM json_each(?3)) "
     "ORDER BY priority DESC, run_at, id LIMIT ?1";
 constexpr std::string_view sql_lease =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3 "
@@ -62,20 +60,18 @@ constexpr std::string_view sql_record_lost =
     "WHERE state = 'processing' AND lease_expires_at <= ?3 AND (external = 0 OR lease_expires_at <= ?4) "
     "ON CONFLICT DO NOTHING";
 
-std::vector<Job> read_due(Database& db, const core::ClaimRequest& request) {
-    const bool narrowed = !request.types.empty() || !request.queues.empty();
+std::vector<Job> read_due(Database& db, const core::ClaimRequest& request, const std::string& queue, std::size_t n) {
+    const bool narrowed = !request.types.empty();
     auto s = db.cached(narrowed ? sql_due_narrowed : sql_due);
-    s->bind(1, static_cast<std::int64_t>(request.max));
-    if (narrowed) s->bind(3, json_name_list(request.types)).bind(4, json_name_list(request.queues));
+    s->bind(1, static_cast<std::int64_t>(n)).bind(2, queue);
+    if (narrowed) s->bind(3, json_name_list(request.types));
     std::vector<Job> jobs;
     while (s->step()) jobs.push_back(read_job(*s));
     return jobs;
 }
 
-// Inside the claim's transaction, so no other write comes between the read and the leases.
-std::vector<Job> claim_due(Database& db, core::JobChanges& changes, const core::ClaimRequest& request) {
-    mark_due(db, request.now);
-    std::vector<Job> jobs = read_due(db, request);
+// Leases the jobs a claim read, inside its transaction (no other write comes between).
+void lease_claimed(Database& db, core::JobChanges& changes, const core::ClaimRequest& request, std::vector<Job>& jobs) {
     for (auto& job : jobs) {
         if (db.cached(sql_lease)->bind(1, job.id).bind(2, request.lease_until).bind(3, request.now).run() != 1)
             throw core::StorageError("claim: job " + std::to_string(job.id) + " is no longer queued");
@@ -85,9 +81,7 @@ std::vector<Job> claim_due(Database& db, core::JobChanges& changes, const core::
         job.started_at = request.now;
         changes.moved(job.queue, job.type, core::JobState::queued, core::JobState::processing, core::JobEvent::started);
     }
-    return jobs;
 }
-
 
 // Runs a statement that moves processing jobs to `to` and answers each one's queue and
 // type; returns how many it moved.
@@ -141,6 +135,7 @@ SqliteJobStore::SqliteJobStore(StoreOptions options) {
         migrate(*db_, core::system_now_ms());
         if (options.max_bytes > 0) limit_size(*db_, options.max_bytes);
         kept_ = std::make_unique<KeptCounts>(*db_);
+        rules_ = std::make_unique<core::QueueRules>(load_queue_settings(*db_));
     });
     auto opened = open.get_future();
     asio::post(executor_.executor(), [&open] { open(); });
@@ -164,6 +159,7 @@ void SqliteJobStore::close() noexcept {
     // blocking(), which hands fn the connection: after a failed open there is none.
     std::packaged_task<void()> task([this] {
         group_.reset();
+        rules_.reset();
         kept_.reset();
         db_.reset();
     });
@@ -185,8 +181,16 @@ asio::awaitable<std::optional<Job>> SqliteJobStore::get(core::job_id id) {
 asio::awaitable<std::vector<Job>> SqliteJobStore::claim(core::ClaimRequest request) {
     // Redoable: a claim lost in a power failure leaves the jobs queued.
     return in_transaction<std::vector<Job>>(
-        [request = std::move(request)](Database& db, core::JobChanges& changes) {
-            return claim_due(db, changes, request);
+        [this, request = std::move(request)](Database& db, core::JobChanges& changes) {
+            mark_due(db, request.now);
+            const auto loads = core::queue_loads(kept_->counts(), changes, request.queues);
+            auto jobs = core::take_by_rules(*rules_, request.max, loads, request.now,
+                                            [&](const std::string& queue, std::size_t n) {
+                                                auto read = read_due(db, request, queue, n);
+                                                lease_claimed(db, changes, request, read);
+                                                return read;
+                                            });
+            return jobs;
         },
         Durability::redoable);
 }

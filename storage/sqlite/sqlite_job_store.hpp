@@ -8,6 +8,8 @@
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
 #include "core/lease_store.hpp"
+#include "core/queue_rules.hpp"
+#include "core/queue_settings.hpp"
 #include "core/schedule_store.hpp"
 #include "storage/sqlite/db_executor.hpp"
 #include "storage/sqlite/group_commit.hpp"
@@ -36,7 +38,8 @@ struct StoreOptions {
 class SqliteJobStore final : public core::JobStore,
                              public core::JobAdmin,
                              public core::LeaseStore,
-                             public core::ScheduleStore {
+                             public core::ScheduleStore,
+                             public core::QueueSettingsStore {
 public:
     // Opens and migrates the database on the DB thread; throws StorageError on failure.
     explicit SqliteJobStore(StoreOptions options);
@@ -90,6 +93,13 @@ public:
                                                                          std::optional<core::millis> next_run_at,
                                                                          core::millis now) override;
 
+    // core::QueueSettingsStore, in sqlite_queue_store.cpp.
+    boost::asio::awaitable<core::QueueSettings> update_queue(std::string queue, core::QueueSettingsPatch patch) override;
+    core::QueueSettingsMap queue_settings() const override;
+    boost::asio::awaitable<std::map<std::string, core::millis>> oldest_runnable_by_queue(core::millis now) override;
+    // The rules claims and leases obey (the settings in memory): any thread.
+    const core::QueueRules& queue_rules() const { return *rules_; }
+
     // Folds the WAL into the database file (at shutdown). Blocking: not on the io_context.
     void checkpoint();
 
@@ -133,9 +143,17 @@ private:
     template <class R>
     R blocking(std::function<R(Database&)> fn);
 
+    static core::QueueSettingsMap load_queue_settings(Database& db);
+    boost::asio::awaitable<core::QueueSettings> write_queue_settings(std::string queue, core::QueueSettingsPatch patch);
+    // The rules as stored, after a transaction that changed them failed.
+    boost::asio::awaitable<int> reload_queue_rules();
+    // From the kept counts: where the oldest runnable job may be.
+    std::vector<std::string> queues_with_queued_jobs() const;
+
     DbExecutor executor_;  // declared first: destroyed last, after the connection
     std::unique_ptr<Database> db_;
     std::unique_ptr<KeptCounts> kept_;
+    std::unique_ptr<core::QueueRules> rules_;  // loaded with the database; changed on the DB thread
     std::unique_ptr<GroupCommit> group_;
     std::unique_ptr<ReadPool> readers_;
 };

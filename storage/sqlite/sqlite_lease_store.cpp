@@ -13,12 +13,12 @@ using core::millis;
 
 namespace {
 
-// As the built-in claim (sqlite_job_store.cpp), over external jobs; narrowed by a JSON
-// array of types and of queues (NULL: any).
+// As the built-in claim (sqlite_job_store.cpp), over one queue's external jobs; narrowed
+// by a JSON array of types (NULL: any).
 constexpr std::string_view sql_leasable =
     "SELECT " JOBQ_JOB_COLUMNS " FROM jobs INDEXED BY jobs_lease_order WHERE state = 'queued' AND due = 1 "
-    "AND external = 1 AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2))) "
-    "AND (?3 IS NULL OR queue IN (SELECT value FROM json_each(?3))) ORDER BY priority DESC, run_at, id LIMIT ?1";
+    "AND external = 1 AND queue = ?3 AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2))) "
+    "ORDER BY priority DESC, run_at, id LIMIT ?1";
 constexpr std::string_view sql_take =
     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, lease_expires_at = ?2, started_at = ?3, "
     "lease_token = ?4, worker = ?5 WHERE id = ?1 AND state = 'queued'";
@@ -32,14 +32,14 @@ constexpr std::size_t max_leased_payload_bytes = 8 << 20;
 constexpr std::string_view sql_extend =
     "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND state = 'processing' AND attempts = ?2";
 
-std::vector<core::LeasedJob> lease_due(Database& db, core::JobChanges& changes, const core::LeaseRequest& request) {
-    db.cached(sql_mark_external_due)->bind(1, request.now).run();
+// Reads up to n of one queue's leasable jobs, while the request's payload stays under its
+// limit (`payload_bytes` counts it over the whole request), and leases them.
+std::vector<core::LeasedJob> lease_from(Database& db, core::JobChanges& changes, const core::LeaseRequest& request,
+                                        const std::string& queue, std::size_t n, std::size_t& payload_bytes) {
     std::vector<Job> jobs;
     {
         auto s = db.cached(sql_leasable);
-        s->bind(1, static_cast<std::int64_t>(request.max)).bind(2, json_name_list(request.types));
-        s->bind(3, json_name_list(request.queues));
-        std::size_t payload_bytes = 0;
+        s->bind(1, static_cast<std::int64_t>(n)).bind(2, json_name_list(request.types)).bind(3, queue);
         while (payload_bytes < max_leased_payload_bytes && s->step()) {
             jobs.push_back(read_job(*s));
             payload_bytes += jobs.back().payload.size();
@@ -97,8 +97,14 @@ core::Result<Job> settle_leased(Database& db, core::JobChanges& changes, const c
 boost::asio::awaitable<std::vector<core::LeasedJob>> SqliteJobStore::lease(core::LeaseRequest request) {
     // Redoable, as a claim: a lease lost in a power failure leaves its jobs queued.
     return in_transaction<std::vector<core::LeasedJob>>(
-        [request = std::move(request)](Database& db, core::JobChanges& changes) {
-            return lease_due(db, changes, request);
+        [this, request = std::move(request)](Database& db, core::JobChanges& changes) {
+            db.cached(sql_mark_external_due)->bind(1, request.now).run();
+            const auto loads = core::queue_loads(kept_->counts(), changes, request.queues);
+            std::size_t payload_bytes = 0;
+            return core::take_by_rules(*rules_, request.max, loads, request.now,
+                                       [&](const std::string& queue, std::size_t n) {
+                                           return lease_from(db, changes, request, queue, n, payload_bytes);
+                                       });
         },
         Durability::redoable);
 }

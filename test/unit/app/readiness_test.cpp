@@ -31,7 +31,7 @@ struct ApiFixture {
     NoNotifier notifier;
     ScriptedLoops loops;
     core::HandlerRegistry handlers;
-    app::Api api{{store, store, store, store, store, store}, notifier, loops, handlers, nullptr, app::ApiOptions{}, core::system_clock()};
+    app::Api api{{store, store, store, store, store, store, store}, notifier, loops, handlers, nullptr, app::ApiOptions{}, core::system_clock()};
 
     net::HttpResponse readyz() { return test::run_awaitable(io, api.handle(net::HttpRequest{"GET", "/readyz", "", "", ""})); }
 };

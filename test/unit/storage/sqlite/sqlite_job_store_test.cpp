@@ -212,6 +212,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_database_is_upgraded_in_place) {
             db.exec("PRAGMA writable_schema=OFF");
             db.exec("DROP TABLE job_counts");  // came with version 5
             db.exec("DROP TABLE schedules");   // came with version 7
+            db.exec("DROP TABLE queues");      // came with version 8
             db.set_user_version(2);
             tx.commit();
             return 0;
@@ -255,8 +256,8 @@ BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixt
     for (int level = 0; level < 1000; ++level) enqueue(noop(t0 + 10'000, level));  // not yet due
     const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
         std::string text;
-        for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_claim_order "
-                                "WHERE state = 'queued' AND due = 1 AND external = 0 ORDER BY priority DESC, run_at, id LIMIT 10",
+        for (const auto* sql : {"EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_claim_order WHERE state = 'queued' "
+                                "AND due = 1 AND external = 0 AND queue = ?2 ORDER BY priority DESC, run_at, id LIMIT 10",
                                 "EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_waiting "
                                 "WHERE state = 'queued' AND due = 0"}) {
             auto s = db.cached(sql);
@@ -264,7 +265,7 @@ BOOST_FIXTURE_TEST_CASE(claim_cost_does_not_grow_with_priority_levels, StoreFixt
         }
         return text;
     }));
-    BOOST_TEST(plan.find("USING INDEX jobs_claim_order") != std::string::npos, plan);
+    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_claim_order (queue=?)") != std::string::npos, plan);
     BOOST_TEST(plan.find("USE TEMP B-TREE") == std::string::npos, plan);  // the index gives the order
     BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_waiting") != std::string::npos, plan);
 }
@@ -450,12 +451,12 @@ BOOST_FIXTURE_TEST_CASE(the_oldest_runnable_job_is_found_across_priority_levels,
     BOOST_TEST(run_awaitable(io, store.oldest_runnable(t0 + 1'000'000'000)).value() == past);
     const auto plan = run_awaitable(io, store.on_db_thread<std::string>([](storage::Database& db) {
         auto s = db.cached("EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM jobs INDEXED BY jobs_claim_order "
-                           "WHERE state = 'queued' AND due = 1 AND external = 0 AND priority = ?1");
+                           "WHERE state = 'queued' AND due = 1 AND external = 0 AND queue = ?1 AND priority = ?2");
         std::string text;
         while (s->step()) text += s->column_text(3) + "\n";
         return text;
     }));
-    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_claim_order (priority=?)") != std::string::npos, plan);
+    BOOST_TEST(plan.find("SEARCH jobs USING INDEX jobs_claim_order (queue=? AND priority=?)") != std::string::npos, plan);
 }
 
 BOOST_FIXTURE_TEST_CASE(retention_seeks_an_index_and_never_scans_the_table, StoreFixture) {

@@ -1,0 +1,128 @@
+#pragma once
+// The queues' rules as claims obey them: a paused queue gives nothing, a concurrency limit
+// caps its jobs processing, a rate limit is a token bucket on starts, and when queues
+// compete for fewer free workers than they have jobs, each gets a share in proportion to
+// its weight (stride scheduling: every queue has a pass, advanced by 1/weight for each
+// job it starts; the lowest pass goes next). Within a queue the order stays the store's
+// (priority, run_at, id).
+//
+// A claim is a Round: shares() says how many jobs to read from each queue, took() says
+// how many were, and the shares of what is left go to the queues that still have jobs.
+// Built-in claims and external leases go through the same rules, so a queue's limits
+// hold for both. Thread-safe; the rounds themselves run one at a time (on the store's
+// writing thread), since each counts on the processing jobs it was given.
+
+#include "core/job.hpp"
+#include "core/job_changes.hpp"
+#include "core/job_counts.hpp"
+#include "core/queue_settings.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jobq::core {
+
+// What a claim knows of one queue: its jobs queued (due or not, of any kind: what it can
+// give at most) and processing.
+struct QueueLoad {
+    std::string queue;
+    std::int64_t queued = 0;
+    std::int64_t processing = 0;
+};
+
+// Every queue with queued jobs, from the kept counts and the changes of the transaction
+// under way (not yet in them); only those named in `only` unless it is empty.
+std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pending,
+                                   const std::vector<std::string>& only);
+
+struct QueueShare {
+    std::string queue;
+    std::size_t jobs = 0;
+};
+
+class QueueRules {
+public:
+    explicit QueueRules(QueueSettingsMap settings = {});
+    QueueRules(const QueueRules&) = delete;
+    QueueRules& operator=(const QueueRules&) = delete;
+
+    // Default settings forget the queue.
+    void set(const std::string& queue, const QueueSettings& settings);
+    QueueSettings of(std::string_view queue) const;
+    QueueSettingsMap all() const;
+    bool limits_concurrency(std::string_view queue) const;
+
+    // When the first queue held back by its rate limit alone gets its next token: whoever
+    // waits for jobs looks again then.
+    std::optional<millis> next_token_at() const;
+
+    class Round {
+    public:
+        // How many jobs to read from each queue, out of what is left to give, among the
+        // queues that may still give: empty when the round is over.
+        std::vector<QueueShare> shares();
+        // `got` of `asked` jobs of the queue were taken (its tokens spent, its pass
+        // advanced); fewer than asked: it has no more this round.
+        void took(const std::string& queue, std::size_t asked, std::size_t got);
+        std::size_t left() const { return left_; }
+
+    private:
+        friend class QueueRules;
+        struct Entry {
+            std::string queue;
+            std::int32_t weight = 1;
+            std::size_t cap = 0;  // jobs it may still give
+            bool exhausted = false;
+        };
+        Round(QueueRules& rules, std::size_t free, millis now) : rules_(rules), left_(free), now_(now) {}
+        QueueRules& rules_;
+        std::size_t left_;
+        millis now_;
+        std::vector<Entry> entries_;
+    };
+
+    // A claim of up to `free` jobs at `now`, among `loads`.
+    Round begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now);
+
+private:
+    struct Bucket {
+        double tokens = 0;
+        millis at = 0;
+    };
+    // Tokens of a rate-limited queue at `now` (refilled). Lock held.
+    Bucket& bucket(const std::string& queue, const RateLimit& limit, millis now);
+    // How many jobs of the queue this round may start at most (its limits). Lock held.
+    std::size_t cap_of(const QueueLoad& load, const QueueSettings& settings, millis now);
+
+    mutable std::mutex mutex_;
+    QueueSettingsMap settings_;                        // guarded by mutex_
+    std::map<std::string, Bucket, std::less<>> buckets_;  // guarded by mutex_
+    std::map<std::string, double, std::less<>> passes_;   // guarded by mutex_
+    std::map<std::string, millis, std::less<>> held_;     // queue -> its next token; guarded by mutex_
+    double virtual_time_ = 0;                             // guarded by mutex_
+};
+
+// One claim through the rules: `read(queue, n)` reads up to n of the queue's runnable jobs
+// in its claim order (and takes them); it is asked again, for the shares of what is left,
+// until `max` are taken or no queue has more to give.
+template <class Read>
+auto take_by_rules(QueueRules& rules, std::size_t max, const std::vector<QueueLoad>& loads, millis now, Read&& read) {
+    auto round = rules.begin(max, loads, now);
+    decltype(read(std::string(), std::size_t{})) taken;
+    for (auto shares = round.shares(); !shares.empty(); shares = round.shares()) {
+        for (const auto& share : shares) {
+            auto got = read(share.queue, share.jobs);
+            round.took(share.queue, share.jobs, got.size());
+            for (auto& item : got) taken.push_back(std::move(item));
+        }
+    }
+    return taken;
+}
+
+}  // namespace jobq::core

@@ -1,0 +1,204 @@
+// core::QueueRules: pause, concurrency, rate limits and weights as a claim round obeys
+// them, with a pretend store (a backlog count per queue) in place of the database. That
+// the stores and the engine obey them end to end: integration/queues.
+#include "core/queue_rules.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace jobq;
+using core::QueueLoad;
+using core::QueueRules;
+using core::QueueSettings;
+
+namespace {
+
+constexpr core::millis t0 = 1'800'000'000'000;
+
+// Runnable jobs per queue, taken by claims through the rules.
+struct Backlog {
+    std::map<std::string, std::int64_t> runnable;
+    std::map<std::string, std::int64_t> processing;
+
+    std::vector<QueueLoad> loads() const {
+        std::vector<QueueLoad> out;
+        for (const auto& [queue, n] : runnable)
+            if (n > 0) out.push_back({queue, n, processing.count(queue) ? processing.at(queue) : 0});
+        return out;
+    }
+
+    // Jobs started per queue by one claim of up to `free`.
+    std::map<std::string, std::int64_t> claim(QueueRules& rules, std::size_t free, core::millis now) {
+        const auto taken = core::take_by_rules(rules, free, loads(), now, [&](const std::string& queue, std::size_t n) {
+            const auto got = std::min<std::int64_t>(static_cast<std::int64_t>(n), runnable[queue]);
+            runnable[queue] -= got;
+            processing[queue] += got;
+            return std::vector<std::string>(static_cast<std::size_t>(got), queue);
+        });
+        std::map<std::string, std::int64_t> started;
+        for (const auto& queue : taken) ++started[queue];
+        return started;
+    }
+};
+
+QueueSettings weight(std::int32_t w) {
+    QueueSettings s;
+    s.weight = w;
+    return s;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(queue_rules)
+
+BOOST_AUTO_TEST_CASE(free_workers_are_shared_in_proportion_to_the_weights) {
+    QueueRules rules;
+    rules.set("heavy", weight(3));
+    Backlog backlog{{{"heavy", 100'000}, {"light", 100'000}}, {}};
+    std::map<std::string, std::int64_t> started;
+    for (int round = 0; round < 100; ++round)
+        for (const auto& [queue, n] : backlog.claim(rules, 7, t0)) started[queue] += n;
+    BOOST_TEST(started["heavy"] + started["light"] == 700);
+    BOOST_TEST(started["heavy"] == 525);  // 3:1, exactly, over whole turns
+    BOOST_TEST(started["light"] == 175);
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_that_runs_out_gives_its_share_to_the_others) {
+    QueueRules rules;
+    Backlog backlog{{{"a", 2}, {"b", 1'000}, {"c", 1'000}}, {}};
+    const auto started = backlog.claim(rules, 10, t0);
+    BOOST_TEST(started.at("a") == 2);
+    BOOST_TEST(started.at("b") + started.at("c") == 8);
+    BOOST_TEST(std::abs(started.at("b") - started.at("c")) <= 1);
+}
+
+// The loads are an upper bound (queued counts include jobs not yet due): a queue whose
+// store gives fewer than asked is passed over for the rest of the round.
+BOOST_AUTO_TEST_CASE(a_queue_that_gives_fewer_than_counted_is_passed_over) {
+    QueueRules rules;
+    std::vector<QueueLoad> loads = {{"delayed", 1'000, 0}, {"ready", 1'000, 0}};
+    std::map<std::string, std::size_t> asked;
+    const auto taken = core::take_by_rules(rules, 10, loads, t0, [&](const std::string& queue, std::size_t n) {
+        asked[queue] += n;
+        return queue == "delayed" ? std::vector<int>() : std::vector<int>(n, 1);
+    });
+    BOOST_TEST(taken.size() == 10u);
+    BOOST_TEST(asked["delayed"] == 5u);  // asked once, its share
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_with_a_backlog_delays_another_by_at_most_one_round) {
+    QueueRules rules;
+    Backlog backlog{{{"bulk", 1'000'000}}, {}};
+    for (int round = 0; round < 1'000; ++round) backlog.claim(rules, 8, t0);
+    backlog.runnable["tx"] = 3;
+    // The idle queue joins level with the busy one: half the next round, not a wait behind
+    // a million jobs, nor (having saved up no credit) the whole of it.
+    const auto started = backlog.claim(rules, 8, t0);
+    BOOST_TEST(started.at("tx") == 3);
+    BOOST_TEST(started.at("bulk") == 5);
+    // Then, with a backlog of its own, each has had the same share over the two rounds.
+    backlog.runnable["tx"] = 100;
+    const auto next = backlog.claim(rules, 8, t0);
+    BOOST_TEST(started.at("tx") + next.at("tx") == 8);
+    BOOST_TEST(started.at("bulk") + next.at("bulk") == 8);
+    const auto third = backlog.claim(rules, 8, t0);
+    BOOST_TEST(third.at("tx") == 4);
+    BOOST_TEST(third.at("bulk") == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_paused_queue_gives_nothing) {
+    QueueRules rules;
+    QueueSettings paused;
+    paused.paused = true;
+    rules.set("held", paused);
+    Backlog backlog{{{"held", 10}, {"other", 3}}, {}};
+    const auto started = backlog.claim(rules, 10, t0);
+    BOOST_TEST(started.count("held") == 0u);
+    BOOST_TEST(started.at("other") == 3);
+    rules.set("held", QueueSettings{});
+    BOOST_TEST(backlog.claim(rules, 10, t0).at("held") == 10);
+    BOOST_TEST(rules.all().empty());  // default settings are forgotten
+}
+
+BOOST_AUTO_TEST_CASE(a_concurrency_limit_counts_the_jobs_processing) {
+    QueueRules rules;
+    QueueSettings limited;
+    limited.concurrency = 3;
+    rules.set("q", limited);
+    BOOST_TEST(rules.limits_concurrency("q"));
+    BOOST_TEST(!rules.limits_concurrency("other"));
+    Backlog backlog{{{"q", 100}}, {{"q", 1}}};
+    BOOST_TEST(backlog.claim(rules, 10, t0).at("q") == 2);
+    BOOST_TEST(backlog.claim(rules, 10, t0).empty());
+    backlog.processing["q"] = 0;  // all three finished
+    BOOST_TEST(backlog.claim(rules, 10, t0).at("q") == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_rate_limit_spends_tokens_and_says_when_the_next_comes) {
+    QueueRules rules;
+    QueueSettings limited;
+    limited.rate_limit = core::RateLimit{20, 5};
+    rules.set("q", limited);
+    Backlog backlog{{{"q", 1'000}}, {}};
+    BOOST_TEST(backlog.claim(rules, 100, t0).at("q") == 5);  // the burst
+    BOOST_TEST(!rules.next_token_at().has_value());          // not yet found short
+    BOOST_TEST(backlog.claim(rules, 100, t0).empty());
+    BOOST_TEST(rules.next_token_at().value() == t0 + 50);  // one token every 50 ms
+    BOOST_TEST(backlog.claim(rules, 100, t0 + 49).empty());
+    BOOST_TEST(backlog.claim(rules, 100, t0 + 50).at("q") == 1);
+    BOOST_TEST(backlog.claim(rules, 100, t0 + 1'050).at("q") == 5);  // refilled up to the burst only
+    // Over a long stretch, the rate: 20 a second.
+    std::int64_t started = 0;
+    for (core::millis t = t0 + 1'055; t <= t0 + 11'050; t += 5)
+        for (const auto& [queue, n] : backlog.claim(rules, 100, t)) started += n;
+    BOOST_TEST(started == 200);
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_for_a_token_ends_when_the_limit_is_lifted) {
+    QueueRules rules;
+    QueueSettings limited;
+    limited.rate_limit = core::RateLimit{1, 1};
+    rules.set("q", limited);
+    Backlog backlog{{{"q", 10}}, {}};
+    backlog.claim(rules, 10, t0);
+    backlog.claim(rules, 10, t0);
+    BOOST_TEST(rules.next_token_at().has_value());
+    rules.set("q", QueueSettings{});
+    BOOST_TEST(!rules.next_token_at().has_value());
+    BOOST_TEST(backlog.claim(rules, 10, t0).at("q") == 9);
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_for_a_token_that_came_is_forgotten_at_the_next_round) {
+    QueueRules rules;
+    QueueSettings limited;
+    limited.rate_limit = core::RateLimit{10, 1};
+    rules.set("q", limited);
+    Backlog backlog{{{"q", 2}}, {}};
+    backlog.claim(rules, 10, t0);
+    backlog.claim(rules, 10, t0);
+    BOOST_TEST(rules.next_token_at().value() == t0 + 100);
+    backlog.runnable["q"] = 0;  // cancelled meanwhile: nothing to wait for
+    backlog.claim(rules, 10, t0 + 100);
+    BOOST_TEST(!rules.next_token_at().has_value());  // no wake-up left in the past
+}
+
+BOOST_AUTO_TEST_CASE(loads_add_the_transaction_under_way_to_the_kept_counts) {
+    core::JobCounts counts;
+    counts.reset({{core::JobState::queued, "a", "noop", 5}, {core::JobState::processing, "a", "email", 2},
+                  {core::JobState::done, "b", "noop", 7}});
+    core::JobChanges pending;
+    pending.moved("a", "noop", core::JobState::queued, core::JobState::processing);
+    pending.moved("c", "noop", std::nullopt, core::JobState::queued);
+    const auto loads = core::queue_loads(counts, pending, {});
+    BOOST_TEST_REQUIRE(loads.size() == 2u);  // b has no queued job
+    BOOST_TEST(loads[0].queue == "a");
+    BOOST_TEST(loads[0].queued == 4);
+    BOOST_TEST(loads[0].processing == 3);
+    BOOST_TEST(loads[1].queue == "c");
+    BOOST_TEST(core::queue_loads(counts, pending, {"c"}).size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
