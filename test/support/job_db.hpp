@@ -6,6 +6,7 @@
 #include <map>
 #include <utility>
 #include <string>
+#include <vector>
 
 namespace jobq::test {
 
@@ -49,6 +50,26 @@ inline std::size_t count_in_state(const std::string& db_path, const std::string&
     std::size_t n = 0;
     for (const auto& [id, s] : job_states(db_path)) n += s == state;
     return n;
+}
+
+// When each started job of the file last started and finished (0: not yet), in start order.
+struct JobRun {
+    std::int64_t id = 0;
+    std::string queue;
+    std::int64_t created_at = 0;
+    std::int64_t started_at = 0;
+    std::int64_t finished_at = 0;
+};
+
+inline std::vector<JobRun> job_runs(const std::string& db_path) {
+    storage::Database db(db_path, storage::Synchronous::normal);
+    std::vector<JobRun> runs;
+    auto s = db.cached(
+        "SELECT id, queue, created_at, started_at, COALESCE(finished_at, 0) FROM jobs WHERE started_at IS NOT NULL "
+        "ORDER BY started_at, id");
+    while (s->step())
+        runs.push_back({s->column_int64(0), s->column_text(1), s->column_int64(2), s->column_int64(3), s->column_int64(4)});
+    return runs;
 }
 
 }  // namespace jobq::test
