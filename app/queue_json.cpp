@@ -93,7 +93,41 @@ core::Result<std::int32_t> read_weight(const json::value& v) {
     return static_cast<std::int32_t>(*n);
 }
 
+// The length of the UTF-8 sequence at `text` (shortest form, no surrogate, at most
+// U+10FFFF); 0 when it is not one.
+std::size_t utf8_sequence(std::string_view text) {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(0);
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (lead < 0x80) return 1;
+    if (lead >= 0xC2 && lead <= 0xDF) length = 2, code = lead & 0x1F;
+    else if (lead >= 0xE0 && lead <= 0xEF) length = 3, code = lead & 0x0F;
+    else if (lead >= 0xF0 && lead <= 0xF4) length = 4, code = lead & 0x07;
+    else return 0;
+    if (text.size() < length) return 0;
+    for (std::size_t i = 1; i < length; ++i) {
+        if ((byte(i) & 0xC0) != 0x80) return 0;
+        code = (code << 6) | (byte(i) & 0x3F);
+    }
+    const bool overlong = (length == 3 && code < 0x800) || (length == 4 && code < 0x10000);
+    const bool surrogate = code >= 0xD800 && code <= 0xDFFF;
+    return overlong || surrogate || code > 0x10FFFF ? 0 : length;
+}
+
 }  // namespace
+
+bool valid_queue_name(std::string_view name) {
+    if (name.empty() || name.size() > max_queue_name_length) return false;
+    for (std::size_t i = 0; i < name.size();) {
+        const auto c = static_cast<unsigned char>(name[i]);
+        if (c < 0x20 || c == 0x7F) return false;
+        const std::size_t length = utf8_sequence(name.substr(i));
+        if (length == 0) return false;
+        i += length;
+    }
+    return true;
+}
 
 std::string queue_settings_json(const core::QueueSettings& s) {
     std::string out;

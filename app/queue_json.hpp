@@ -13,8 +13,10 @@
 
 namespace jobq::app {
 
-// A queue's name is as a job's: 1 to 128 bytes.
+// A queue's name is as a job's: 1 to 128 bytes of UTF-8 (as a job's JSON body carries it),
+// without control characters (it is a JSON key in /stats and a label in /metrics).
 inline constexpr std::size_t max_queue_name_length = 128;
+bool valid_queue_name(std::string_view name);
 
 struct QueueView {
     std::string name;

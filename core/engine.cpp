@@ -216,7 +216,7 @@ asio::awaitable<std::optional<time_point>> Engine::claim_round() {
     // A queue held back by its rate limit gets a token: a timer, as for a delayed job.
     auto wake_at = next_run_at;
     if (options_.queue_rules)
-        if (const auto token_at = options_.queue_rules->next_token_at())
+        if (const auto token_at = options_.queue_rules->next_token_at(QueueRules::Claimer::built_in))
             wake_at = std::min(wake_at.value_or(*token_at), *token_at);
     co_return wake_at ? steady_deadline(*wake_at - clock_()) : time_point::max();
 }

@@ -1,6 +1,7 @@
 #include "core/queue_rules.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <queue>
 
@@ -8,8 +9,17 @@ namespace jobq::core {
 
 namespace {
 
+// A turn's jobs: at least min_turn (or what the round has left), and a round of more
+// than min_turn × turns_per_round is shared among at least turns_per_round turns.
+constexpr std::size_t min_turn = 16;
+constexpr std::size_t turns_per_round = 8;
+
 constexpr auto queued_index = static_cast<std::size_t>(JobState::queued);
 constexpr auto processing_index = static_cast<std::size_t>(JobState::processing);
+
+// Tokens are spent a whole one per start, refilled a fraction at a time: a hair over the
+// floor, so that fractions adding up to one are not found short of it.
+std::int64_t whole_tokens(double tokens) { return static_cast<std::int64_t>(std::floor(tokens + 1e-9)); }
 
 bool wanted(const std::vector<std::string>& only, std::string_view queue) {
     return only.empty() || std::find(only.begin(), only.end(), queue) != only.end();
@@ -42,12 +52,11 @@ void QueueRules::set(const std::string& queue, const QueueSettings& settings) {
     const std::lock_guard lock(mutex_);
     if (settings.is_default()) settings_.erase(queue);
     else settings_.insert_or_assign(queue, settings);
-    if (!settings.rate_limit) {
-        buckets_.erase(queue);
-        held_.erase(queue);
-    } else if (auto b = buckets_.find(queue); b != buckets_.end()) {
+    // A wait for a token of the old rate says nothing of the new one.
+    for (auto& held : held_) held.erase(queue);
+    if (!settings.rate_limit) buckets_.erase(queue);
+    else if (auto b = buckets_.find(queue); b != buckets_.end())
         b->second.tokens = std::min(b->second.tokens, static_cast<double>(settings.rate_limit->burst));
-    }
 }
 
 QueueSettings QueueRules::of(std::string_view queue) const {
@@ -67,10 +76,10 @@ bool QueueRules::limits_concurrency(std::string_view queue) const {
     return found != settings_.end() && found->second.concurrency.has_value();
 }
 
-std::optional<millis> QueueRules::next_token_at() const {
+std::optional<millis> QueueRules::next_token_at(Claimer claimer) const {
     const std::lock_guard lock(mutex_);
     std::optional<millis> earliest;
-    for (const auto& [queue, at] : held_)
+    for (const auto& [queue, at] : held_[static_cast<std::size_t>(claimer)])
         if (!earliest || at < *earliest) earliest = at;
     return earliest;
 }
@@ -85,75 +94,87 @@ QueueRules::Bucket& QueueRules::bucket(const std::string& queue, const RateLimit
     return b;
 }
 
-std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& settings, millis now) {
+void QueueRules::hold(const std::string& queue, const Bucket& b, const RateLimit& limit, millis now, Claimer claimer) {
+    // The next token's time, at least a millisecond on.
+    const double wait_ms = std::ceil((1.0 - b.tokens) * 1000.0 / limit.per_second);
+    held_[static_cast<std::size_t>(claimer)].insert_or_assign(queue, now + std::max<millis>(1, static_cast<millis>(wait_ms)));
+}
+
+std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& settings, millis now, Claimer claimer) {
     if (settings.paused) return 0;
     std::int64_t cap = load.queued;
     if (settings.concurrency) cap = std::min(cap, std::max<std::int64_t>(0, *settings.concurrency - load.processing));
     if (settings.rate_limit && cap > 0) {
         const Bucket& b = bucket(load.queue, *settings.rate_limit, now);
-        // A hair over: tokens added a fraction at a time must not come out one short.
-        const auto tokens = static_cast<std::int64_t>(std::floor(b.tokens + 1e-9));
-        if (tokens == 0) {
-            // Held back by its rate alone: the next token's time, at least a millisecond on.
-            const double wait_ms = std::ceil((1.0 - b.tokens) * 1000.0 / settings.rate_limit->per_second);
-            held_.insert_or_assign(load.queue, now + std::max<millis>(1, static_cast<millis>(wait_ms)));
-        }
+        const auto tokens = whole_tokens(b.tokens);
+        if (tokens == 0) hold(load.queue, b, *settings.rate_limit, now, claimer);
         cap = std::min(cap, tokens);
     }
     return static_cast<std::size_t>(std::max<std::int64_t>(0, cap));
 }
 
-QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now) {
-    Round round(*this, free, now);
+double QueueRules::pass_of(std::string_view queue) const {
+    const auto pass = passes_.find(queue);
+    return pass == passes_.end() ? virtual_time_ : std::max(pass->second, virtual_time_);
+}
+
+QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer) {
+    Round round(*this, free, now, claimer);
     const std::lock_guard lock(mutex_);
     // Every wait for a token that has come is over; the queues still short of one are held
     // again below, from now.
-    std::erase_if(held_, [now](const auto& entry) { return entry.second <= now; });
+    std::erase_if(held_[static_cast<std::size_t>(claimer)], [now](const auto& entry) { return entry.second <= now; });
     for (const auto& load : loads) {
         const auto found = settings_.find(load.queue);
         const QueueSettings& settings = found == settings_.end() ? QueueSettings{} : found->second;
-        const std::size_t cap = cap_of(load, settings, now);
-        if (cap > 0) round.entries_.push_back({load.queue, settings.weight, cap, false});
+        const std::size_t cap = cap_of(load, settings, now, claimer);
+        if (cap > 0) round.entries_.push_back({load.queue, settings.weight, cap, load.processing});
     }
-    // The virtual time moves up to the lowest pass among the queues that ran ahead of it:
-    // a queue that had no jobs, or none ahead, starts level with it. An idle spell earns no
-    // credit, and a queue that ran ahead keeps its debt.
-    std::optional<double> lowest_pass;
-    for (const auto& entry : round.entries_)
-        if (const auto pass = passes_.find(entry.queue); pass != passes_.end())
-            lowest_pass = std::min(lowest_pass.value_or(pass->second), pass->second);
-    if (lowest_pass) virtual_time_ = std::max(virtual_time_, *lowest_pass);
-    // Passes at or behind the virtual time say nothing more than it does.
-    std::erase_if(passes_, [this](const auto& entry) { return entry.second <= virtual_time_; });
     return round;
 }
 
+QueueRules::Round::Entry* QueueRules::Round::entry(std::string_view queue) {
+    const auto e = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& x) { return x.queue == queue; });
+    return e == entries_.end() ? nullptr : &*e;
+}
+
 std::vector<QueueShare> QueueRules::Round::shares() {
-    // The queues' passes as the jobs given so far would advance them; each job goes to the
-    // lowest, ties to the earlier queue.
+    // The queues' passes as the turns given so far would advance them; each turn goes to
+    // the lowest; among equals, to the queue with fewer jobs processing (one that had none
+    // goes before one that has been running), then to the earlier queue.
     struct Turn {
         double pass;
+        std::int64_t processing;
         std::size_t entry;
         bool operator>(const Turn& other) const {
-            return pass != other.pass ? pass > other.pass : entry > other.entry;
+            if (pass != other.pass) return pass > other.pass;
+            if (processing != other.processing) return processing > other.processing;
+            return entry > other.entry;
         }
     };
     std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
     {
         const std::lock_guard lock(rules_.mutex_);
-        for (std::size_t i = 0; i < entries_.size(); ++i) {
-            const auto& e = entries_[i];
-            if (e.exhausted || e.cap == 0) continue;
-            const auto pass = rules_.passes_.find(e.queue);
-            turns.push({pass == rules_.passes_.end() ? rules_.virtual_time_ : pass->second, i});
-        }
+        for (std::size_t i = 0; i < entries_.size(); ++i)
+            if (!entries_[i].exhausted && entries_[i].cap > 0)
+                turns.push({rules_.pass_of(entries_[i].queue), entries_[i].processing, i});
     }
+    // A turn gives up to min_turn jobs, or an eighth of a larger round, not one job: each
+    // queue a round takes from costs the store a seek, and rows of one queue stored
+    // together are leased together (a page written for many jobs, not one per job). The
+    // passes advance by what each turn gave, so the shares stay in proportion over
+    // consecutive rounds; a queue that joins has a turn in its first round or the next.
+    const std::size_t turn_size = std::max(min_turn, (left_ + turns_per_round - 1) / turns_per_round);
     std::vector<std::size_t> given(entries_.size(), 0);
-    for (std::size_t n = 0; n < left_ && !turns.empty(); ++n) {
+    for (std::size_t n = 0; n < left_ && !turns.empty();) {
         Turn turn = turns.top();
         turns.pop();
         const auto& e = entries_[turn.entry];
-        if (++given[turn.entry] < e.cap) turns.push({turn.pass + 1.0 / e.weight, turn.entry});
+        const std::size_t jobs = std::min({turn_size, e.cap - given[turn.entry], left_ - n});
+        given[turn.entry] += jobs;
+        n += jobs;
+        if (given[turn.entry] < e.cap)
+            turns.push({turn.pass + static_cast<double>(jobs) / e.weight, turn.processing, turn.entry});
     }
     std::vector<QueueShare> out;
     for (std::size_t i = 0; i < entries_.size(); ++i)
@@ -162,19 +183,34 @@ std::vector<QueueShare> QueueRules::Round::shares() {
 }
 
 void QueueRules::Round::took(const std::string& queue, std::size_t asked, std::size_t got) {
-    auto e = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& x) { return x.queue == queue; });
-    if (e == entries_.end()) return;
+    Entry* e = entry(queue);
+    if (!e) return;
     got = std::min({got, e->cap, left_});
     e->cap -= got;
     left_ -= got;
     if (got < asked) e->exhausted = true;
     if (got == 0) return;
+    e->gave = true;
     const std::lock_guard lock(rules_.mutex_);
-    const auto [pass, added] = rules_.passes_.try_emplace(queue, rules_.virtual_time_);
-    pass->second = std::max(pass->second, rules_.virtual_time_) + static_cast<double>(got) / e->weight;
+    rules_.passes_.insert_or_assign(queue, rules_.pass_of(queue) + static_cast<double>(got) / e->weight);
     const auto settings = rules_.settings_.find(queue);
-    if (settings != rules_.settings_.end() && settings->second.rate_limit)
-        rules_.bucket(queue, *settings->second.rate_limit, now_).tokens -= static_cast<double>(got);
+    if (settings == rules_.settings_.end() || !settings->second.rate_limit) return;
+    const auto& limit = *settings->second.rate_limit;
+    Bucket& b = rules_.bucket(queue, limit, now_);
+    b.tokens -= static_cast<double>(got);
+    // Its last token spent and jobs left: it waits for the next one, as if found short.
+    if (whole_tokens(b.tokens) == 0 && !e->exhausted) rules_.hold(queue, b, limit, now_, claimer_);
+}
+
+void QueueRules::Round::end() {
+    const std::lock_guard lock(rules_.mutex_);
+    std::optional<double> lowest;
+    for (const auto& e : entries_)
+        if (e.gave || !e.exhausted) lowest = std::min(lowest.value_or(rules_.pass_of(e.queue)), rules_.pass_of(e.queue));
+    if (!lowest) return;
+    rules_.virtual_time_ = std::max(rules_.virtual_time_, *lowest);
+    // Passes at or behind the virtual time say nothing more than it does.
+    std::erase_if(rules_.passes_, [this](const auto& entry) { return entry.second <= rules_.virtual_time_; });
 }
 
 }  // namespace jobq::core

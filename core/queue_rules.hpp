@@ -17,6 +17,7 @@
 #include "core/job_counts.hpp"
 #include "core/queue_settings.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -58,9 +59,13 @@ public:
     QueueSettingsMap all() const;
     bool limits_concurrency(std::string_view queue) const;
 
-    // When the first queue held back by its rate limit alone gets its next token: whoever
-    // waits for jobs looks again then.
-    std::optional<millis> next_token_at() const;
+    // Who claims: the built-in workers or external workers (leases). Each has its own
+    // waits for tokens, so one's round never ends a wait the other's timer counts on.
+    enum class Claimer { built_in, external };
+
+    // When the first queue held back by its rate limit gets its next token, as the last
+    // rounds of `claimer` found it: whoever waits for jobs looks again then.
+    std::optional<millis> next_token_at(Claimer claimer) const;
 
     class Round {
     public:
@@ -70,6 +75,9 @@ public:
         // `got` of `asked` jobs of the queue were taken (its tokens spent, its pass
         // advanced); fewer than asked: it has no more this round.
         void took(const std::string& queue, std::size_t asked, std::size_t got);
+        // The round is over: the virtual time moves up to the lowest pass among the queues
+        // that gave jobs or had more (not those that turned out to have none due).
+        void end();
         std::size_t left() const { return left_; }
 
     private:
@@ -78,17 +86,22 @@ public:
             std::string queue;
             std::int32_t weight = 1;
             std::size_t cap = 0;  // jobs it may still give
+            std::int64_t processing = 0;
             bool exhausted = false;
+            bool gave = false;
         };
-        Round(QueueRules& rules, std::size_t free, millis now) : rules_(rules), left_(free), now_(now) {}
+        Round(QueueRules& rules, std::size_t free, millis now, Claimer claimer)
+            : rules_(rules), left_(free), now_(now), claimer_(claimer) {}
+        Entry* entry(std::string_view queue);
         QueueRules& rules_;
         std::size_t left_;
         millis now_;
+        Claimer claimer_;
         std::vector<Entry> entries_;
     };
 
     // A claim of up to `free` jobs at `now`, among `loads`.
-    Round begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now);
+    Round begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer);
 
 private:
     struct Bucket {
@@ -97,14 +110,20 @@ private:
     };
     // Tokens of a rate-limited queue at `now` (refilled). Lock held.
     Bucket& bucket(const std::string& queue, const RateLimit& limit, millis now);
-    // How many jobs of the queue this round may start at most (its limits). Lock held.
-    std::size_t cap_of(const QueueLoad& load, const QueueSettings& settings, millis now);
+    // How many jobs of the queue this round may start at most (its limits); a queue short
+    // of a token is held until its next one. Lock held.
+    std::size_t cap_of(const QueueLoad& load, const QueueSettings& settings, millis now, Claimer claimer);
+    // Holds the queue until its bucket has a token again. Lock held.
+    void hold(const std::string& queue, const Bucket& bucket, const RateLimit& limit, millis now, Claimer claimer);
+    // A queue's pass: the virtual time unless it ran ahead. Lock held.
+    double pass_of(std::string_view queue) const;
 
     mutable std::mutex mutex_;
     QueueSettingsMap settings_;                        // guarded by mutex_
     std::map<std::string, Bucket, std::less<>> buckets_;  // guarded by mutex_
     std::map<std::string, double, std::less<>> passes_;   // guarded by mutex_
-    std::map<std::string, millis, std::less<>> held_;     // queue -> its next token; guarded by mutex_
+    // Per claimer, queue -> its next token; guarded by mutex_.
+    std::array<std::map<std::string, millis, std::less<>>, 2> held_;
     double virtual_time_ = 0;                             // guarded by mutex_
 };
 
@@ -112,8 +131,9 @@ private:
 // in its claim order (and takes them); it is asked again, for the shares of what is left,
 // until `max` are taken or no queue has more to give.
 template <class Read>
-auto take_by_rules(QueueRules& rules, std::size_t max, const std::vector<QueueLoad>& loads, millis now, Read&& read) {
-    auto round = rules.begin(max, loads, now);
+auto take_by_rules(QueueRules& rules, QueueRules::Claimer claimer, std::size_t max, const std::vector<QueueLoad>& loads,
+                   millis now, Read&& read) {
+    auto round = rules.begin(max, loads, now, claimer);
     decltype(read(std::string(), std::size_t{})) taken;
     for (auto shares = round.shares(); !shares.empty(); shares = round.shares()) {
         for (const auto& share : shares) {
@@ -122,6 +142,7 @@ auto take_by_rules(QueueRules& rules, std::size_t max, const std::vector<QueueLo
             for (auto& item : got) taken.push_back(std::move(item));
         }
     }
+    round.end();
     return taken;
 }
 

@@ -66,9 +66,10 @@ public:
     // Every queue whose settings were ever set, from memory.
     virtual QueueSettingsMap queue_settings() const = 0;
 
-    // Per queue, the earliest run_at among its jobs due at `now` (queues with none left
-    // out): index seeks per queue and priority level, never a scan. May throw StorageError.
-    virtual boost::asio::awaitable<std::map<std::string, millis>> oldest_runnable_by_queue(millis now) = 0;
+    // Per queue (or only `only`), the earliest run_at among its jobs due at `now` (queues
+    // with none left out): index seeks per queue and priority level. May throw StorageError.
+    virtual boost::asio::awaitable<std::map<std::string, millis>> oldest_runnable_by_queue(
+        millis now, std::optional<std::string> only = std::nullopt) = 0;
 };
 
 }  // namespace jobq::core

@@ -172,12 +172,14 @@ asio::awaitable<Answer> list_queues(ApiContext& ctx, RouteRequest) {
     co_return json_response(200, std::move(body));
 }
 
-// The queue as GET /queues/{name} shows it; 404 when nothing names it.
-asio::awaitable<Answer> queue_answer(ApiContext& ctx, const std::string& name) {
+// The queue as GET /queues/{name} shows it; 404 when nothing names it, unless
+// `exists` (it was just changed: with no job and default settings, it shows as such).
+asio::awaitable<Answer> queue_answer(ApiContext& ctx, const std::string& name, bool exists = false) {
     const core::millis now = ctx.clock();
-    const auto oldest = co_await ctx.stores.queues.oldest_runnable_by_queue(now);
-    const auto views = queue_views(ctx, now, oldest, name);
-    if (views.empty()) co_return no_such_queue(name);
+    const auto oldest = co_await ctx.stores.queues.oldest_runnable_by_queue(now, name);
+    auto views = queue_views(ctx, now, oldest, name);
+    if (views.empty() && !exists) co_return no_such_queue(name);
+    if (views.empty()) views.push_back({name, {}, {}, std::nullopt, finished_last_minute(ctx, now).of(name)});
     co_return json_response(200, queue_json(views.front()));
 }
 
@@ -190,16 +192,18 @@ asio::awaitable<Answer> get_queue(ApiContext& ctx, RouteRequest request) {
 // Changes the queue's settings and answers it as GET shows it. Jobs held back by the old
 // settings may run now: the dispatcher and the long polls look again.
 asio::awaitable<Answer> change_queue(ApiContext& ctx, const RouteRequest& request, core::QueueSettingsPatch patch) {
+    if (ctx.draining)
+        co_return core::make_error(core::errc::unavailable, "the server is shutting down", "shutting_down");
     const auto queue = queue_name(request);
     if (!queue) co_return queue.error();
-    if (queue->empty() || queue->size() > max_queue_name_length)
+    if (!valid_queue_name(*queue))
         co_return core::make_error(core::errc::invalid,
-                                   "a queue's name is 1 to " + std::to_string(max_queue_name_length) + " bytes long",
+                                   "a queue's name is 1 to 128 bytes of UTF-8 without control characters",
                                    "invalid_name");
     co_await ctx.stores.queues.update_queue(*queue, patch);
     ctx.notifier.notify_enqueued();
     wake_lease_waiters(ctx);
-    co_return co_await queue_answer(ctx, *queue);
+    co_return co_await queue_answer(ctx, *queue, true);
 }
 
 asio::awaitable<Answer> patch_queue(ApiContext& ctx, RouteRequest request) {

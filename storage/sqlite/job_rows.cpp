@@ -50,10 +50,11 @@ constexpr LevelSeeks level_seeks[] = {
      "AND queue = ?1 AND priority = ?2"},
 };
 // Waiting jobs whose run_at has come are runnable too, though not marked due yet: a range
-// of jobs_waiting, as short as the time since the last claim.
+// of jobs_waiting, as short as the time since the last claim marked them (long only while
+// every worker is busy and none frees up: claims mark them).
 constexpr std::string_view sql_overdue_by_queue =
     "SELECT queue, MIN(run_at) FROM jobs INDEXED BY jobs_waiting WHERE state = 'queued' AND due = 0 AND run_at <= ?1 "
-    "GROUP BY queue";
+    "AND (?2 IS NULL OR queue = ?2) GROUP BY queue";
 
 std::optional<std::int64_t> seek(Database& db, std::string_view sql, const std::string& queue,
                                  std::optional<std::int64_t> level = std::nullopt) {
@@ -76,6 +77,28 @@ std::optional<millis> oldest_due_in(Database& db, const std::string& queue) {
 }
 
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
+
+// A read transaction for as long as it lives.
+class ReadTransaction {
+public:
+    explicit ReadTransaction(Database& db) : db_(db) { db_.cached("BEGIN")->run(); }
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+    ~ReadTransaction() {
+        try {
+            db_.cached("COMMIT")->run();
+        } catch (...) {
+            // A read transaction left open would pin this connection's snapshot.
+            try {
+                db_.exec("ROLLBACK");
+            } catch (...) {
+            }
+        }
+    }
+
+private:
+    Database& db_;
+};
 
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
     auto s = db.cached(sql);
@@ -165,33 +188,28 @@ void mark_due(Database& db, millis now) { db.cached(sql_mark_due)->bind(1, now).
 std::optional<millis> earliest_waiting(Database& db) { return single_optional(db, sql_earliest_waiting, std::nullopt); }
 
 std::map<std::string, millis> oldest_runnable_by_queue(Database& db, const std::vector<std::string>& queues,
-                                                      millis now) {
+                                                      millis now, const std::optional<std::string>& only) {
     // One read transaction, so every seek sees the same state: a claim marking jobs due
     // between them would hide those jobs from both kinds.
-    db.cached("BEGIN")->run();
-    struct End {
-        Database& db;
-        ~End() {
-            try {
-                db.cached("COMMIT")->run();
-            } catch (...) {
-                // A read transaction left open would pin this connection's snapshot.
-                try {
-                    db.exec("ROLLBACK");
-                } catch (...) {
-                }
-            }
-        }
-    } end{db};
+    ReadTransaction read(db);
     std::map<std::string, millis> oldest;
     for (const auto& queue : queues)
         if (const auto first = oldest_due_in(db, queue)) oldest.emplace(queue, *first);
     auto s = db.cached(sql_overdue_by_queue);
-    s->bind(1, now);
+    s->bind(1, now).bind(2, only);
     while (s->step()) {
         const auto [entry, added] = oldest.try_emplace(s->column_text(0), s->column_int64(1));
         if (!added) entry->second = std::min(entry->second, s->column_int64(1));
     }
+    return oldest;
+}
+
+std::optional<millis> oldest_runnable_at(Database& db, const std::vector<std::string>& queues, millis now) {
+    ReadTransaction read(db);
+    std::optional<millis> oldest;
+    for (const auto& queue : queues)
+        if (const auto first = oldest_due_in(db, queue)) oldest = std::min(oldest.value_or(*first), *first);
+    if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now) oldest = std::min(oldest.value_or(*waiting), *waiting);
     return oldest;
 }
 

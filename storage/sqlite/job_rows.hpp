@@ -46,7 +46,11 @@ std::optional<core::millis> earliest_waiting(Database& db);
 // with none left out): a seek per priority level among each of `queues`' due jobs (the
 // queues with queued jobs), and a range of the waiting ones that have come due, in a read
 // transaction of its own (not to be called inside another).
+// `only`: that queue alone. The same in one minimum over every queue: the waiting jobs
+// that have come due, one seek for all.
 std::map<std::string, core::millis> oldest_runnable_by_queue(Database& db, const std::vector<std::string>& queues,
-                                                             core::millis now);
+                                                             core::millis now,
+                                                             const std::optional<std::string>& only = std::nullopt);
+std::optional<core::millis> oldest_runnable_at(Database& db, const std::vector<std::string>& queues, core::millis now);
 
 }  // namespace jobq::storage

@@ -167,15 +167,16 @@ CREATE TABLE schedules (
 // shares free workers among queues by their weights and limits, reading each queue's
 // jobs in its own order (priority, run_at, id): the orders lead with the queue, in place
 // of the v6 ones, so a job's insert and claim write no more index entries than before.
-// A queue's rate_limit is both of its columns or neither.
+// A queue's rate_limit is both of its columns or neither; the CHECKs hold what the API
+// accepts, so a row edited by hand cannot give the claims a zero rate or weight.
 constexpr std::string_view schema_v8 = R"sql(
 CREATE TABLE queues (
     name            TEXT PRIMARY KEY,
-    paused          INTEGER NOT NULL,
-    concurrency     INTEGER,
-    rate_per_second REAL,
-    rate_burst      INTEGER,
-    weight          INTEGER NOT NULL,
+    paused          INTEGER NOT NULL CHECK (paused IN (0, 1)),
+    concurrency     INTEGER CHECK (concurrency >= 1),
+    rate_per_second REAL CHECK (rate_per_second > 0),
+    rate_burst      INTEGER CHECK (rate_burst >= 1),
+    weight          INTEGER NOT NULL CHECK (weight BETWEEN 1 AND 1000),
     CHECK ((rate_per_second IS NULL) = (rate_burst IS NULL))
 ) WITHOUT ROWID;
 DROP INDEX jobs_claim_order;

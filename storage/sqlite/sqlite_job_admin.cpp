@@ -253,12 +253,8 @@ core::HistoryWindow SqliteJobStore::history(std::size_t seconds, std::int64_t no
 }
 
 boost::asio::awaitable<std::optional<millis>> SqliteJobStore::oldest_runnable(millis now) {
-    return read<std::optional<millis>>([now, queues = queues_with_queued_jobs()](Database& db) {
-        std::optional<millis> oldest;
-        for (const auto& [queue, at] : storage::oldest_runnable_by_queue(db, queues, now))
-            oldest = std::min(oldest.value_or(at), at);
-        return oldest;
-    });
+    return read<std::optional<millis>>(
+        [now, queues = queues_with_queued_jobs()](Database& db) { return oldest_runnable_at(db, queues, now); });
 }
 
 boost::asio::awaitable<std::size_t> SqliteJobStore::delete_expired(std::optional<core::millis> finished_before,

@@ -96,7 +96,8 @@ public:
     // core::QueueSettingsStore, in sqlite_queue_store.cpp.
     boost::asio::awaitable<core::QueueSettings> update_queue(std::string queue, core::QueueSettingsPatch patch) override;
     core::QueueSettingsMap queue_settings() const override;
-    boost::asio::awaitable<std::map<std::string, core::millis>> oldest_runnable_by_queue(core::millis now) override;
+    boost::asio::awaitable<std::map<std::string, core::millis>> oldest_runnable_by_queue(
+        core::millis now, std::optional<std::string> only) override;
     // The rules claims and leases obey (the settings in memory): any thread.
     const core::QueueRules& queue_rules() const { return *rules_; }
 

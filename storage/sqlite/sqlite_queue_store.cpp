@@ -13,6 +13,8 @@ namespace {
 
 constexpr std::string_view sql_load =
     "SELECT name, paused, concurrency, rate_per_second, rate_burst, weight FROM queues";
+constexpr std::string_view sql_load_one =
+    "SELECT name, paused, concurrency, rate_per_second, rate_burst, weight FROM queues WHERE name = ?1";
 constexpr std::string_view sql_store =
     "INSERT INTO queues (name, paused, concurrency, rate_per_second, rate_burst, weight) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
     "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency, "
@@ -33,19 +35,29 @@ void store_settings(Database& db, const std::string& queue, const core::QueueSet
     s->run();
 }
 
+core::QueueSettings read_settings(const Statement& s) {
+    core::QueueSettings q;
+    q.paused = s.column_int64(1) != 0;
+    q.concurrency = s.column_optional_int64(2);
+    if (!s.column_is_null(3)) q.rate_limit = core::RateLimit{s.column_double(3), s.column_int64(4)};
+    q.weight = static_cast<std::int32_t>(s.column_int64(5));
+    return q;
+}
+
+// As stored (defaults when no row): what a change applies to. Read from the table, not the
+// rules in memory, which a transaction that failed may have changed until they are reloaded.
+core::QueueSettings stored_settings(Database& db, const std::string& queue) {
+    auto s = db.cached(sql_load_one);
+    s->bind(1, queue);
+    return s->step() ? read_settings(*s) : core::QueueSettings{};
+}
+
 }  // namespace
 
 core::QueueSettingsMap SqliteJobStore::load_queue_settings(Database& db) {
     core::QueueSettingsMap settings;
     auto s = db.cached(sql_load);
-    while (s->step()) {
-        core::QueueSettings q;
-        q.paused = s->column_int64(1) != 0;
-        q.concurrency = s->column_optional_int64(2);
-        if (!s->column_is_null(3)) q.rate_limit = core::RateLimit{s->column_double(3), s->column_int64(4)};
-        q.weight = static_cast<std::int32_t>(s->column_int64(5));
-        settings.emplace(s->column_text(0), q);
-    }
+    while (s->step()) settings.emplace(s->column_text(0), read_settings(*s));
     return settings;
 }
 
@@ -58,11 +70,11 @@ std::vector<std::string> SqliteJobStore::queues_with_queued_jobs() const {
 
 boost::asio::awaitable<core::QueueSettings> SqliteJobStore::write_queue_settings(std::string queue,
                                                                                   core::QueueSettingsPatch patch) {
-    // Read, changed and written on the DB thread, so two changes of one queue never lose
+    // Read, changed and written in one transaction, so two changes of one queue never lose
     // either. The rules change with the row: a claim later in the same transaction obeys
     // them, and if the transaction fails, update_queue() puts back what is stored.
     return in_transaction<core::QueueSettings>([this, queue = std::move(queue), patch](Database& db, core::JobChanges&) {
-        const auto settings = patch.applied_to(rules_->of(queue));
+        const auto settings = patch.applied_to(stored_settings(db, queue));
         store_settings(db, queue, settings);
         rules_->set(queue, settings);
         return settings;
@@ -93,9 +105,13 @@ boost::asio::awaitable<core::QueueSettings> SqliteJobStore::update_queue(std::st
 
 core::QueueSettingsMap SqliteJobStore::queue_settings() const { return rules_->all(); }
 
-boost::asio::awaitable<std::map<std::string, millis>> SqliteJobStore::oldest_runnable_by_queue(millis now) {
-    return read<std::map<std::string, millis>>(
-        [now, queues = queues_with_queued_jobs()](Database& db) { return storage::oldest_runnable_by_queue(db, queues, now); });
+boost::asio::awaitable<std::map<std::string, millis>> SqliteJobStore::oldest_runnable_by_queue(
+    millis now, std::optional<std::string> only) {
+    auto queues = queues_with_queued_jobs();
+    if (only) std::erase_if(queues, [&](const std::string& queue) { return queue != *only; });
+    return read<std::map<std::string, millis>>([now, queues = std::move(queues), only = std::move(only)](Database& db) {
+        return storage::oldest_runnable_by_queue(db, queues, now, only);
+    });
 }
 
 }  // namespace jobq::storage

@@ -139,6 +139,7 @@ JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_cha
     keyed.idempotency_key = "once";
     auto single = noop();
     single.max_retries = 0;
+    single.queue = "single";  // the first claim, of 3, takes the other queues' due jobs
 
     enqueue(noop());
     check("enqueue");
