@@ -374,13 +374,16 @@ class Bench:
             self.row("drain", f"the same over {levels:,} distinct priorities, {layout}", f"{rate:,.0f} jobs/s",
                      f"{rate / self.single_level_drain:.2f} of the single level")
 
-    def drain_queues(self, queues=100):
-        """The backlog spread over `queues` queues (id modulo queues, so every claim round
-        finds them all backlogged) of weights 1 to 5, made due at once and drained with the
-        default 64 workers: the claim shares each round by weight, a seek per queue it
-        takes from, where the single queue's claim is one range read."""
-        name = f"drain-{queues}-queues"
-        self.copy_backlog(name, ("UPDATE jobs SET run_at = ?, queue = 'q' || (id % ?)", now_ms(), queues))
+    def drain_queues(self, queues=100, interleaved=False):
+        """The backlog spread over `queues` queues of weights 1 to 5, made due at once and
+        drained with the default 64 workers: every claim shares its free workers among the
+        queues by weight, a seek per queue it takes from, where the single queue's claim is
+        one range read. In blocks of consecutive ids (jobs of a queue stored together, as a
+        batch stores them), or `interleaved` (id modulo queues), so that each job a claim
+        takes from a queue is on a page of its own, as over interleaved priorities."""
+        name = f"drain-{queues}-queues{'-interleaved' if interleaved else ''}"
+        spread = "id % ?" if interleaved else f"(id - 1) * ? / {self.jobs}"
+        self.copy_backlog(name, (f"UPDATE jobs SET run_at = ?, queue = 'q' || ({spread})", now_ms(), queues))
         with sqlite3.connect(self.db(name)) as db:
             db.executemany("INSERT INTO queues (name, paused, concurrency, rate_per_second, rate_burst, weight) "
                            "VALUES (?, 0, NULL, NULL, NULL, ?)", [(f"q{q}", 1 + q % 5) for q in range(queues)])
@@ -392,8 +395,10 @@ class Bench:
             done, first, end = db.execute(
                 "SELECT COUNT(*), MIN(started_at), MAX(finished_at) FROM jobs WHERE state = 'done'").fetchone()
         rate = done / ((end - first) / 1000)
-        self.row("drain", f"the same over {queues} queues of weights 1 to 5", f"{rate:,.0f} jobs/s",
-                 f"{rate / self.single_level_drain:.2f} of the single queue; target >= 0.90")
+        layout = "interleaved by id" if interleaved else "in blocks of ids"
+        target = "" if interleaved else "; target >= 0.90"
+        self.row("drain", f"the same over {queues} queues of weights 1 to 5, {layout}", f"{rate:,.0f} jobs/s",
+                 f"{rate / self.single_level_drain:.2f} of the single queue{target}")
 
     def id_cost(self, rows=200_000, rounds=3):
         """What ids that are never reused cost an insert: the jobs table as jobq makes it,
@@ -650,7 +655,8 @@ def main():
             "store": [bench.store_backlog],
             "ids": [bench.id_cost],
             "startup": [bench.start_up],
-            "drain": [bench.drain, bench.drain_queues, functools.partial(bench.drain, levels=1000),
+            "drain": [bench.drain, bench.drain_queues, functools.partial(bench.drain_queues, interleaved=True),
+                      functools.partial(bench.drain, levels=1000),
                       functools.partial(bench.drain, levels=1000, interleaved=True)],
             "reads": [functools.partial(bench.reads, args.read_jobs)],
             "worker": [bench.external_workers],

@@ -11,7 +11,7 @@ namespace {
 
 // A turn's jobs: at least min_turn (or what the round has left), and a round of more
 // than min_turn × turns_per_round is shared among at least turns_per_round turns.
-constexpr std::size_t min_turn = 16;
+constexpr std::size_t min_turn = 64;
 constexpr std::size_t turns_per_round = 8;
 
 constexpr auto queued_index = static_cast<std::size_t>(JobState::queued);
@@ -41,6 +41,9 @@ std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pe
         load->processing += moves.delta[processing_index];
     }
     std::erase_if(loads, [](const QueueLoad& l) { return l.queued <= 0; });
+    // In name order (queues new in this transaction came last), as the rules keep their
+    // settings and passes: a round reads them side by side, with no lookup per queue.
+    std::sort(loads.begin(), loads.end(), [](const QueueLoad& a, const QueueLoad& b) { return a.queue < b.queue; });
     return loads;
 }
 
@@ -113,29 +116,30 @@ std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& setti
     return static_cast<std::size_t>(std::max<std::int64_t>(0, cap));
 }
 
-double QueueRules::pass_of(std::string_view queue) const {
-    const auto pass = passes_.find(queue);
-    return pass == passes_.end() ? virtual_time_ : std::max(pass->second, virtual_time_);
-}
-
 QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer) {
     Round round(*this, free, now, claimer);
     const std::lock_guard lock(mutex_);
     // Every wait for a token that has come is over; the queues still short of one are held
     // again below, from now.
     std::erase_if(held_[static_cast<std::size_t>(claimer)], [now](const auto& entry) { return entry.second <= now; });
+    // Loads, settings and passes are all in name order: each is read once, side by side (a
+    // round's cost grows with the number of queues, and a lookup per queue was most of it).
+    const QueueSettings defaults;
+    auto setting = settings_.begin();
+    auto pass = passes_.begin();
+    round.entries_.reserve(loads.size());
     for (const auto& load : loads) {
-        const auto found = settings_.find(load.queue);
-        const QueueSettings& settings = found == settings_.end() ? QueueSettings{} : found->second;
+        while (setting != settings_.end() && setting->first < load.queue) ++setting;
+        while (pass != passes_.end() && pass->first < load.queue) ++pass;
+        const bool has_settings = setting != settings_.end() && setting->first == load.queue;
+        const QueueSettings& settings = has_settings ? setting->second : defaults;
         const std::size_t cap = cap_of(load, settings, now, claimer);
-        if (cap > 0) round.entries_.push_back({load.queue, settings.weight, cap, load.processing});
+        if (cap == 0) continue;
+        const bool has_pass = pass != passes_.end() && pass->first == load.queue;
+        const double at = has_pass ? std::max(pass->second, virtual_time_) : virtual_time_;
+        round.entries_.push_back({load.queue, settings.weight, cap, load.processing, at});
     }
     return round;
-}
-
-QueueRules::Round::Entry* QueueRules::Round::entry(std::string_view queue) {
-    const auto e = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& x) { return x.queue == queue; });
-    return e == entries_.end() ? nullptr : &*e;
 }
 
 std::vector<QueueShare> QueueRules::Round::shares() {
@@ -152,13 +156,10 @@ std::vector<QueueShare> QueueRules::Round::shares() {
             return entry > other.entry;
         }
     };
+    if (left_ == 0) return {};
     std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
-    {
-        const std::lock_guard lock(rules_.mutex_);
-        for (std::size_t i = 0; i < entries_.size(); ++i)
-            if (!entries_[i].exhausted && entries_[i].cap > 0)
-                turns.push({rules_.pass_of(entries_[i].queue), entries_[i].processing, i});
-    }
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+        if (!entries_[i].exhausted && entries_[i].cap > 0) turns.push({entries_[i].pass, entries_[i].processing, i});
     // A turn gives up to min_turn jobs, or an eighth of a larger round, not one job: each
     // queue a round takes from costs the store a seek, and rows of one queue stored
     // together are leased together (a page written for many jobs, not one per job). The
@@ -178,35 +179,36 @@ std::vector<QueueShare> QueueRules::Round::shares() {
     }
     std::vector<QueueShare> out;
     for (std::size_t i = 0; i < entries_.size(); ++i)
-        if (given[i] > 0) out.push_back({entries_[i].queue, given[i]});
+        if (given[i] > 0) out.push_back({entries_[i].queue, given[i], i});
     return out;
 }
 
-void QueueRules::Round::took(const std::string& queue, std::size_t asked, std::size_t got) {
-    Entry* e = entry(queue);
-    if (!e) return;
-    got = std::min({got, e->cap, left_});
-    e->cap -= got;
+void QueueRules::Round::took(const QueueShare& share, std::size_t got) {
+    if (share.entry >= entries_.size()) return;
+    Entry& e = entries_[share.entry];
+    got = std::min({got, e.cap, left_});
+    e.cap -= got;
     left_ -= got;
-    if (got < asked) e->exhausted = true;
+    if (got < share.jobs) e.exhausted = true;
     if (got == 0) return;
-    e->gave = true;
+    e.gave = true;
+    e.pass += static_cast<double>(got) / e.weight;
     const std::lock_guard lock(rules_.mutex_);
-    rules_.passes_.insert_or_assign(queue, rules_.pass_of(queue) + static_cast<double>(got) / e->weight);
-    const auto settings = rules_.settings_.find(queue);
+    rules_.passes_.insert_or_assign(e.queue, e.pass);
+    const auto settings = rules_.settings_.find(e.queue);
     if (settings == rules_.settings_.end() || !settings->second.rate_limit) return;
     const auto& limit = *settings->second.rate_limit;
-    Bucket& b = rules_.bucket(queue, limit, now_);
+    Bucket& b = rules_.bucket(e.queue, limit, now_);
     b.tokens -= static_cast<double>(got);
     // Its last token spent and jobs left: it waits for the next one, as if found short.
-    if (whole_tokens(b.tokens) == 0 && !e->exhausted) rules_.hold(queue, b, limit, now_, claimer_);
+    if (whole_tokens(b.tokens) == 0 && !e.exhausted) rules_.hold(e.queue, b, limit, now_, claimer_);
 }
 
 void QueueRules::Round::end() {
     const std::lock_guard lock(rules_.mutex_);
     std::optional<double> lowest;
     for (const auto& e : entries_)
-        if (e.gave || !e.exhausted) lowest = std::min(lowest.value_or(rules_.pass_of(e.queue)), rules_.pass_of(e.queue));
+        if (e.gave || !e.exhausted) lowest = std::min(lowest.value_or(e.pass), e.pass);
     if (!lowest) return;
     rules_.virtual_time_ = std::max(rules_.virtual_time_, *lowest);
     // Passes at or behind the virtual time say nothing more than it does.

@@ -45,6 +45,7 @@ std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pe
 struct QueueShare {
     std::string queue;
     std::size_t jobs = 0;
+    std::size_t entry = 0;  // the round's, for took()
 };
 
 class QueueRules {
@@ -74,7 +75,7 @@ public:
         std::vector<QueueShare> shares();
         // `got` of `asked` jobs of the queue were taken (its tokens spent, its pass
         // advanced); fewer than asked: it has no more this round.
-        void took(const std::string& queue, std::size_t asked, std::size_t got);
+        void took(const QueueShare& share, std::size_t got);
         // The round is over: the virtual time moves up to the lowest pass among the queues
         // that gave jobs or had more (not those that turned out to have none due).
         void end();
@@ -87,12 +88,12 @@ public:
             std::int32_t weight = 1;
             std::size_t cap = 0;  // jobs it may still give
             std::int64_t processing = 0;
+            double pass = 0;  // as at the round's start, advanced by what it took
             bool exhausted = false;
             bool gave = false;
         };
         Round(QueueRules& rules, std::size_t free, millis now, Claimer claimer)
             : rules_(rules), left_(free), now_(now), claimer_(claimer) {}
-        Entry* entry(std::string_view queue);
         QueueRules& rules_;
         std::size_t left_;
         millis now_;
@@ -115,8 +116,7 @@ private:
     std::size_t cap_of(const QueueLoad& load, const QueueSettings& settings, millis now, Claimer claimer);
     // Holds the queue until its bucket has a token again. Lock held.
     void hold(const std::string& queue, const Bucket& bucket, const RateLimit& limit, millis now, Claimer claimer);
-    // A queue's pass: the virtual time unless it ran ahead. Lock held.
-    double pass_of(std::string_view queue) const;
+
 
     mutable std::mutex mutex_;
     QueueSettingsMap settings_;                        // guarded by mutex_
@@ -138,7 +138,7 @@ auto take_by_rules(QueueRules& rules, QueueRules::Claimer claimer, std::size_t m
     for (auto shares = round.shares(); !shares.empty(); shares = round.shares()) {
         for (const auto& share : shares) {
             auto got = read(share.queue, share.jobs);
-            round.took(share.queue, share.jobs, got.size());
+            round.took(share, got.size());
             for (auto& item : got) taken.push_back(std::move(item));
         }
     }
