@@ -39,6 +39,19 @@ public:
     // Jobs in each state of every queue with a job (all its types), ordered by queue.
     std::vector<std::pair<std::string, StateCounts>> by_queue() const;
 
+    // The same, handed to fn(queue, counts) in name order under the lock, without a copy:
+    // for the claims, which read it every round. fn must not call back into this.
+    template <class Fn>
+    void for_each_queue(Fn&& fn) const {
+        const std::lock_guard lock(mutex_);
+        for (const auto& [queue, types] : by_queue_) {
+            StateCounts sum{};
+            for (const auto& [type, counts] : types)
+                for (std::size_t i = 0; i < job_state_count; ++i) sum[i] += counts[i];
+            fn(std::string_view(queue), sum);
+        }
+    }
+
 private:
     using ByType = std::map<std::string, StateCounts, std::less<>>;
     mutable std::mutex mutex_;

@@ -13,6 +13,10 @@ namespace {
 // than min_turn × turns_per_round is shared among at least turns_per_round turns.
 constexpr std::size_t min_turn = 64;
 constexpr std::size_t turns_per_round = 8;
+// With more than many_queues queues competing, a queue's turn may go on until it is
+// continuing_rounds rounds ahead of the others (while no queue joins).
+constexpr std::size_t many_queues = 8;
+constexpr std::size_t continuing_rounds = 3;
 
 constexpr auto queued_index = static_cast<std::size_t>(JobState::queued);
 constexpr auto processing_index = static_cast<std::size_t>(JobState::processing);
@@ -30,20 +34,29 @@ bool wanted(const std::vector<std::string>& only, std::string_view queue) {
 std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pending,
                                    const std::vector<std::string>& only) {
     std::vector<QueueLoad> loads;
-    for (const auto& [queue, states] : counts.by_queue())
-        if (wanted(only, queue)) loads.push_back({queue, states[queued_index], states[processing_index]});
-    // The transaction's own changes: few entries, a linear search each.
+    counts.for_each_queue([&](std::string_view queue, const StateCounts& states) {
+        if (states[queued_index] > 0 && wanted(only, queue))
+            loads.push_back({std::string(queue), states[queued_index], states[processing_index]});
+    });
+    // The transaction's own changes (not in the counts yet): few entries, a linear search
+    // each; a queue whose first jobs came in this transaction is added.
+    bool added = false;
     for (const auto& moves : pending.moves()) {
         if (!wanted(only, moves.queue)) continue;
         auto load = std::find_if(loads.begin(), loads.end(), [&](const QueueLoad& l) { return l.queue == moves.queue; });
-        if (load == loads.end()) load = loads.insert(loads.end(), QueueLoad{moves.queue});
+        if (load == loads.end()) {
+            load = loads.insert(loads.end(), QueueLoad{moves.queue});
+            added = true;
+        }
         load->queued += moves.delta[queued_index];
         load->processing += moves.delta[processing_index];
     }
     std::erase_if(loads, [](const QueueLoad& l) { return l.queued <= 0; });
-    // In name order (queues new in this transaction came last), as the rules keep their
-    // settings and passes: a round reads them side by side, with no lookup per queue.
-    std::sort(loads.begin(), loads.end(), [](const QueueLoad& a, const QueueLoad& b) { return a.queue < b.queue; });
+    // In name order, as the rules keep their settings and passes: a round reads them side
+    // by side, with no lookup per queue. The counts come in that order; only queues new in
+    // this transaction come last.
+    if (added)
+        std::sort(loads.begin(), loads.end(), [](const QueueLoad& a, const QueueLoad& b) { return a.queue < b.queue; });
     return loads;
 }
 
@@ -119,6 +132,7 @@ std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& setti
 QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer) {
     Round round(*this, free, now, claimer);
     const std::lock_guard lock(mutex_);
+    round.current_ = current_[static_cast<std::size_t>(claimer)];
     // Every wait for a token that has come is over; the queues still short of one are held
     // again below, from now.
     std::erase_if(held_[static_cast<std::size_t>(claimer)], [now](const auto& entry) { return entry.second <= now; });
@@ -127,19 +141,47 @@ QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoa
     const QueueSettings defaults;
     auto setting = settings_.begin();
     auto pass = passes_.begin();
+    auto& seen = seen_[static_cast<std::size_t>(claimer)];
+    auto was_seen = seen.begin();
+    std::vector<std::string> seen_now;
+    seen_now.reserve(loads.size());
     round.entries_.reserve(loads.size());
     for (const auto& load : loads) {
         while (setting != settings_.end() && setting->first < load.queue) ++setting;
         while (pass != passes_.end() && pass->first < load.queue) ++pass;
+        while (was_seen != seen.end() && *was_seen < load.queue) ++was_seen;
+        seen_now.push_back(load.queue);
         const bool has_settings = setting != settings_.end() && setting->first == load.queue;
         const QueueSettings& settings = has_settings ? setting->second : defaults;
         const std::size_t cap = cap_of(load, settings, now, claimer);
         if (cap == 0) continue;
         const bool has_pass = pass != passes_.end() && pass->first == load.queue;
         const double at = has_pass ? std::max(pass->second, virtual_time_) : virtual_time_;
-        round.entries_.push_back({load.queue, settings.weight, cap, load.processing, at});
+        const bool joined = was_seen == seen.end() || *was_seen != load.queue;
+        round.entries_.push_back({load.queue, settings.weight, cap, load.processing, at, joined});
     }
+    seen.swap(seen_now);
     return round;
+}
+
+std::optional<std::size_t> QueueRules::Round::continuing() const {
+    std::optional<std::size_t> current;
+    std::optional<double> lowest_other;
+    std::size_t competing = 0;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const auto& e = entries_[i];
+        if (e.exhausted || e.cap == 0) continue;
+        if (e.joined) return std::nullopt;  // a queue that has just come gets its turn first
+        ++competing;
+        if (e.queue == current_) current = i;
+        else lowest_other = std::min(lowest_other.value_or(e.pass), e.pass);
+    }
+    // Few queues' pages all stay in the caches: their turns change every round.
+    if (!current || competing <= many_queues) return std::nullopt;
+    // Less than continuing_rounds rounds (in passes: jobs / weight) ahead of the lowest.
+    const double ahead = static_cast<double>(continuing_rounds * size_);
+    if (lowest_other && entries_[*current].pass >= *lowest_other + ahead) return std::nullopt;
+    return current;
 }
 
 std::vector<QueueShare> QueueRules::Round::shares() {
@@ -157,6 +199,16 @@ std::vector<QueueShare> QueueRules::Round::shares() {
         }
     };
     if (left_ == 0) return {};
+    // With many queues competing, the queue whose turn the last round ended in goes on
+    // while it is less than a few rounds ahead of the others and no queue has just come:
+    // consecutive rounds then take from one queue, whose pages (its range of the claim
+    // order, its rows) stay in the caches, where a hundred queues taken in turn each found
+    // theirs gone (a drain over a hundred queues ran at 0.85 of one queue's rate, 0.96 so).
+    // A queue that comes is not kept waiting by it: its first jobs start in the next round.
+    if (const auto current = continuing()) {
+        const auto& e = entries_[*current];
+        return {{e.queue, std::min(left_, e.cap), *current}};
+    }
     std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
     for (std::size_t i = 0; i < entries_.size(); ++i)
         if (!entries_[i].exhausted && entries_[i].cap > 0) turns.push({entries_[i].pass, entries_[i].processing, i});
@@ -194,6 +246,7 @@ void QueueRules::Round::took(const QueueShare& share, std::size_t got) {
     e.gave = true;
     e.pass += static_cast<double>(got) / e.weight;
     const std::lock_guard lock(rules_.mutex_);
+    rules_.current_[static_cast<std::size_t>(claimer_)] = e.queue;
     rules_.passes_.insert_or_assign(e.queue, e.pass);
     const auto settings = rules_.settings_.find(e.queue);
     if (settings == rules_.settings_.end() || !settings->second.rate_limit) return;

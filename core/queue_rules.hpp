@@ -89,16 +89,21 @@ public:
             std::size_t cap = 0;  // jobs it may still give
             std::int64_t processing = 0;
             double pass = 0;  // as at the round's start, advanced by what it took
+            bool joined = false;  // had no queued jobs at the claimer's last round
             bool exhausted = false;
             bool gave = false;
         };
         Round(QueueRules& rules, std::size_t free, millis now, Claimer claimer)
-            : rules_(rules), left_(free), now_(now), claimer_(claimer) {}
+            : rules_(rules), size_(free), left_(free), now_(now), claimer_(claimer) {}
+        // The queue whose turn goes on, if it may: its entry.
+        std::optional<std::size_t> continuing() const;
         QueueRules& rules_;
+        std::size_t size_;  // the round's free workers
         std::size_t left_;
         millis now_;
         Claimer claimer_;
         std::vector<Entry> entries_;
+        std::string current_;  // the claimer's current queue when the round began
     };
 
     // A claim of up to `free` jobs at `now`, among `loads`.
@@ -124,7 +129,11 @@ private:
     std::map<std::string, double, std::less<>> passes_;   // guarded by mutex_
     // Per claimer, queue -> its next token; guarded by mutex_.
     std::array<std::map<std::string, millis, std::less<>>, 2> held_;
-    double virtual_time_ = 0;                             // guarded by mutex_
+    double virtual_time_ = 0;
+    // Per claimer, the queue whose turn the last round ended in, and the queues with jobs
+    // at that round (in name order); guarded by mutex_.
+    std::array<std::string, 2> current_;
+    std::array<std::vector<std::string>, 2> seen_;                             // guarded by mutex_
 };
 
 // One claim through the rules: `read(queue, n)` reads up to n of the queue's runnable jobs

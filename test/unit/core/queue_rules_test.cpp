@@ -74,9 +74,10 @@ BOOST_AUTO_TEST_CASE(claims_of_one_job_share_by_weight_too) {
     std::map<std::string, std::int64_t> started;
     for (int round = 0; round < 1'000; ++round)
         for (const auto& [queue, n] : backlog.claim(rules, 1, t0)) started[queue] += n;
-    BOOST_TEST(started["heavy"] == 600);
-    BOOST_TEST(started["light"] == 200);
-    BOOST_TEST(started["other"] == 200);
+    // 600:200:200, to within a round (a job) each.
+    BOOST_TEST(std::abs(started["heavy"] - 600) <= 1);
+    BOOST_TEST(std::abs(started["light"] - 200) <= 1);
+    BOOST_TEST(std::abs(started["other"] - 200) <= 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_queue_that_runs_out_gives_its_share_to_the_others) {
@@ -90,7 +91,7 @@ BOOST_AUTO_TEST_CASE(a_queue_that_runs_out_gives_its_share_to_the_others) {
     for (int round = 0; round < 100; ++round)
         for (const auto& [queue, n] : backlog.claim(rules, 10, t0)) later[queue] += n;
     BOOST_TEST(later.count("a") == 0u);
-    BOOST_TEST(std::abs(later["b"] - later["c"]) <= 10);
+    BOOST_TEST(std::abs(later["b"] - later["c"]) <= 20);  // a queue may run a round ahead, and be in its turn
 }
 
 // The loads are an upper bound (queued counts include jobs not yet due): a queue whose
@@ -113,18 +114,48 @@ BOOST_AUTO_TEST_CASE(a_queue_with_a_backlog_delays_another_by_at_most_one_round)
     Backlog backlog{{{"bulk", 1'000'000}}, {}};
     for (int round = 0; round < 1'000; ++round) backlog.claim(rules, 8, t0);
     backlog.runnable["tx"] = 3;
-    // The idle queue joins level with the busy one, and having none processing, goes
-    // first: in the next round, not behind a million jobs.
-    const auto started = backlog.claim(rules, 8, t0);
-    BOOST_TEST(started.at("tx") == 3);
-    BOOST_TEST(started.at("bulk") == 5);
+    // The idle queue joins level with the busy one: the busy one may finish its turn (a
+    // round at most), then the newcomer's jobs start, not behind a million others.
+    std::map<std::string, std::int64_t> started;
+    for (int round = 0; round < 2; ++round)
+        for (const auto& [queue, n] : backlog.claim(rules, 8, t0)) started[queue] += n;
+    BOOST_TEST(started["tx"] == 3);
+    BOOST_TEST(started["bulk"] == 13);
     // Then, with a backlog of its own, it has no more than its equal share (having saved
     // up no credit while idle).
     backlog.runnable["tx"] = 1'000;
     std::map<std::string, std::int64_t> later;
     for (int round = 0; round < 100; ++round)
         for (const auto& [queue, n] : backlog.claim(rules, 8, t0)) later[queue] += n;
-    BOOST_TEST(std::abs(later["tx"] - later["bulk"]) <= 8);
+    BOOST_TEST(std::abs(later["tx"] - later["bulk"]) <= 16);  // a round ahead, and a round in its turn
+}
+
+// With many queues backlogged, a queue's turn goes on for a few rounds (its pages stay
+// in the caches), and still each has its share, and a queue that comes starts at once.
+BOOST_AUTO_TEST_CASE(with_many_queues_a_turn_goes_on_for_a_few_rounds) {
+    QueueRules rules;
+    Backlog backlog;
+    for (int q = 10; q < 30; ++q) {
+        std::string name = "q";  // appended: GCC 12 warns (wrongly) on "q" + std::to_string(q)
+        name += std::to_string(q);
+        backlog.runnable[name] = 1'000'000;
+    }
+    std::map<std::string, std::int64_t> started;
+    std::string previous;
+    int repeats = 0;
+    for (int round = 0; round < 2'000; ++round) {
+        const auto took = backlog.claim(rules, 10, t0);
+        BOOST_TEST_REQUIRE(took.size() == 1u);  // a round is one queue's turn
+        repeats += took.begin()->first == previous;
+        previous = took.begin()->first;
+        started[previous] += took.begin()->second;
+    }
+    BOOST_TEST(repeats > 1'000);  // most rounds go on with the last one's queue
+    for (const auto& [queue, n] : started) BOOST_TEST(std::abs(n - 1'000) <= 40, queue);  // 4 rounds of 10
+
+    backlog.runnable["r"] = 5;  // sorts last: not a tie-break's luck
+    const auto next = backlog.claim(rules, 10, t0);
+    BOOST_TEST(next.at("r") == 5);
 }
 
 BOOST_AUTO_TEST_CASE(a_paused_queue_gives_nothing) {
