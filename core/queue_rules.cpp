@@ -16,7 +16,7 @@ constexpr std::size_t turns_per_round = 8;
 // With more than many_queues queues competing, a queue's turn may go on until it is
 // continuing_rounds rounds ahead of the others (while no queue joins).
 constexpr std::size_t many_queues = 8;
-constexpr std::size_t continuing_rounds = 3;
+constexpr std::size_t continuing_rounds = 8;
 
 constexpr auto queued_index = static_cast<std::size_t>(JobState::queued);
 constexpr auto processing_index = static_cast<std::size_t>(JobState::processing);
@@ -203,7 +203,8 @@ std::vector<QueueShare> QueueRules::Round::shares() {
     // while it is less than a few rounds ahead of the others and no queue has just come:
     // consecutive rounds then take from one queue, whose pages (its range of the claim
     // order, its rows) stay in the caches, where a hundred queues taken in turn each found
-    // theirs gone (a drain over a hundred queues ran at 0.85 of one queue's rate, 0.96 so).
+    // theirs gone (bench/run: a drain over a hundred queues ran at 0.85 of one queue's rate,
+    // about 0.9 so).
     // A queue that comes is not kept waiting by it: its first jobs start in the next round.
     if (const auto current = continuing()) {
         const auto& e = entries_[*current];

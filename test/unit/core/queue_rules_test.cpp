@@ -151,7 +151,7 @@ BOOST_AUTO_TEST_CASE(with_many_queues_a_turn_goes_on_for_a_few_rounds) {
         started[previous] += took.begin()->second;
     }
     BOOST_TEST(repeats > 1'000);  // most rounds go on with the last one's queue
-    for (const auto& [queue, n] : started) BOOST_TEST(std::abs(n - 1'000) <= 40, queue);  // 4 rounds of 10
+    for (const auto& [queue, n] : started) BOOST_TEST(std::abs(n - 1'000) <= 90, queue);  // 9 rounds of 10
 
     backlog.runnable["r"] = 5;  // sorts last: not a tie-break's luck
     const auto next = backlog.claim(rules, 10, t0);
