@@ -34,8 +34,16 @@ bool wanted(const std::vector<std::string>& only, std::string_view queue) {
 std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pending,
                                    const std::vector<std::string>& only) {
     std::vector<QueueLoad> loads;
+    // A queue with no job queued by the counts may have some by this transaction (stored
+    // earlier in it): its processing jobs must come along, or its concurrency limit would
+    // be measured against none.
+    std::vector<std::string_view> changed;
+    for (const auto& moves : pending.moves()) changed.push_back(moves.queue);
+    const auto has_changed = [&](std::string_view queue) {
+        return std::find(changed.begin(), changed.end(), queue) != changed.end();
+    };
     counts.for_each_queue([&](std::string_view queue, const StateCounts& states) {
-        if (states[queued_index] > 0 && wanted(only, queue))
+        if ((states[queued_index] > 0 || has_changed(queue)) && wanted(only, queue))
             loads.push_back({std::string(queue), states[queued_index], states[processing_index]});
     });
     // The transaction's own changes (not in the counts yet): few entries, a linear search
@@ -129,10 +137,12 @@ std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& setti
     return static_cast<std::size_t>(std::max<std::int64_t>(0, cap));
 }
 
-QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer) {
-    Round round(*this, free, now, claimer);
+QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer,
+                                    bool narrowed) {
+    Round round(*this, free, now, claimer, narrowed);
+    const std::size_t c = round.index();
     const std::lock_guard lock(mutex_);
-    round.current_ = current_[static_cast<std::size_t>(claimer)];
+    round.current_ = current_[c];
     // Every wait for a token that has come is over; the queues still short of one are held
     // again below, from now.
     std::erase_if(held_[static_cast<std::size_t>(claimer)], [now](const auto& entry) { return entry.second <= now; });
@@ -140,27 +150,29 @@ QueueRules::Round QueueRules::begin(std::size_t free, const std::vector<QueueLoa
     // round's cost grows with the number of queues, and a lookup per queue was most of it).
     const QueueSettings defaults;
     auto setting = settings_.begin();
-    auto pass = passes_.begin();
-    auto& seen = seen_[static_cast<std::size_t>(claimer)];
+    const auto& passes = passes_[c];
+    const double virtual_time = virtual_time_[c];
+    auto pass = passes.begin();
+    auto& seen = seen_[c];
     auto was_seen = seen.begin();
     std::vector<std::string> seen_now;
     seen_now.reserve(loads.size());
     round.entries_.reserve(loads.size());
     for (const auto& load : loads) {
         while (setting != settings_.end() && setting->first < load.queue) ++setting;
-        while (pass != passes_.end() && pass->first < load.queue) ++pass;
+        while (pass != passes.end() && pass->first < load.queue) ++pass;
         while (was_seen != seen.end() && *was_seen < load.queue) ++was_seen;
         seen_now.push_back(load.queue);
         const bool has_settings = setting != settings_.end() && setting->first == load.queue;
         const QueueSettings& settings = has_settings ? setting->second : defaults;
         const std::size_t cap = cap_of(load, settings, now, claimer);
         if (cap == 0) continue;
-        const bool has_pass = pass != passes_.end() && pass->first == load.queue;
-        const double at = has_pass ? std::max(pass->second, virtual_time_) : virtual_time_;
+        const bool has_pass = pass != passes.end() && pass->first == load.queue;
+        const double at = has_pass ? std::max(pass->second, virtual_time) : virtual_time;
         const bool joined = was_seen == seen.end() || *was_seen != load.queue;
         round.entries_.push_back({load.queue, settings.weight, cap, load.processing, at, joined});
     }
-    seen.swap(seen_now);
+    if (!narrowed) seen.swap(seen_now);
     return round;
 }
 
@@ -220,15 +232,22 @@ std::vector<QueueShare> QueueRules::Round::shares() {
     // consecutive rounds; a queue that joins has a turn in its first round or the next.
     const std::size_t turn_size = std::max(min_turn, (left_ + turns_per_round - 1) / turns_per_round);
     std::vector<std::size_t> given(entries_.size(), 0);
+    std::optional<std::size_t> last_turn;
     for (std::size_t n = 0; n < left_ && !turns.empty();) {
         Turn turn = turns.top();
         turns.pop();
+        last_turn = turn.entry;
         const auto& e = entries_[turn.entry];
         const std::size_t jobs = std::min({turn_size, e.cap - given[turn.entry], left_ - n});
         given[turn.entry] += jobs;
         n += jobs;
         if (given[turn.entry] < e.cap)
             turns.push({turn.pass + static_cast<double>(jobs) / e.weight, turn.processing, turn.entry});
+    }
+    // The queue of the round's last turn is the one whose turn may go on.
+    if (last_turn && !narrowed_) {
+        const std::lock_guard lock(rules_.mutex_);
+        rules_.current_[index()] = entries_[*last_turn].queue;
     }
     std::vector<QueueShare> out;
     for (std::size_t i = 0; i < entries_.size(); ++i)
@@ -247,8 +266,7 @@ void QueueRules::Round::took(const QueueShare& share, std::size_t got) {
     e.gave = true;
     e.pass += static_cast<double>(got) / e.weight;
     const std::lock_guard lock(rules_.mutex_);
-    rules_.current_[static_cast<std::size_t>(claimer_)] = e.queue;
-    rules_.passes_.insert_or_assign(e.queue, e.pass);
+    rules_.passes_[index()].insert_or_assign(e.queue, e.pass);
     const auto settings = rules_.settings_.find(e.queue);
     if (settings == rules_.settings_.end() || !settings->second.rate_limit) return;
     const auto& limit = *settings->second.rate_limit;
@@ -259,14 +277,17 @@ void QueueRules::Round::took(const QueueShare& share, std::size_t got) {
 }
 
 void QueueRules::Round::end() {
+    // A narrowed claim saw some queues only: the lowest of those is no mark for the rest.
+    if (narrowed_) return;
     const std::lock_guard lock(rules_.mutex_);
     std::optional<double> lowest;
     for (const auto& e : entries_)
         if (e.gave || !e.exhausted) lowest = std::min(lowest.value_or(e.pass), e.pass);
     if (!lowest) return;
-    rules_.virtual_time_ = std::max(rules_.virtual_time_, *lowest);
+    double& virtual_time = rules_.virtual_time_[index()];
+    virtual_time = std::max(virtual_time, *lowest);
     // Passes at or behind the virtual time say nothing more than it does.
-    std::erase_if(rules_.passes_, [this](const auto& entry) { return entry.second <= rules_.virtual_time_; });
+    std::erase_if(rules_.passes_[index()], [&](const auto& entry) { return entry.second <= virtual_time; });
 }
 
 }  // namespace jobq::core

@@ -93,8 +93,9 @@ public:
             bool exhausted = false;
             bool gave = false;
         };
-        Round(QueueRules& rules, std::size_t free, millis now, Claimer claimer)
-            : rules_(rules), size_(free), left_(free), now_(now), claimer_(claimer) {}
+        Round(QueueRules& rules, std::size_t free, millis now, Claimer claimer, bool narrowed)
+            : rules_(rules), size_(free), left_(free), now_(now), claimer_(claimer), narrowed_(narrowed) {}
+        std::size_t index() const { return static_cast<std::size_t>(claimer_); }
         // The queue whose turn goes on, if it may: its entry.
         std::optional<std::size_t> continuing() const;
         QueueRules& rules_;
@@ -102,12 +103,15 @@ public:
         std::size_t left_;
         millis now_;
         Claimer claimer_;
+        bool narrowed_;  // a claim of some queues only: it moves none of the claimer's marks
         std::vector<Entry> entries_;
         std::string current_;  // the claimer's current queue when the round began
     };
 
-    // A claim of up to `free` jobs at `now`, among `loads`.
-    Round begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer);
+    // A claim of up to `free` jobs at `now`, among `loads`; `narrowed`: the claim asked
+    // for some queues only (the others' standing is not known from it).
+    Round begin(std::size_t free, const std::vector<QueueLoad>& loads, millis now, Claimer claimer,
+                bool narrowed = false);
 
 private:
     struct Bucket {
@@ -126,23 +130,25 @@ private:
     mutable std::mutex mutex_;
     QueueSettingsMap settings_;                        // guarded by mutex_
     std::map<std::string, Bucket, std::less<>> buckets_;  // guarded by mutex_
-    std::map<std::string, double, std::less<>> passes_;   // guarded by mutex_
+    // Per claimer: built-in claims and leases share workers of different kinds, and a
+    // round of one says nothing of where the other's queues stand.
+    std::array<std::map<std::string, double, std::less<>>, 2> passes_;  // guarded by mutex_
     // Per claimer, queue -> its next token; guarded by mutex_.
     std::array<std::map<std::string, millis, std::less<>>, 2> held_;
-    double virtual_time_ = 0;
+    std::array<double, 2> virtual_time_{};  // guarded by mutex_
     // Per claimer, the queue whose turn the last round ended in, and the queues with jobs
     // at that round (in name order); guarded by mutex_.
     std::array<std::string, 2> current_;
     std::array<std::vector<std::string>, 2> seen_;                             // guarded by mutex_
 };
 
-// One claim through the rules: `read(queue, n)` reads up to n of the queue's runnable jobs
+// One claim through the rules (`narrowed`: of some queues only): `read(queue, n)` reads up to n of the queue's runnable jobs
 // in its claim order (and takes them); it is asked again, for the shares of what is left,
 // until `max` are taken or no queue has more to give.
 template <class Read>
-auto take_by_rules(QueueRules& rules, QueueRules::Claimer claimer, std::size_t max, const std::vector<QueueLoad>& loads,
-                   millis now, Read&& read) {
-    auto round = rules.begin(max, loads, now, claimer);
+auto take_by_rules(QueueRules& rules, QueueRules::Claimer claimer, bool narrowed, std::size_t max,
+                   const std::vector<QueueLoad>& loads, millis now, Read&& read) {
+    auto round = rules.begin(max, loads, now, claimer, narrowed);
     decltype(read(std::string(), std::size_t{})) taken;
     for (auto shares = round.shares(); !shares.empty(); shares = round.shares()) {
         for (const auto& share : shares) {

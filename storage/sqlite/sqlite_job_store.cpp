@@ -184,7 +184,8 @@ asio::awaitable<std::vector<Job>> SqliteJobStore::claim(core::ClaimRequest reque
         [this, request = std::move(request)](Database& db, core::JobChanges& changes) {
             mark_due(db, request.now);
             const auto loads = core::queue_loads(kept_->counts(), changes, request.queues);
-            auto jobs = core::take_by_rules(*rules_, core::QueueRules::Claimer::built_in, request.max, loads, request.now,
+            auto jobs = core::take_by_rules(*rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(),
+                                       request.max, loads, request.now,
                                             [&](const std::string& queue, std::size_t n) {
                                                 auto read = read_due(db, request, queue, n);
                                                 lease_claimed(db, changes, request, read);

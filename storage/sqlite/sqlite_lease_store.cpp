@@ -101,7 +101,8 @@ boost::asio::awaitable<std::vector<core::LeasedJob>> SqliteJobStore::lease(core:
             db.cached(sql_mark_external_due)->bind(1, request.now).run();
             const auto loads = core::queue_loads(kept_->counts(), changes, request.queues);
             std::size_t payload_bytes = 0;
-            return core::take_by_rules(*rules_, core::QueueRules::Claimer::external, request.max, loads, request.now,
+            return core::take_by_rules(*rules_, core::QueueRules::Claimer::external, !request.queues.empty(),
+                                       request.max, loads, request.now,
                                        [&](const std::string& queue, std::size_t n) {
                                            return lease_from(db, changes, request, queue, n, payload_bytes);
                                        });

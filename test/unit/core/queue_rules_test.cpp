@@ -32,7 +32,7 @@ struct Backlog {
 
     // Jobs started per queue by one claim of up to `free`.
     std::map<std::string, std::int64_t> claim(QueueRules& rules, std::size_t free, core::millis now) {
-        const auto taken = core::take_by_rules(rules, QueueRules::Claimer::built_in, free, loads(), now, [&](const std::string& queue, std::size_t n) {
+        const auto taken = core::take_by_rules(rules, QueueRules::Claimer::built_in, false, free, loads(), now, [&](const std::string& queue, std::size_t n) {
             const auto got = std::min<std::int64_t>(static_cast<std::int64_t>(n), runnable[queue]);
             runnable[queue] -= got;
             processing[queue] += got;
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(a_queue_that_gives_fewer_than_counted_is_passed_over) {
     QueueRules rules;
     std::vector<QueueLoad> loads = {{"delayed", 1'000, 0}, {"ready", 1'000, 0}};
     std::map<std::string, std::size_t> asked;
-    const auto taken = core::take_by_rules(rules, QueueRules::Claimer::built_in, 10, loads, t0, [&](const std::string& queue, std::size_t n) {
+    const auto taken = core::take_by_rules(rules, QueueRules::Claimer::built_in, false, 10, loads, t0, [&](const std::string& queue, std::size_t n) {
         asked[queue] += n;
         return queue == "delayed" ? std::vector<int>() : std::vector<int>(n, 1);
     });
@@ -250,6 +250,44 @@ BOOST_AUTO_TEST_CASE(loads_add_the_transaction_under_way_to_the_kept_counts) {
     BOOST_TEST(loads[0].processing == 3);
     BOOST_TEST(loads[1].queue == "c");
     BOOST_TEST(core::queue_loads(counts, pending, {"c"}).size() == 1u);
+}
+
+// Leases and built-in claims keep their shares apart: external workers leasing fast from
+// one queue move nothing of the built-in queues' standing (nor does a lease that asks for
+// some queues only).
+BOOST_AUTO_TEST_CASE(one_claimers_rounds_leave_the_others_shares_alone) {
+    QueueRules rules;
+    rules.set("heavy", weight(3));
+    Backlog backlog{{{"heavy", 100'000}, {"light", 100'000}}, {}};
+    std::map<std::string, std::int64_t> started;
+    for (int round = 0; round < 1'000; ++round) {
+        for (const auto& [queue, n] : backlog.claim(rules, 1, t0)) started[queue] += n;
+        const std::vector<QueueLoad> leasable = {{"ext", 1'000'000, 0}};
+        core::take_by_rules(rules, QueueRules::Claimer::external, round % 2 == 0, 100, leasable, t0,
+                            [](const std::string&, std::size_t n) { return std::vector<int>(n, 1); });
+    }
+    BOOST_TEST(std::abs(started["heavy"] - 750) <= 1);
+    BOOST_TEST(std::abs(started["light"] - 250) <= 1);
+}
+
+// Regression: a job stored earlier in the claim's own transaction, in a queue whose one
+// job allowed is processing and none was queued, made its load {queued 1, processing 0}.
+BOOST_AUTO_TEST_CASE(a_queue_whose_first_queued_job_is_in_the_transaction_keeps_its_processing) {
+    core::JobCounts counts;
+    counts.reset({{core::JobState::processing, "x", "noop", 1}});
+    core::JobChanges pending;
+    pending.moved("x", "noop", std::nullopt, core::JobState::queued);
+    const auto loads = core::queue_loads(counts, pending, {});
+    BOOST_TEST_REQUIRE(loads.size() == 1u);
+    BOOST_TEST(loads[0].queued == 1);
+    BOOST_TEST(loads[0].processing == 1);
+    QueueRules rules;
+    QueueSettings one;
+    one.concurrency = 1;
+    rules.set("x", one);
+    const auto taken = core::take_by_rules(rules, QueueRules::Claimer::built_in, false, 10, loads, t0,
+                                           [](const std::string&, std::size_t n) { return std::vector<int>(n, 1); });
+    BOOST_TEST(taken.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
