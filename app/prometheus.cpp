@@ -142,7 +142,8 @@ std::string queue_label(std::string_view queue) {
 void queue_gauges(std::string& out, const std::vector<core::JobCount>& counts, const core::QueueSettingsMap& settings) {
     auto queues = counts_by_queue(counts);
     for (const auto& [queue, s] : settings) queues.try_emplace(queue);
-    help_and_type(out, "jobq_queue_paused", "Whether the queue is paused (1): nothing of it is claimed or leased.", "gauge");
+    help_and_type(out, "jobq_queue_paused", "Whether the queue is paused (1): nothing of it is claimed or leased.",
+                  "gauge");
     for (const auto& [queue, states] : queues) {
         const auto s = settings.find(queue);
         sample(out, "jobq_queue_paused", queue_label(queue), s != settings.end() && s->second.paused ? 1 : 0);
@@ -150,7 +151,8 @@ void queue_gauges(std::string& out, const std::vector<core::JobCount>& counts, c
     help_and_type(out, "jobq_queue_concurrency_limit", "Jobs of the queue that may be processing at once, where limited.",
                   "gauge");
     for (const auto& [queue, s] : settings)
-        if (s.concurrency) sample(out, "jobq_queue_concurrency_limit", queue_label(queue), static_cast<std::uint64_t>(*s.concurrency));
+        if (s.concurrency)
+            sample(out, "jobq_queue_concurrency_limit", queue_label(queue), static_cast<std::uint64_t>(*s.concurrency));
 }
 
 }  // namespace

@@ -142,7 +142,8 @@ std::string queue_settings_json(const core::QueueSettings& s) {
 std::string queue_json(const QueueView& q) {
     std::string counts;
     JsonObjectWriter by_state(counts);
-    for (const auto state : all_states) by_state.integer(core::to_string(state), q.counts[static_cast<std::size_t>(state)]);
+    for (const auto state : all_states)
+        by_state.integer(core::to_string(state), q.counts[static_cast<std::size_t>(state)]);
     by_state.close();
     std::string out;
     JsonObjectWriter writer(out);

@@ -51,7 +51,8 @@ std::vector<QueueLoad> queue_loads(const JobCounts& counts, const JobChanges& pe
     bool added = false;
     for (const auto& moves : pending.moves()) {
         if (!wanted(only, moves.queue)) continue;
-        auto load = std::find_if(loads.begin(), loads.end(), [&](const QueueLoad& l) { return l.queue == moves.queue; });
+        auto load =
+            std::find_if(loads.begin(), loads.end(), [&](const QueueLoad& l) { return l.queue == moves.queue; });
         if (load == loads.end()) {
             load = loads.insert(loads.end(), QueueLoad{moves.queue});
             added = true;
@@ -112,7 +113,8 @@ QueueRules::Bucket& QueueRules::bucket(const std::string& queue, const RateLimit
     const double burst = static_cast<double>(limit.burst);
     auto [it, fresh] = buckets_.try_emplace(queue, Bucket{burst, now});
     Bucket& b = it->second;
-    if (!fresh && now > b.at) b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.at) * limit.per_second / 1000.0);
+    if (!fresh && now > b.at)
+        b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.at) * limit.per_second / 1000.0);
     // A clock that stepped back refills nothing, and the bucket counts from the new time.
     b.at = now;
     return b;
@@ -121,7 +123,8 @@ QueueRules::Bucket& QueueRules::bucket(const std::string& queue, const RateLimit
 void QueueRules::hold(const std::string& queue, const Bucket& b, const RateLimit& limit, millis now, Claimer claimer) {
     // The next token's time, at least a millisecond on.
     const double wait_ms = std::ceil((1.0 - b.tokens) * 1000.0 / limit.per_second);
-    held_[static_cast<std::size_t>(claimer)].insert_or_assign(queue, now + std::max<millis>(1, static_cast<millis>(wait_ms)));
+    const millis at = now + std::max<millis>(1, static_cast<millis>(wait_ms));
+    held_[static_cast<std::size_t>(claimer)].insert_or_assign(queue, at);
 }
 
 std::size_t QueueRules::cap_of(const QueueLoad& load, const QueueSettings& settings, millis now, Claimer claimer) {

@@ -3,8 +3,9 @@
 // caps its jobs processing, a rate limit is a token bucket on starts, and when queues
 // compete for fewer free workers than they have jobs, each gets a share in proportion to
 // its weight (stride scheduling: every queue has a pass, advanced by 1/weight for each
-// job it starts; the lowest pass goes next). Within a queue the order stays the store's
-// (priority, run_at, id).
+// job it starts; the lowest pass takes the next turn, of up to 64 jobs; with many queues
+// competing, a turn may go on for a few rounds). Within a queue the order stays the
+// store's (priority, run_at, id).
 //
 // A claim is a Round: shares() says how many jobs to read from each queue, took() says
 // how many were, and the shares of what is left go to the queues that still have jobs.
@@ -126,25 +127,23 @@ private:
     // Holds the queue until its bucket has a token again. Lock held.
     void hold(const std::string& queue, const Bucket& bucket, const RateLimit& limit, millis now, Claimer claimer);
 
-
+    // Everything below is guarded by mutex_. The arrays are per claimer: built-in claims
+    // and leases hand out jobs to different workers, and a round of one says nothing of
+    // where the other's queues stand.
     mutable std::mutex mutex_;
-    QueueSettingsMap settings_;                        // guarded by mutex_
-    std::map<std::string, Bucket, std::less<>> buckets_;  // guarded by mutex_
-    // Per claimer: built-in claims and leases share workers of different kinds, and a
-    // round of one says nothing of where the other's queues stand.
-    std::array<std::map<std::string, double, std::less<>>, 2> passes_;  // guarded by mutex_
-    // Per claimer, queue -> its next token; guarded by mutex_.
-    std::array<std::map<std::string, millis, std::less<>>, 2> held_;
-    std::array<double, 2> virtual_time_{};  // guarded by mutex_
-    // Per claimer, the queue whose turn the last round ended in, and the queues with jobs
-    // at that round (in name order); guarded by mutex_.
-    std::array<std::string, 2> current_;
-    std::array<std::vector<std::string>, 2> seen_;                             // guarded by mutex_
+    QueueSettingsMap settings_;
+    std::map<std::string, Bucket, std::less<>> buckets_;  // shared: a queue's rate is one
+    std::array<std::map<std::string, millis, std::less<>>, 2> held_;   // queue -> its next token
+    std::array<std::map<std::string, double, std::less<>>, 2> passes_;  // those ahead of the virtual time
+    std::array<double, 2> virtual_time_{};
+    std::array<std::string, 2> current_;            // the queue of the last round's last turn
+    std::array<std::vector<std::string>, 2> seen_;  // queues with jobs at the last round, by name
 };
 
-// One claim through the rules (`narrowed`: of some queues only): `read(queue, n)` reads up to n of the queue's runnable jobs
-// in its claim order (and takes them); it is asked again, for the shares of what is left,
-// until `max` are taken or no queue has more to give.
+// One claim through the rules (`narrowed`: of some queues only): `read(queue, n)` reads
+// up to n of the queue's runnable jobs in its claim order (and takes them); it is asked
+// again, for the shares of what is left, until `max` are taken or no queue has more to
+// give.
 template <class Read>
 auto take_by_rules(QueueRules& rules, QueueRules::Claimer claimer, bool narrowed, std::size_t max,
                    const std::vector<QueueLoad>& loads, millis now, Read&& read) {

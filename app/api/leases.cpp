@@ -41,7 +41,8 @@ asio::awaitable<void> give_back(ApiContext& ctx, const std::vector<core::LeasedJ
 // When a queue held back by its rate limit gets its next token (a long poll looks again
 // then: no wake-up says so); max() when none is held back.
 std::chrono::steady_clock::time_point token_due(const ApiContext& ctx) {
-    const auto at = ctx.options.queue_rules ? ctx.options.queue_rules->next_token_at(core::QueueRules::Claimer::external) : std::nullopt;
+    const core::QueueRules* rules = ctx.options.queue_rules;
+    const auto at = rules ? rules->next_token_at(core::QueueRules::Claimer::external) : std::nullopt;
     if (!at) return std::chrono::steady_clock::time_point::max();
     return std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<core::millis>(0, *at - ctx.clock()));
 }

@@ -109,7 +109,8 @@ asio::awaitable<Answer> purge(ApiContext& ctx, RouteRequest request) {
 }
 
 core::Error no_such_queue(std::string_view name) {
-    return core::make_error(core::errc::not_found, "no queue '" + std::string(name) + "' (no job and no setting names it)");
+    return core::make_error(core::errc::not_found,
+                            "no queue '" + std::string(name) + "' (no job and no setting names it)");
 }
 
 // Jobs of each queue done or dead-lettered in the last minute, from the history; a queue
@@ -139,7 +140,8 @@ FinishedLastMinute finished_last_minute(const ApiContext& ctx, core::millis now)
 }
 
 // Every queue a job or a setting names (or only `only`), by name.
-std::vector<QueueView> queue_views(const ApiContext& ctx, core::millis now, const std::map<std::string, core::millis>& oldest,
+std::vector<QueueView> queue_views(const ApiContext& ctx, core::millis now,
+                                   const std::map<std::string, core::millis>& oldest,
                                    const std::optional<std::string>& only) {
     auto counts = counts_by_queue(ctx.stores.reader.counts());
     const auto settings = ctx.stores.queues.queue_settings();
@@ -152,7 +154,8 @@ std::vector<QueueView> queue_views(const ApiContext& ctx, core::millis now, cons
         view.name = queue;
         view.counts = by_state;
         if (const auto s = settings.find(queue); s != settings.end()) view.settings = s->second;
-        if (const auto o = oldest.find(queue); o != oldest.end()) view.oldest_runnable_age_ms = std::max<core::millis>(0, now - o->second);
+        if (const auto o = oldest.find(queue); o != oldest.end())
+            view.oldest_runnable_age_ms = std::max<core::millis>(0, now - o->second);
         view.finished_last_minute = finished.of(queue);
         views.push_back(std::move(view));
     }

@@ -20,7 +20,8 @@ asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
     const auto oldest_age = oldest ? std::optional(now - *oldest) : std::nullopt;
     // One aggregate read on a read-only connection, as the oldest runnable job.
     const auto schedules = co_await ctx.stores.schedules.summarize_schedules();
-    co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics, schedules, ctx.stores.queues.queue_settings()));
+    const auto settings = ctx.stores.queues.queue_settings();
+    co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics, schedules, settings));
 }
 
 struct HistoryQuery {

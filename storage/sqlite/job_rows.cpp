@@ -209,7 +209,8 @@ std::optional<millis> oldest_runnable_at(Database& db, const std::vector<std::st
     std::optional<millis> oldest;
     for (const auto& queue : queues)
         if (const auto first = oldest_due_in(db, queue)) oldest = std::min(oldest.value_or(*first), *first);
-    if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now) oldest = std::min(oldest.value_or(*waiting), *waiting);
+    if (const auto waiting = earliest_waiting(db); waiting && *waiting <= now)
+        oldest = std::min(oldest.value_or(*waiting), *waiting);
     return oldest;
 }
 
