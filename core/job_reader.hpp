@@ -30,6 +30,16 @@ struct JobPage {
     std::optional<job_id> next_cursor;  // absent on the last page
 };
 
+// One attempt of a job, as its history shows it: those that failed (retryable, failed for
+// good, or lost with their lease), then the last one if it succeeded or is running.
+struct JobAttempt {
+    std::int32_t attempt = 0;
+    std::string outcome;                // retryable, failed, lost, succeeded, running
+    std::optional<std::string> error;   // for the failed ones
+    std::optional<millis> started_at;   // unknown for attempts recorded before schema v9
+    std::optional<millis> finished_at;  // none while running
+};
+
 class JobReader {
 public:
     virtual ~JobReader() = default;
@@ -44,6 +54,9 @@ public:
     // Jobs enqueued, started, done, retried and failed in each of the last `seconds` (at
     // most JobHistory::span_seconds) up to `now_second` (Unix time); from memory.
     virtual HistoryWindow history(std::size_t seconds, std::int64_t now_second) const = 0;
+
+    // A job's attempts in order; nullopt when there is no such job. Read beside the writer.
+    virtual boost::asio::awaitable<std::optional<std::vector<JobAttempt>>> attempts(job_id id) = 0;
 
     // The earliest run_at among queued jobs that are due at `now` (the oldest runnable):
     // index seeks, never a scan of the jobs.

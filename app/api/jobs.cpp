@@ -40,6 +40,36 @@ asio::awaitable<Answer> get_job(ApiContext& ctx, RouteRequest request) {
     co_return Answer{json_response(200, job_to_json(*job)), *id};
 }
 
+// {"attempt", "outcome", "error", "started_at", "finished_at", "duration_ms"}: times in
+// RFC 3339, null when unknown (running, or recorded before the history kept starts).
+std::string attempt_json(const core::JobAttempt& a) {
+    std::string out;
+    JsonObjectWriter writer(out);
+    writer.integer("attempt", a.attempt).string("outcome", a.outcome).string_or_null("error", a.error);
+    writer.time_or_null("started_at", a.started_at).time_or_null("finished_at", a.finished_at);
+    if (a.started_at && a.finished_at)
+        writer.integer("duration_ms", std::max<core::millis>(0, *a.finished_at - *a.started_at));
+    else
+        writer.raw("duration_ms", "null");
+    writer.close();
+    return out;
+}
+
+// GET /jobs/{id}/attempts: {"id", "attempts": [...]}, oldest first; read beside the writer.
+asio::awaitable<Answer> get_attempts(ApiContext& ctx, RouteRequest request) {
+    const auto id = job_id_of(request);
+    if (!id) co_return id.error();
+    const auto attempts = co_await ctx.stores.reader.attempts(*id);
+    if (!attempts) co_return no_such_job(*id);
+    std::string body = R"({"id":)" + std::to_string(*id) + R"(,"attempts":[)";
+    for (std::size_t i = 0; i < attempts->size(); ++i) {
+        if (i) body += ',';
+        body += attempt_json((*attempts)[i]);
+    }
+    body += "]}";
+    co_return Answer{json_response(200, std::move(body)), *id};
+}
+
 // --- listing
 
 struct ListQuery {
@@ -157,6 +187,7 @@ void add_job_routes(RouteTable& table) {
     table.add({.method = "GET", .pattern = "/jobs", .handler = list_jobs});
     table.add({.method = "POST", .pattern = "/createJob", .handler = create_job});
     table.add({.method = "GET", .pattern = "/jobs/{id}", .handler = get_job, .grant = Grant::worker_read});
+    table.add({.method = "GET", .pattern = "/jobs/{id}/attempts", .handler = get_attempts});
     table.add({.method = "DELETE", .pattern = "/jobs/{id}", .handler = delete_job});
     table.add({.method = "POST", .pattern = "/jobs/{id}/retry", .handler = retry_job});
     table.add({.method = "POST", .pattern = "/jobs/{id}/cancel", .handler = cancel_job});

@@ -185,6 +185,12 @@ CREATE INDEX jobs_claim_order ON jobs (queue, priority DESC, run_at, id) WHERE s
 CREATE INDEX jobs_lease_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND due = 1 AND external = 1;
 )sql";
 
+// v9: when each recorded attempt started (NULL for attempts recorded before), for the
+// attempt history's durations (GET /jobs/{id}/attempts).
+constexpr std::string_view schema_v9 = R"sql(
+ALTER TABLE job_attempts ADD COLUMN started_at INTEGER;
+)sql";
+
 // A new database is made as v4 and taken to the current version by the same steps as an
 // existing one (on no rows, they cost nothing).
 void create_v4(Database& db) {
@@ -277,6 +283,7 @@ void migrate(Database& db, std::int64_t now_ms) {
         if (found < 6) db.exec(schema_v6);
         if (found < 7) db.exec(schema_v7);
         if (found < 8) db.exec(schema_v8);
+        if (found < 9) db.exec(schema_v9);
         check_foreign_keys(db);
         db.set_user_version(schema_version);
         tx.commit();

@@ -5,7 +5,7 @@
 namespace jobq::storage {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr std::int64_t schema_version = 8;
+inline constexpr std::int64_t schema_version = 9;
 
 // Creates or upgrades the schema. Throws StorageError for a database written by a newer
 // jobq (its schema is unknown here, and writing to it could corrupt it).

@@ -28,9 +28,10 @@ constexpr std::string_view sql_queue_and_type = "SELECT queue, type FROM jobs WH
 // Attempt numbers never repeat (attempts only grows, see schema v4), so a record never
 // replaces another. Were one to collide, the outcome still counts: the history must not be
 // what keeps a job from moving on.
+// The attempt's start is the job's started_at, which its settlement leaves as it was.
 constexpr std::string_view sql_record_attempt =
-    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) VALUES (?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT DO NOTHING";
+    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error, started_at) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, started_at FROM jobs WHERE id = ?1 ON CONFLICT DO NOTHING";
 constexpr std::string_view sql_keep_result = "UPDATE jobs SET result = ?2 WHERE id = ?1";
 
 struct SettledAs {

@@ -55,8 +55,8 @@ constexpr std::string_view sql_requeue_lost =
     "lease_token = NULL, worker = NULL, last_error = ?2 WHERE state = 'processing' AND lease_expires_at <= ?3 "
     "AND (external = 0 OR lease_expires_at <= ?4) RETURNING queue, type";
 constexpr std::string_view sql_record_lost =
-    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error) "
-    "SELECT id, attempts, ?1, 'lost', ?2 FROM jobs INDEXED BY jobs_leases "
+    "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error, started_at) "
+    "SELECT id, attempts, ?1, 'lost', ?2, started_at FROM jobs INDEXED BY jobs_leases "
     "WHERE state = 'processing' AND lease_expires_at <= ?3 AND (external = 0 OR lease_expires_at <= ?4) "
     "ON CONFLICT DO NOTHING";
 

@@ -68,6 +68,7 @@ public:
     std::vector<core::JobCount> counts() const override;
     core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
+    boost::asio::awaitable<std::optional<std::vector<core::JobAttempt>>> attempts(core::job_id id) override;
     boost::asio::awaitable<std::size_t> delete_expired(std::optional<core::millis> finished_before,
                                                        std::optional<core::millis> failed_before,
                                                        std::size_t limit) override;

@@ -115,4 +115,38 @@ BOOST_FIXTURE_TEST_CASE(keep_alive_serves_many_requests_on_one_connection, Serve
     for (int i = 0; i < 50; ++i) BOOST_TEST_REQUIRE(post("/jobs", R"({"type":"noop","payload":{}})").status == 201);
 }
 
+// Every attempt with its outcome, error, start, end and duration; the last one of a job
+// that succeeded, which no failure recorded, from the job itself.
+BOOST_FIXTURE_TEST_CASE(a_jobs_attempts_are_listed_with_their_errors_and_times, Server) {
+    const auto failing = submit(R"({"type":"noop","payload":{"fail":"retryable","sleep_ms":20},"max_retries":1})");
+    const auto fine = submit(R"({"type":"noop","payload":{"sleep_ms":20}})");
+    BOOST_TEST_REQUIRE(wait_until([&] { return state_of(failing) == "failed"; }, 15s));
+    BOOST_TEST_REQUIRE(wait_until([&] { return state_of(fine) == "done"; }, 15s));
+
+    const auto r = get("/jobs/" + std::to_string(failing) + "/attempts");
+    BOOST_TEST_REQUIRE(r.status == 200u, r.body);
+    const auto body = json::parse(r.body);
+    BOOST_TEST(body.at("id").as_int64() == failing);
+    const auto& attempts = body.at("attempts").as_array();
+    BOOST_TEST_REQUIRE(attempts.size() == 2u);
+    BOOST_TEST(attempts[0].at("attempt").as_int64() == 1);
+    BOOST_TEST(attempts[0].at("outcome").as_string() == "retryable");
+    BOOST_TEST(attempts[1].at("outcome").as_string() == "failed");
+    for (const auto& a : attempts) {
+        BOOST_TEST(!a.at("error").as_string().empty());
+        BOOST_TEST(a.at("started_at").is_string());
+        BOOST_TEST(a.at("finished_at").is_string());
+        BOOST_TEST(a.at("duration_ms").as_int64() >= 20);  // it slept that long before failing
+    }
+
+    const auto done = json::parse(get("/jobs/" + std::to_string(fine) + "/attempts").body);
+    BOOST_TEST_REQUIRE(done.at("attempts").as_array().size() == 1u);
+    BOOST_TEST(done.at("attempts").at(0).at("outcome").as_string() == "succeeded");
+    BOOST_TEST(done.at("attempts").at(0).at("error").is_null());
+    BOOST_TEST(done.at("attempts").at(0).at("duration_ms").as_int64() >= 20);
+
+    BOOST_TEST(get("/jobs/999999/attempts").status == 404u);
+    BOOST_TEST(get("/jobs/abc/attempts").status == 404u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

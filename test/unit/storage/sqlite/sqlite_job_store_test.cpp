@@ -213,6 +213,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_database_is_upgraded_in_place) {
             db.exec("DROP TABLE job_counts");  // came with version 5
             db.exec("DROP TABLE schedules");   // came with version 7
             db.exec("DROP TABLE queues");      // came with version 8
+            db.exec("ALTER TABLE job_attempts DROP COLUMN started_at");  // came with version 9
             db.set_user_version(2);
             tx.commit();
             return 0;
