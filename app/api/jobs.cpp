@@ -6,6 +6,8 @@
 #include "app/job_json.hpp"
 #include "app/json_text.hpp"
 
+#include <algorithm>
+
 namespace jobq::app {
 
 namespace asio = boost::asio;

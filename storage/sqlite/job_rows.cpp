@@ -78,28 +78,6 @@ std::optional<millis> oldest_due_in(Database& db, const std::string& queue) {
 
 constexpr std::string_view sql_by_id = "SELECT " JOBQ_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 
-// A read transaction for as long as it lives.
-class ReadTransaction {
-public:
-    explicit ReadTransaction(Database& db) : db_(db) { db_.cached("BEGIN")->run(); }
-    ReadTransaction(const ReadTransaction&) = delete;
-    ReadTransaction& operator=(const ReadTransaction&) = delete;
-    ~ReadTransaction() {
-        try {
-            db_.cached("COMMIT")->run();
-        } catch (...) {
-            // A read transaction left open would pin this connection's snapshot.
-            try {
-                db_.exec("ROLLBACK");
-            } catch (...) {
-            }
-        }
-    }
-
-private:
-    Database& db_;
-};
-
 std::optional<Job> find_one(Database& db, std::string_view sql, auto key) {
     auto s = db.cached(sql);
     s->bind(1, key);
@@ -126,6 +104,19 @@ Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
 }
 
 }  // namespace
+
+ReadTransaction::ReadTransaction(Database& db) : db_(db) { db_.cached("BEGIN")->run(); }
+
+ReadTransaction::~ReadTransaction() {
+    try {
+        db_.cached("COMMIT")->run();
+    } catch (...) {
+        try {
+            db_.exec("ROLLBACK");
+        } catch (...) {
+        }
+    }
+}
 
 std::optional<std::int64_t> single_optional(Database& db, std::string_view sql, std::optional<std::int64_t> param) {
     auto s = db.cached(sql);

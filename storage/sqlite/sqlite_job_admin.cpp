@@ -260,29 +260,21 @@ constexpr std::string_view sql_attempts =
 // The recorded attempts, and the job's last one when it is running or succeeded (it is
 // recorded only when it fails). One read transaction: the job and its history agree.
 std::optional<std::vector<core::JobAttempt>> read_attempts(Database& db, core::job_id id) {
-    db.cached("BEGIN")->run();
-    std::optional<std::vector<core::JobAttempt>> out;
-    try {
-        if (auto job = find_job(db, id)) {
-            std::vector<core::JobAttempt> attempts;
-            auto s = db.cached(sql_attempts);
-            s->bind(1, id);
-            while (s->step())
-                attempts.push_back({static_cast<std::int32_t>(s->column_int64(0)), s->column_text(1),
-                                    s->column_optional_text(2), s->column_optional_int64(3), s->column_optional_int64(4)});
-            const bool last_recorded = !attempts.empty() && attempts.back().attempt >= job->attempts;
-            if (job->state == core::JobState::processing && !last_recorded)
-                attempts.push_back({job->attempts, "running", std::nullopt, job->started_at, std::nullopt});
-            if (job->state == core::JobState::done && !last_recorded)
-                attempts.push_back({job->attempts, "succeeded", std::nullopt, job->started_at, job->finished_at});
-            out = std::move(attempts);
-        }
-    } catch (...) {
-        db.exec("ROLLBACK");
-        throw;
-    }
-    db.cached("COMMIT")->run();
-    return out;
+    ReadTransaction read(db);
+    auto job = find_job(db, id);
+    if (!job) return std::nullopt;
+    std::vector<core::JobAttempt> attempts;
+    auto s = db.cached(sql_attempts);
+    s->bind(1, id);
+    while (s->step())
+        attempts.push_back({static_cast<std::int32_t>(s->column_int64(0)), s->column_text(1), s->column_optional_text(2),
+                            s->column_optional_int64(3), s->column_optional_int64(4)});
+    // The job's current attempt is recorded only if it failed.
+    if (job->state == core::JobState::processing)
+        attempts.push_back({job->attempts, "running", std::nullopt, job->started_at, std::nullopt});
+    if (job->state == core::JobState::done)
+        attempts.push_back({job->attempts, "succeeded", std::nullopt, job->started_at, job->finished_at});
+    return attempts;
 }
 
 }  // namespace
