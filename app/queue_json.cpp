@@ -129,13 +129,28 @@ bool valid_queue_name(std::string_view name) {
     return true;
 }
 
-std::string queue_settings_json(const core::QueueSettings& s) {
-    std::string out;
-    JsonObjectWriter writer(out);
+namespace {
+
+// "paused", "concurrency", "rate_limit", "weight": the settings, wherever a queue is shown.
+void write_settings(JsonObjectWriter& writer, const core::QueueSettings& s) {
     writer.raw("paused", s.paused ? "true" : "false");
     if (s.concurrency) writer.integer("concurrency", *s.concurrency);
     else writer.raw("concurrency", "null");
-    writer.raw("rate_limit", rate_limit_json(s.rate_limit)).integer("weight", s.weight).close();
+    writer.raw("rate_limit", rate_limit_json(s.rate_limit)).integer("weight", s.weight);
+}
+
+void integer_or_null(JsonObjectWriter& writer, std::string_view key, const std::optional<std::int64_t>& n) {
+    if (n) writer.integer(key, *n);
+    else writer.raw(key, "null");
+}
+
+}  // namespace
+
+std::string queue_settings_json(const core::QueueSettings& s) {
+    std::string out;
+    JsonObjectWriter writer(out);
+    write_settings(writer, s);
+    writer.close();
     return out;
 }
 
@@ -147,14 +162,10 @@ std::string queue_json(const QueueView& q) {
     by_state.close();
     std::string out;
     JsonObjectWriter writer(out);
-    writer.string("name", q.name).raw("counts", counts).raw("paused", q.settings.paused ? "true" : "false");
-    if (q.settings.concurrency) writer.integer("concurrency", *q.settings.concurrency);
-    else writer.raw("concurrency", "null");
-    writer.raw("rate_limit", rate_limit_json(q.settings.rate_limit)).integer("weight", q.settings.weight);
-    if (q.oldest_runnable_age_ms) writer.integer("oldest_runnable_age_ms", *q.oldest_runnable_age_ms);
-    else writer.raw("oldest_runnable_age_ms", "null");
-    if (q.finished_last_minute) writer.integer("finished_last_minute", *q.finished_last_minute);
-    else writer.raw("finished_last_minute", "null");
+    writer.string("name", q.name).raw("counts", counts);
+    write_settings(writer, q.settings);
+    integer_or_null(writer, "oldest_runnable_age_ms", q.oldest_runnable_age_ms);
+    integer_or_null(writer, "finished_last_minute", q.finished_last_minute);
     writer.close();
     return out;
 }

@@ -51,17 +51,4 @@ std::vector<JobCount> JobCounts::snapshot() const {
     return out;
 }
 
-std::vector<std::pair<std::string, StateCounts>> JobCounts::by_queue() const {
-    std::vector<std::pair<std::string, StateCounts>> out;
-    const std::lock_guard lock(mutex_);
-    out.reserve(by_queue_.size());
-    for (const auto& [queue, types] : by_queue_) {
-        StateCounts sum{};
-        for (const auto& [type, counts] : types)
-            for (std::size_t i = 0; i < job_state_count; ++i) sum[i] += counts[i];
-        out.emplace_back(queue, sum);
-    }
-    return out;
-}
-
 }  // namespace jobq::core

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace jobq::core {
@@ -36,11 +35,9 @@ public:
     // Every (state, queue, type) with at least one job, ordered by queue, type, state.
     std::vector<JobCount> snapshot() const;
 
-    // Jobs in each state of every queue with a job (all its types), ordered by queue.
-    std::vector<std::pair<std::string, StateCounts>> by_queue() const;
-
-    // The same, handed to fn(queue, counts) in name order under the lock, without a copy:
-    // for the claims, which read it every round. fn must not call back into this.
+    // Jobs in each state of every queue with a job (all its types), handed to fn(queue,
+    // counts) in name order under the lock, without a copy: the claims read it every
+    // round. fn must not call back into this.
     template <class Fn>
     void for_each_queue(Fn&& fn) const {
         const std::lock_guard lock(mutex_);

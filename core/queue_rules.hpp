@@ -80,7 +80,6 @@ public:
         // The round is over: the virtual time moves up to the lowest pass among the queues
         // that gave jobs or had more (not those that turned out to have none due).
         void end();
-        std::size_t left() const { return left_; }
 
     private:
         friend class QueueRules;

@@ -3,7 +3,6 @@
 // exists once a job or a setting names it; one never set has the defaults (runs, no
 // limit, weight 1).
 
-#include "core/error.hpp"
 #include "core/job.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -12,7 +11,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <vector>
 
 namespace jobq::core {
 
@@ -63,7 +61,7 @@ public:
     // May throw StorageError.
     virtual boost::asio::awaitable<QueueSettings> update_queue(std::string queue, QueueSettingsPatch patch) = 0;
 
-    // Every queue whose settings were ever set, from memory.
+    // Every queue whose settings differ from the defaults, from memory.
     virtual QueueSettingsMap queue_settings() const = 0;
 
     // Per queue (or only `only`), the earliest run_at among its jobs due at `now` (queues

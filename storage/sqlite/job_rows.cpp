@@ -105,19 +105,6 @@ Job job_from_spec(core::JobSpec&& spec, core::job_id id, millis now) {
 
 }  // namespace
 
-ReadTransaction::ReadTransaction(Database& db) : db_(db) { db_.cached("BEGIN")->run(); }
-
-ReadTransaction::~ReadTransaction() {
-    try {
-        db_.cached("COMMIT")->run();
-    } catch (...) {
-        try {
-            db_.exec("ROLLBACK");
-        } catch (...) {
-        }
-    }
-}
-
 std::optional<std::int64_t> single_optional(Database& db, std::string_view sql, std::optional<std::int64_t> param) {
     auto s = db.cached(sql);
     if (param) s->bind(1, *param);

@@ -42,29 +42,15 @@ void mark_due(Database& db, core::millis now);
 // The earliest run_at of a job waiting for it (not yet due).
 std::optional<core::millis> earliest_waiting(Database& db);
 
-// A read transaction for as long as it lives, on a read-only connection: ended by COMMIT,
-// or ROLLBACK when that fails, whatever the error (a transaction left open would pin the
-// connection's snapshot, and refuse the next BEGIN).
-class ReadTransaction {
-public:
-    explicit ReadTransaction(Database& db);
-    ReadTransaction(const ReadTransaction&) = delete;
-    ReadTransaction& operator=(const ReadTransaction&) = delete;
-    ~ReadTransaction();
-
-private:
-    Database& db_;
-};
-
-// Per queue, the earliest run_at among its runnable jobs at `now`, due or waiting (queues
-// with none left out): a seek per priority level among each of `queues`' due jobs (the
-// queues with queued jobs), and a range of the waiting ones that have come due, in a read
-// transaction of its own (not to be called inside another).
-// `only`: that queue alone. The same in one minimum over every queue: the waiting jobs
-// that have come due, one seek for all.
+// Per queue (`only`: that one alone), the earliest run_at among its runnable jobs at
+// `now`, due or waiting (queues with none left out): a seek per priority level among each
+// of `queues`' due jobs (the queues with queued jobs), and a range of the waiting ones
+// that have come due, in a read transaction of its own (not to be called inside another).
 std::map<std::string, core::millis> oldest_runnable_by_queue(Database& db, const std::vector<std::string>& queues,
                                                              core::millis now,
                                                              const std::optional<std::string>& only = std::nullopt);
+// The same as one minimum over every queue: the waiting jobs that have come due are one
+// seek for all.
 std::optional<core::millis> oldest_runnable_at(Database& db, const std::vector<std::string>& queues, core::millis now);
 
 }  // namespace jobq::storage

@@ -213,4 +213,17 @@ void Transaction::commit() {
     open_ = false;
 }
 
+ReadTransaction::ReadTransaction(Database& db) : db_(db) { db_.cached("BEGIN")->run(); }
+
+ReadTransaction::~ReadTransaction() {
+    try {
+        db_.cached("COMMIT")->run();
+    } catch (...) {
+        try {
+            db_.exec("ROLLBACK");
+        } catch (...) {
+        }
+    }
+}
+
 }  // namespace jobq::storage

@@ -142,4 +142,18 @@ private:
     bool open_ = true;
 };
 
+// A read transaction for as long as it lives, on a read-only connection: ended by COMMIT,
+// or ROLLBACK when that fails, whatever the error (a transaction left open would pin the
+// connection's snapshot, and refuse the next BEGIN).
+class ReadTransaction {
+public:
+    explicit ReadTransaction(Database& db);
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+    ~ReadTransaction();
+
+private:
+    Database& db_;
+};
+
 }  // namespace jobq::storage

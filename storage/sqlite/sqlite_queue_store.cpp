@@ -63,8 +63,9 @@ core::QueueSettingsMap SqliteJobStore::load_queue_settings(Database& db) {
 
 std::vector<std::string> SqliteJobStore::queues_with_queued_jobs() const {
     std::vector<std::string> queues;
-    for (const auto& [queue, states] : kept_->counts().by_queue())
-        if (states[static_cast<std::size_t>(core::JobState::queued)] > 0) queues.push_back(queue);
+    kept_->counts().for_each_queue([&](std::string_view queue, const core::StateCounts& states) {
+        if (states[static_cast<std::size_t>(core::JobState::queued)] > 0) queues.emplace_back(queue);
+    });
     return queues;
 }
 
