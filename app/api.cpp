@@ -67,7 +67,7 @@ HttpResponse error_response(const core::Error& error) {
 Api::Api(ApiStores stores, core::JobNotifier& notifier, const core::LoopHealth& loops,
          const core::HandlerRegistry& handlers, core::Metrics* metrics, ApiOptions options, core::Clock clock)
     : routes_(api_routes()),
-      context_{stores, notifier, loops, handlers, metrics, std::move(options), std::move(clock)} {}
+      context_{stores, notifier, loops, handlers, metrics, std::move(options), std::move(clock), {}, {}, {}} {}
 
 asio::awaitable<HttpResponse> Api::handle(net::HttpRequest request) {
     const auto started = std::chrono::steady_clock::now();

@@ -3,6 +3,8 @@
 #include "app/json_text.hpp"
 #include "app/queue_json.hpp"
 
+#include <charconv>
+
 namespace jobq::app {
 
 namespace {
@@ -30,6 +32,35 @@ std::uint64_t runs_with_outcome(const core::Metrics& metrics, std::string_view o
         if (labels[1] == outcome) total += counter.value();
     });
     return total;
+}
+
+std::string milliseconds_json(double microseconds) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, microseconds / 1000.0, std::chars_format::fixed, 1).ptr;
+    return std::string(text, end);
+}
+
+// Per job type since start: runs timed, and the run time's p50 and p95 in milliseconds,
+// estimated from the histogram's buckets.
+std::string run_times_json(const core::Metrics& metrics) {
+    std::string out;
+    JsonObjectWriter by_type(out);
+    for (const auto& [labels, histogram] : metrics.job_duration.series()) {
+        const auto p50 = core::estimate_quantile(*histogram, 0.5);
+        const auto p95 = core::estimate_quantile(*histogram, 0.95);
+        if (!p50 || !p95) continue;
+        std::uint64_t runs = 0;
+        for (std::size_t i = 0; i <= histogram->upper_bounds().size(); ++i) runs += histogram->bucket(i);
+        std::string times;
+        JsonObjectWriter(times)
+            .integer("runs", static_cast<std::int64_t>(runs))
+            .raw("p50", milliseconds_json(*p50))
+            .raw("p95", milliseconds_json(*p95))
+            .close();
+        by_type.raw(labels[0], times);
+    }
+    by_type.close();
+    return out;
 }
 
 std::string series_json(const core::HistoryWindow::Series& series) {
@@ -114,7 +145,8 @@ std::string stats_json(const std::vector<core::JobCount>& counts, std::optional<
     for (const auto& [queue, s] : queue_settings) by_queue_settings.raw(queue, queue_settings_json(s));
     by_queue_settings.close();
     writer.raw("queue_settings", settings);
-    writer.raw("totals_since_start", totals).raw("workers", workers).raw("schedules", scheduled).close();
+    writer.raw("totals_since_start", totals).raw("workers", workers).raw("schedules", scheduled);
+    writer.raw("run_time_ms", metrics ? run_times_json(*metrics) : "{}").close();
     return out;
 }
 

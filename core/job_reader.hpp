@@ -40,6 +40,12 @@ struct JobAttempt {
     std::optional<millis> finished_at;  // none while running
 };
 
+// How many external leases a worker holds now, by the name it gave.
+struct WorkerLeases {
+    std::string worker;
+    std::int64_t leases = 0;
+};
+
 class JobReader {
 public:
     virtual ~JobReader() = default;
@@ -61,6 +67,9 @@ public:
     // The earliest run_at among queued jobs that are due at `now` (the oldest runnable):
     // index seeks, never a scan of the jobs.
     virtual boost::asio::awaitable<std::optional<millis>> oldest_runnable(millis now) = 0;
+
+    // Leases held per worker name, by name: read among the processing jobs only.
+    virtual boost::asio::awaitable<std::vector<WorkerLeases>> leases_by_worker() = 0;
 };
 
 }  // namespace jobq::core

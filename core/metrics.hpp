@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -93,6 +94,11 @@ private:
     mutable std::mutex mutex_;
     std::map<Labels, std::unique_ptr<Series>> series_;
 };
+
+// The value below which a fraction `q` (0 to 1) of the observations fall, estimated by
+// linear interpolation within the bucket holding it (the first bucket starts at 0); the
+// last bound when it falls in +Inf. None without observations. In the histogram's unit.
+std::optional<double> estimate_quantile(const Histogram& histogram, double q);
 
 // Latency buckets in microseconds, from 100 µs to 60 s.
 std::vector<std::uint64_t> latency_buckets_us();

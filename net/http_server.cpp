@@ -92,6 +92,27 @@ std::string wire_format(HttpResponse&& r, unsigned version, bool keep_alive) {
     return out;
 }
 
+// The head of a response that streams (HttpResponse::stream): no length, since the body
+// ends when the connection does.
+std::string stream_head(const HttpResponse& r, unsigned version) {
+    std::string out = version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(r.status);
+    out += ' ';
+    out += http::obsolete_reason(static_cast<http::status>(r.status));
+    out += "\r\nServer: jobq\r\nContent-Type: ";
+    out += r.content_type;
+    out += "\r\n";
+    for (const auto& [name, value] : r.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    if (version >= 11) out += "Connection: close\r\n";
+    out += "\r\n";
+    return out;
+}
+
 }  // namespace
 
 struct HttpServer::State : std::enable_shared_from_this<State> {
@@ -110,6 +131,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                                                     RequestParser& parser);
     static void refuse_connection(tcp::socket socket);
     asio::awaitable<bool> write(Connection& connection, const std::string& bytes);
+    asio::awaitable<void> stream(Connection& connection, HttpResponse response, unsigned version);
     asio::awaitable<void> lingering_close(Connection& connection);
     asio::awaitable<void> sweep_deadlines();
     std::chrono::milliseconds sweep_interval() const;
@@ -264,12 +286,33 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
             response = protocol_error(500, "internal", "internal error");
         }
         --active;
+        if (response.stream) {
+            co_await stream(*connection, std::move(response), version);
+            break;
+        }
         const bool keep_alive = keep_alive_requested && !stopping;
         const auto bytes = wire_format(std::move(response), version, keep_alive);
         if (!co_await write(*connection, bytes) || !keep_alive) break;
     }
     boost::system::error_code ignored;
     connection->socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// A streamed response is not an active request: shutdown does not wait for it, it ends
+// at its next string.
+asio::awaitable<void> HttpServer::State::stream(Connection& connection, HttpResponse response, unsigned version) {
+    if (!co_await write(connection, stream_head(response, version))) co_return;
+    while (!stopping && !peer_gone(&connection)) {
+        std::optional<std::string> next;
+        try {
+            next = co_await response.stream();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "level=error msg=\"response stream threw\" error=\"%s\"\n", e.what());
+            break;
+        }
+        if (!next || stopping || peer_gone(&connection)) break;
+        if (!co_await write(connection, *next)) break;
+    }
 }
 
 // After refusing a request whose body is still arriving: closing at once would reset the

@@ -1,6 +1,10 @@
 #pragma once
 // Plain request and response values, so routing code never includes Beast.
 
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +37,13 @@ struct HttpResponse {
     // buffer).
     std::string_view content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
+
+    // A response that goes on (server-sent events): when set, `body` is ignored, the head
+    // is written at once without a length, and each string `stream` gives is written as it
+    // comes, until it gives nullopt, the client leaves, a write passes the request timeout
+    // or the server stops. The connection then closes. Each call may wait (that is its
+    // cadence); it is called again only after its last string was written.
+    std::function<boost::asio::awaitable<std::optional<std::string>>()> stream;
 };
 
 }  // namespace jobq::net

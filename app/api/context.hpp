@@ -20,6 +20,7 @@
 #include "core/queue_rules.hpp"
 #include "core/queue_settings.hpp"
 #include "core/schedule_store.hpp"
+#include "core/worker_registry.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -64,6 +65,7 @@ struct ApiContext {
     core::Clock clock;
     std::atomic<bool> draining{false};           // shutting down: no submissions, not ready
     std::atomic<std::size_t> pending_writes{0};  // jobs admitted and not yet committed
+    core::WorkerRegistry workers;                // the external workers' names, as their lease requests give them
 };
 
 }  // namespace jobq::app

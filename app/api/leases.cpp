@@ -53,6 +53,7 @@ std::chrono::steady_clock::time_point token_due(const ApiContext& ctx) {
 asio::awaitable<Answer> lease_jobs(ApiContext& ctx, RouteRequest request) {
     const auto ask = parse_lease_ask(request.http.body, ctx.options.external_types);
     if (!ask) co_return ask.error();
+    if (ask->worker) ctx.workers.seen(*ask->worker, ctx.clock());
     core::WakeSignal* wakeups = ctx.options.lease_wakeups;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ask->wait_ms);
     for (bool first = true;; first = false) {

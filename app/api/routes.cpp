@@ -13,6 +13,8 @@ RouteTable make_api_routes() {
     add_lease_routes(table);
     add_schedule_routes(table);
     add_queue_routes(table);
+    add_worker_routes(table);
+    add_ui_routes(table);
     return table;
 }
 

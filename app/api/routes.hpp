@@ -14,6 +14,8 @@ void add_batch_routes(RouteTable& table);   // api/batches.cpp: /jobs/batch
 void add_lease_routes(RouteTable& table);     // api/leases.cpp: /leases, /leases/settle, /jobs/{id}/ack...
 void add_schedule_routes(RouteTable& table);  // api/schedules.cpp: /schedules, /schedules/{name}...
 void add_queue_routes(RouteTable& table);     // api/queues.cpp: /queues/{name}/retry-failed, /purge
+void add_worker_routes(RouteTable& table);    // api/workers.cpp: /workers
+void add_ui_routes(RouteTable& table);        // api/ui.cpp: /ui/ and the dashboard's files
 
 // Every route the API serves, built on first use (thread-safe) and never changed after.
 const RouteTable& api_routes();

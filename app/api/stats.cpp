@@ -1,11 +1,19 @@
-// The server's state: GET /stats (JSON), GET /stats/history (per second) and GET /metrics
-// (Prometheus text). Counts and history come from memory; the oldest runnable job is one
+// The server's state: GET /stats (JSON), GET /stats/history (per second), GET /events (the
+// overview as server-sent events, every second) and GET /metrics (Prometheus text). Counts and history come from memory; the oldest runnable job is one
 // read on a read-only connection: none of them waits for, or holds up, a write.
 
 #include "app/api/routes.hpp"
 #include "app/api/toolkit.hpp"
 #include "app/prometheus.hpp"
 #include "app/stats_views.hpp"
+#include "app/json_text.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <memory>
 
 namespace jobq::app {
 
@@ -13,7 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
+asio::awaitable<std::string> current_stats(ApiContext& ctx) {
     const core::millis now = ctx.clock();
     const auto counts = ctx.stores.reader.counts();
     const auto oldest = co_await ctx.stores.reader.oldest_runnable(now);
@@ -21,7 +29,51 @@ asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
     // One aggregate read on a read-only connection, as the oldest runnable job.
     const auto schedules = co_await ctx.stores.schedules.summarize_schedules();
     const auto settings = ctx.stores.queues.queue_settings();
-    co_return json_response(200, stats_json(counts, oldest_age, ctx.metrics, schedules, settings));
+    co_return stats_json(counts, oldest_age, ctx.metrics, schedules, settings);
+}
+
+asio::awaitable<Answer> stats(ApiContext& ctx, RouteRequest) {
+    std::string body = co_await current_stats(ctx);
+    co_return json_response(200, std::move(body));
+}
+
+// --- GET /events
+
+constexpr auto event_interval = std::chrono::seconds(1);
+
+// One `overview` event: what GET /stats answers, and the history's last two seconds (the
+// first complete, the second still counting), so that a chart loaded from /stats/history
+// goes on from it.
+asio::awaitable<std::string> overview_event(ApiContext& ctx) {
+    std::string stats_now = co_await current_stats(ctx);
+    const auto window = ctx.stores.reader.history(2, core::system_now_ms() / 1000);
+    std::string data;
+    JsonObjectWriter(data).raw("stats", stats_now).raw("history", history_json(window)).close();
+    co_return "event: overview\ndata: " + data + "\n\n";
+}
+
+// The next event: at once for the first, then every event_interval; none once the server
+// drains. A store that fails sends an `unavailable` event and the stream goes on.
+asio::awaitable<std::optional<std::string>> next_event(ApiContext& ctx, std::shared_ptr<bool> first) {
+    if (!*first) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, event_interval);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    *first = false;
+    if (ctx.draining) co_return std::nullopt;
+    auto event = co_await unless_store_fails(overview_event(ctx), {.route = "/events"});
+    if (!event) co_return std::string("event: unavailable\ndata: {}\n\n");
+    co_return std::move(*event);
+}
+
+asio::awaitable<Answer> events(ApiContext& ctx, RouteRequest) {
+    if (ctx.draining)
+        co_return core::make_error(core::errc::unavailable, "the server is shutting down", "shutting_down");
+    net::HttpResponse response;
+    response.content_type = "text/event-stream";
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.stream = [&ctx, first = std::make_shared<bool>(true)] { return next_event(ctx, first); };
+    co_return response;
 }
 
 struct HistoryQuery {
@@ -72,6 +124,7 @@ void add_stats_routes(RouteTable& table) {
     table.add({.method = "GET", .pattern = "/metrics", .handler = metrics});
     table.add({.method = "GET", .pattern = "/stats", .handler = stats});
     table.add({.method = "GET", .pattern = "/stats/history", .handler = history});
+    table.add({.method = "GET", .pattern = "/events", .handler = events});
 }
 
 }  // namespace jobq::app

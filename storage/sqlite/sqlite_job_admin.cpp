@@ -288,6 +288,24 @@ boost::asio::awaitable<std::optional<millis>> SqliteJobStore::oldest_runnable(mi
         [now, queues = queues_with_queued_jobs()](Database& db) { return oldest_runnable_at(db, queues, now); });
 }
 
+namespace {
+
+// jobs_leases holds the processing jobs only: as many rows as jobs running now.
+constexpr std::string_view sql_leases_by_worker =
+    "SELECT worker, COUNT(*) FROM jobs INDEXED BY jobs_leases WHERE state = 'processing' AND worker IS NOT NULL "
+    "GROUP BY worker ORDER BY worker";
+
+}  // namespace
+
+boost::asio::awaitable<std::vector<core::WorkerLeases>> SqliteJobStore::leases_by_worker() {
+    return read<std::vector<core::WorkerLeases>>([](Database& db) {
+        std::vector<core::WorkerLeases> out;
+        auto s = db.cached(sql_leases_by_worker);
+        while (s->step()) out.push_back({s->column_text(0), s->column_int64(1)});
+        return out;
+    });
+}
+
 boost::asio::awaitable<std::size_t> SqliteJobStore::delete_expired(std::optional<core::millis> finished_before,
                                                                     std::optional<core::millis> failed_before,
                                                                     std::size_t limit) {

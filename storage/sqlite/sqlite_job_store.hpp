@@ -69,6 +69,7 @@ public:
     core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
     boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
     boost::asio::awaitable<std::optional<std::vector<core::JobAttempt>>> attempts(core::job_id id) override;
+    boost::asio::awaitable<std::vector<core::WorkerLeases>> leases_by_worker() override;
     boost::asio::awaitable<std::size_t> delete_expired(std::optional<core::millis> finished_before,
                                                        std::optional<core::millis> failed_before,
                                                        std::size_t limit) override;
