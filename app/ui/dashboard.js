@@ -41,7 +41,8 @@
 
   function duration(ms) {
     if (ms === null || ms === undefined) return '—';
-    if (ms < 1000) return `${numbers.format(Math.round(ms))} ms`;
+    if (ms < 10) return `${ms.toFixed(1)} ms`;
+    if (ms < 1000) return `${Math.round(ms)} ms`;
     const s = ms / 1000;
     if (s < 60) return `${s.toFixed(1)} s`;
     const m = Math.floor(s / 60);
@@ -490,7 +491,8 @@
       'data-action': q.paused ? 'resume' : 'pause',
       text: q.paused ? 'Resume' : 'Pause',
       onclick: async (event) => {
-        const ok = await act(event.currentTarget, status, async () => {
+        const clicked = event.currentTarget;  // unset once the handler awaits
+        const ok = await act(clicked, status, async () => {
           await api('POST', `${path}/${q.paused ? 'resume' : 'pause'}`);
           return `Queue ${q.name} ${q.paused ? 'resumed' : 'paused'}.`;
         });
@@ -503,8 +505,9 @@
       disabled: !q.counts.failed,
       text: 'Retry failed',
       onclick: async (event) => {
+        const clicked = event.currentTarget;  // unset once the handler awaits
         if (!(await confirmAction(`Queue again every failed job of queue “${q.name}” (${count(q.counts.failed)})?`, 'Retry all'))) return;
-        const ok = await act(event.currentTarget, status, async () => {
+        const ok = await act(clicked, status, async () => {
           const { count: n } = await api('POST', `${path}/retry-failed`);
           return `${count(n)} jobs of ${q.name} queued again.`;
         });
@@ -522,10 +525,11 @@
       'data-action': 'purge',
       text: 'Purge',
       onclick: async (event) => {
+        const clicked = event.currentTarget;  // unset once the handler awaits
         const state = purgeState.value;
         const question = `Delete every ${state} job of queue “${q.name}” (${count(q.counts[state])}) with its history? This cannot be undone.`;
         if (!(await confirmAction(question, 'Delete'))) return;
-        const ok = await act(event.currentTarget, status, async () => {
+        const ok = await act(clicked, status, async () => {
           const { count: n } = await api('POST', `${path}/purge?state=${state}`);
           return `${count(n)} ${state} jobs of ${q.name} deleted.`;
         });
@@ -650,7 +654,8 @@
         disabled: !enabled,
         text: label,
         onclick: async (event) => {
-          if (await act(event.currentTarget, status, run)) reload();
+          const clicked = event.currentTarget;  // unset once the handler awaits
+          if (await act(clicked, status, run)) reload();
         },
       });
     const actions = el(
@@ -669,8 +674,9 @@
         disabled: job.state === 'processing',
         text: 'Delete',
         onclick: async (event) => {
+          const clicked = event.currentTarget;  // unset once the handler awaits
           if (!(await confirmAction(`Delete job ${id} and its history? This cannot be undone.`, 'Delete'))) return;
-          if (await act(event.currentTarget, status, () => api('DELETE', `jobs/${id}`))) location.hash = '#/jobs';
+          if (await act(clicked, status, () => api('DELETE', `jobs/${id}`))) location.hash = '#/jobs';
         },
       }),
     );
@@ -733,8 +739,9 @@
         'data-action': s.paused ? 'resume' : 'pause',
         text: s.paused ? 'Resume' : 'Pause',
         onclick: async (event) => {
+          const clicked = event.currentTarget;  // unset once the handler awaits
           const spec = { cron: s.cron, timezone: s.timezone, job: s.job, catch_up: s.catch_up, paused: !s.paused };
-          if (await act(event.currentTarget, status, () => api('PUT', path, spec))) route();
+          if (await act(clicked, status, () => api('PUT', path, spec))) route();
         },
       });
       const trigger = el('button', {
@@ -742,7 +749,8 @@
         'data-action': 'trigger',
         text: 'Run now',
         onclick: async (event) => {
-          await act(event.currentTarget, status, async () => {
+          const clicked = event.currentTarget;  // unset once the handler awaits
+          await act(clicked, status, async () => {
             const job = await api('POST', `${path}/trigger`);
             return `Job ${job.id} stored from schedule ${s.name}.`;
           });
