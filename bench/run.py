@@ -26,7 +26,7 @@ from soak import MIB, post_batch, rss_bytes  # bench/soak.py
 
 DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
-SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads", "worker")
+SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads", "dashboard", "worker")
 FAILED_PAGE = "/jobs?state=failed&limit=10"
 QUEUED_PAGE = "/jobs?state=queued&limit=10"
 DASHBOARD = ("/stats", "/metrics", FAILED_PAGE)
@@ -214,6 +214,55 @@ class Poller:
         self.thread.join()
         if kind is None and self.failures:
             raise RuntimeError(f"{len(self.failures)} polls failed, first {self.failures[0]}")
+
+
+class OverviewWatcher:
+    """From a thread, what the dashboard's overview does while it is open: loads /stats and
+    the hour of /stats/history, then reads GET /events until the block ends (or `limit`
+    seconds have passed); counts the events read."""
+
+    def __init__(self, port, limit):
+        self.port = port
+        self.limit = limit
+        self.events = 0
+        self.failure = None
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def watch(self):
+        deadline = time.monotonic() + self.limit
+        loads = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        stream = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for target in ("/stats", "/stats/history?seconds=3600"):
+                status = get(loads, target)[0]
+                if status != 200:
+                    raise RuntimeError(f"GET {target} answered {status}")
+            stream.request("GET", "/events")
+            answer = stream.getresponse()
+            if answer.status != 200:
+                raise RuntimeError(f"GET /events answered {answer.status}")
+            while not self.stopped.is_set() and time.monotonic() < deadline:
+                line = answer.fp.readline()
+                if not line:
+                    raise RuntimeError("GET /events ended while the server ran")
+                if line.startswith(b"event: overview"):
+                    self.events += 1
+        except (OSError, http.client.HTTPException, RuntimeError) as e:
+            self.failure = repr(e)
+        finally:
+            loads.close()
+            stream.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind, *_):
+        self.stopped.set()
+        self.thread.join()
+        if kind is None and self.failure:
+            raise RuntimeError(f"the overview's stream failed: {self.failure}")
 
 
 class Bench:
@@ -517,7 +566,7 @@ class Bench:
             self.read_latency(name, rows, counts)
             self.remove_database(name)
 
-    def make_database(self, name, rows):
+    def make_database(self, name, rows, section="reads"):
         """`rows` jobs (FILL_JOBS) written in one transaction into a database this build
         created, the kept counts rebuilt from them; the counts by state /stats must report."""
         self.create_schema(name)
@@ -535,7 +584,7 @@ class Bench:
             db.execute("COMMIT")
             db.execute("PRAGMA journal_mode=WAL")
         elapsed = time.monotonic() - started
-        self.row("reads", f"build a {rows:,}-job database", f"{elapsed:,.1f} s",
+        self.row(section, f"build a {rows:,}-job database", f"{elapsed:,.1f} s",
                  f"{rows / elapsed:,.0f} rows/s through sqlite3; {os.path.getsize(self.db(name)) / MIB:,.0f} MiB; "
                  "90% done, 10% queued for a day, none failed")
         queued = rows // 10
@@ -610,6 +659,102 @@ class Bench:
                 connection.close()
 
 
+    # -- the dashboard: its overview beside enqueue, and every call it makes -------------
+    def dashboard(self, rows=1_000_000, rounds=3):
+        name = "dashboard"
+        self.make_database(name, rows, section="dashboard")
+        self.enqueue_beside_overview(name, rows, rounds)
+        self.dashboard_calls(name, rows)
+        self.remove_database(name)
+
+    def enqueue_beside_overview(self, source, rows, rounds):
+        """wrk enqueue -c64 on fresh copies of the `rows`-job database, alone and with the
+        overview open (OverviewWatcher), alternately, `rounds` of each; the medians."""
+        runs = {"alone": [], "watched": []}
+        events = 0
+        for run in range(2 * rounds):
+            kind = "watched" if run % 2 else "alone"
+            name = f"dashboard-enqueue{run}"
+            shutil.copyfile(self.db(source), self.db(name))
+            with self.jobq_server(name) as server:
+                watcher = OverviewWatcher(server.port, self.seconds + 5) if kind == "watched" else None
+                with watcher or contextlib.nullcontext():
+                    created, secs, _, p99 = self.wrk(server.port, 64)
+                if watcher:
+                    events += watcher.events
+            with contextlib.closing(sqlite3.connect(self.db(name))) as db:
+                stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
+            if stored < created:
+                raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
+            self.remove_database(name)
+            runs[kind].append((created / secs, p99))
+        alone, alone_p99 = (statistics.median(r[i] for r in runs["alone"]) for i in (0, 1))
+        watched, watched_p99 = (statistics.median(r[i] for r in runs["watched"]) for i in (0, 1))
+        self.row("dashboard", f"enqueue -c64 on a {rows:,}-job db, alone", f"{alone:,.0f} req/s",
+                 f"p99 {alone_p99:.2f} ms; median of {rounds} ({', '.join(f'{r[0]:,.0f}' for r in runs['alone'])}; "
+                 f"p99 {', '.join(f'{r[1]:.2f}' for r in runs['alone'])})")
+        self.row("dashboard", "the same with the overview open (/stats, an hour of history, GET /events)",
+                 f"{watched:,.0f} req/s",
+                 f"{watched / alone:.2f} of alone, p99 {watched_p99:.2f} ms = {watched_p99 / alone_p99:.2f} x alone "
+                 f"(targets >= 0.95, <= 1.05); median of {rounds} "
+                 f"({', '.join(f'{r[0]:,.0f}' for r in runs['watched'])}; "
+                 f"p99 {', '.join(f'{r[1]:.2f}' for r in runs['watched'])}); {events} events read")
+
+    def dashboard_calls(self, name, rows, count=50, limit=60):
+        """Every call the dashboard's views make, `count` times each over one kept-alive
+        connection, on an idle server holding the `rows`-job database (with a schedule and
+        an external worker's lease); GET /events is timed to its first event, on a
+        connection of its own each time."""
+        with self.jobq_server(name, "--external-types", "bench.*") as server:
+            port = server.port
+            request(port, "PUT", "/schedules/nightly", {"cron": "0 3 * * *", "job": {"type": "noop", "payload": {}}})
+            request(port, "POST", "/jobs", {"type": "bench.ext", "payload": {}})
+            request(port, "POST", "/leases", {"types": ["bench.ext"], "worker": "bench-worker"})
+            deep = rows // 2
+            calls = [("GET", "/ui/"), ("GET", "/ui/dashboard.js"), ("GET", "/ui/chart.min.js"),
+                     ("GET", "/stats"), ("GET", "/stats/history?seconds=3600"), ("GET", "/queues"),
+                     ("GET", "/jobs?limit=50"), ("GET", "/jobs?state=done&limit=50"),
+                     ("GET", "/jobs?state=failed&limit=50"), ("GET", "/jobs?state=queued&limit=50"),
+                     ("GET", "/jobs?queue=mail&limit=50"), ("GET", f"/jobs?queue=mail&state=done&limit=50&cursor={deep}"),
+                     ("GET", "/jobs/10"), ("GET", "/jobs/10/attempts"), ("GET", "/schedules"), ("GET", "/workers"),
+                     ("POST", "/queues/mail/pause"), ("POST", "/queues/mail/resume"), ("POST", "/queues/mail/retry-failed"),
+                     ("POST", "/schedules/nightly/trigger")]
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                for method, target in calls:
+                    times = []
+                    deadline = time.monotonic() + limit
+                    while len(times) < count and time.monotonic() < deadline:
+                        started = time.perf_counter()
+                        connection.request(method, target)
+                        answer = connection.getresponse()
+                        answer.read()
+                        times.append(time.perf_counter() - started)
+                        if answer.status not in (200, 201):
+                            raise RuntimeError(f"{method} {target} answered {answer.status}")
+                    self.call_row(f"{method} {target}", rows, times, count, limit)
+            finally:
+                connection.close()
+            times = []
+            for _ in range(10):
+                stream = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                started = time.perf_counter()
+                stream.request("GET", "/events")
+                answer = stream.getresponse()
+                while not answer.fp.readline().startswith(b"data: "):
+                    pass
+                times.append(time.perf_counter() - started)
+                stream.close()
+            self.call_row("GET /events, to its first event", rows, times, 10, limit)
+
+    def call_row(self, call, rows, times, count, limit):
+        times.sort()
+        short = "" if len(times) == count else f"; only {len(times)} answered in {limit} s"
+        self.row("dashboard", f"{call}, {rows:,}-job db", f"{statistics.median(times) * 1000:.3f} ms median",
+                 f"p99 {times[len(times) * 99 // 100] * 1000:.3f} ms, slowest {times[-1] * 1000:.3f} ms; "
+                 f"target < 50 ms{short}")
+
+
 def section_names(text):
     """--only: the sections named, in the table's order, with `store` when start-up or
     drain (which run on its backlog) is among them."""
@@ -659,6 +804,7 @@ def main():
                       functools.partial(bench.drain, levels=1000),
                       functools.partial(bench.drain, levels=1000, interleaved=True)],
             "reads": [functools.partial(bench.reads, args.read_jobs)],
+            "dashboard": [bench.dashboard],
             "worker": [bench.external_workers],
         }
         print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row; "
