@@ -7,9 +7,11 @@ to DIR. Every wait is on a condition with a deadline.
 """
 
 import argparse
+import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -399,6 +401,65 @@ class DashboardWithToken(DashboardCase):
         self.open("/queues")
         self.find("#queues-table, .empty")
         self.assertEqual(self.console_errors(), [])
+
+
+class EventStream(unittest.TestCase):
+    """GET /events without a browser: its events, its token, and a shutdown while it is open."""
+
+    def open_stream(self, server, token=None):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/events", headers={"Authorization": f"Bearer {token}"} if token else {})
+        return connection, connection.getresponse()
+
+    def next_event(self, answer):
+        """(event name, parsed data) of the next event; each line read waits at most 10 s."""
+        name, data = None, None
+        while True:
+            line = answer.fp.readline()
+            self.assertTrue(line, "the stream ended")
+            line = line.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[len("event: "):]
+            elif line.startswith("data: "):
+                data = json.loads(line[len("data: "):])
+            elif line == "" and name:
+                return name, data
+
+    def test_an_event_at_once_then_every_second_until_the_server_stops(self):
+        server = Server()
+        try:
+            server.submit(type="noop")
+            connection, answer = self.open_stream(server)
+            self.assertEqual(answer.status, 200)
+            self.assertEqual(answer.getheader("Content-Type"), "text/event-stream")
+            started = time.monotonic()
+            name, first = self.next_event(answer)
+            self.assertEqual(name, "overview")
+            self.assertEqual(set(first), {"stats", "history"})
+            self.assertEqual(first["history"]["seconds"], 2)
+            self.assertIn("done", first["history"]["totals"])
+            wait_until(lambda: self.next_event(answer)[1]["stats"]["jobs"]["done"] == 1, "an event with the job done")
+            self.next_event(answer)
+            self.assertGreater(time.monotonic() - started, 1.5, "events come about a second apart")
+            # A shutdown does not wait for the stream: it ends, and the server exits 0.
+            server.process.send_signal(signal.SIGTERM)
+            self.assertEqual(server.process.wait(timeout=15), 0)
+            wait_until(lambda: answer.fp.readline() == b"", "the stream to end")
+            connection.close()
+        finally:
+            server.close()
+
+    def test_the_stream_needs_the_api_token(self):
+        server = Server("--api-token", "t0k3n", "--worker-token", "w0rk3r")
+        try:
+            for token, status in ((None, 401), ("wrong", 401), ("w0rk3r", 403), ("t0k3n", 200)):
+                connection, answer = self.open_stream(server, token)
+                self.assertEqual(answer.status, status, token)
+                if status == 200:
+                    self.assertEqual(self.next_event(answer)[0], "overview")
+                connection.close()
+        finally:
+            server.close()
 
 
 def main():

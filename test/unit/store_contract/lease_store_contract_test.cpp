@@ -146,4 +146,24 @@ JOBQ_STORE_CONTRACT_TEST(a_batch_of_settlements_is_answered_one_by_one) {
     BOOST_TEST((get(b).state == JobState::failed));
 }
 
+JOBQ_STORE_CONTRACT_TEST(leases_held_are_counted_per_worker_until_settled) {
+    for (int i = 0; i < 5; ++i) enqueue(external());
+    const auto first = lease_jobs(2, t0, {}, "alpha");
+    const auto second = lease_jobs(1, t0, {}, "beta");
+    lease_jobs(1, t0, {}, std::nullopt);  // a worker without a name is not listed
+    BOOST_TEST_REQUIRE(first.size() == 2u);
+    auto held = finish(admin().leases_by_worker());
+    BOOST_TEST_REQUIRE(held.size() == 2u);
+    BOOST_TEST(held[0].worker == "alpha");
+    BOOST_TEST(held[0].leases == 2);
+    BOOST_TEST(held[1].worker == "beta");
+    BOOST_TEST(held[1].leases == 1);
+    BOOST_TEST_REQUIRE(settle_lease(first[0].job.id, first[0].token, ack()).has_value());
+    BOOST_TEST_REQUIRE(settle_lease(second[0].job.id, second[0].token, ack()).has_value());
+    held = finish(admin().leases_by_worker());
+    BOOST_TEST_REQUIRE(held.size() == 1u);
+    BOOST_TEST(held[0].worker == "alpha");
+    BOOST_TEST(held[0].leases == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
