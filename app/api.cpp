@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace jobq::app {
@@ -50,7 +52,56 @@ bool token_matches(std::string_view given, std::string_view token) {
     return given.size() == token.size() && CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
+// --- requests a browser sends for another site
+
+bool iequal(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+        return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    });
+}
+
+// "127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "::1", "localhost" -> "localhost".
+std::string_view host_name(std::string_view host) {
+    if (host.starts_with('[')) {
+        const auto end = host.find(']');
+        return end == std::string_view::npos ? host : host.substr(1, end - 1);
+    }
+    return host.substr(0, host.find(':'));
+}
+
+bool is_loopback_name(std::string_view name) {
+    return iequal(name, "localhost") || name.starts_with("127.") || name == "::1";
+}
+
+// A browser says where a request comes from: Sec-Fetch-Site (current browsers) or Origin.
+// A write is accepted from this server's own pages ("same-origin"), or from no page at all
+// ("none": typed in, a bookmark; or a client that is not a browser and sends neither).
+bool cross_site_write(const net::HttpRequest& request) {
+    if (request.method == "GET" || request.method == "HEAD") return false;
+    if (!request.sec_fetch_site.empty())
+        return request.sec_fetch_site != "same-origin" && request.sec_fetch_site != "none";
+    if (request.origin.empty()) return false;
+    const auto scheme_end = request.origin.find("://");
+    if (scheme_end == std::string::npos) return true;  // "null": a sandboxed or opaque origin
+    return !iequal(std::string_view(request.origin).substr(scheme_end + 3), request.host);
+}
+
 }  // namespace
+
+// Refused before any route: a page of another site cannot make a user's browser change
+// jobs (a form or fetch POSTed to localhost), and on a loopback-only server a page whose
+// name was rebound to 127.0.0.1 cannot read it either (DNS rebinding).
+std::optional<core::Error> Api::refused_by_origin(const net::HttpRequest& request) const {
+    if (context_.options.loopback_only && !request.host.empty() && !is_loopback_name(host_name(request.host)))
+        return core::make_error(core::errc::forbidden,
+                                "this server listens on loopback and answers only requests to a loopback name "
+                                "(localhost, 127.0.0.1, [::1])",
+                                "unknown_host");
+    if (cross_site_write(request))
+        return core::make_error(core::errc::forbidden, "a change requested by another site's page is refused",
+                                "cross_site");
+    return std::nullopt;
+}
 
 HttpResponse error_response(const core::Error& error) {
     const Status status = status_of(error.code);
@@ -67,7 +118,7 @@ HttpResponse error_response(const core::Error& error) {
 Api::Api(ApiStores stores, core::JobNotifier& notifier, const core::LoopHealth& loops,
          const core::HandlerRegistry& handlers, core::Metrics* metrics, ApiOptions options, core::Clock clock)
     : routes_(api_routes()),
-      context_{stores, notifier, loops, handlers, metrics, std::move(options), std::move(clock), {}, {}, {}} {}
+      context_{stores, notifier, loops, handlers, metrics, std::move(options), std::move(clock), {}, {}, {}, {}} {}
 
 asio::awaitable<HttpResponse> Api::handle(net::HttpRequest request) {
     const auto started = std::chrono::steady_clock::now();
@@ -86,6 +137,7 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
         response.headers.emplace_back("Allow", match.allowed);
         co_return response;
     }
+    if (auto refused = refused_by_origin(request)) co_return std::move(*refused);
     if (!match.route)
         co_return core::make_error(core::errc::not_found,
                                    "no route for " + std::string(path_of(request.target)), "not_found");

@@ -127,7 +127,7 @@ void recover(asio::io_context& io, core::JobStore& store) {
 asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     const auto deadline = std::chrono::steady_clock::now() + request_grace;
-    while (http.active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((http.active_requests() > 0 || http.active_streams() > 0) && std::chrono::steady_clock::now() < deadline) {
         timer.expires_after(std::chrono::milliseconds(5));
         co_await timer.async_wait(use_nothrow);
     }
@@ -171,6 +171,9 @@ net::HttpServerOptions http_options(const Config& c) {
 ApiOptions api_options(const Config& c, core::ExternalTypes external_types, core::WakeSignal& lease_wakeups) {
     ApiOptions o;
     o.api_token = c.api_token;
+    boost::system::error_code bad_address;
+    const auto bound = asio::ip::make_address(c.bind, bad_address);
+    o.loopback_only = !bad_address && bound.is_loopback();
     o.worker_token = c.worker_token;
     o.visibility_timeout_ms = c.visibility_timeout_ms;
     o.retry = {c.retry_base_ms, c.retry_max_ms};

@@ -677,11 +677,13 @@ class Bench:
             name = f"dashboard-enqueue{run}"
             shutil.copyfile(self.db(source), self.db(name))
             with self.jobq_server(name) as server:
-                watcher = OverviewWatcher(server.port, self.seconds + 5) if kind == "watched" else None
+                watcher = OverviewWatcher(server.port, self.seconds + 30) if kind == "watched" else None
                 with watcher or contextlib.nullcontext():
                     created, secs, _, p99 = self.wrk(server.port, 64)
                 if watcher:
                     events += watcher.events
+                    if watcher.events < self.seconds - 1:
+                        raise RuntimeError(f"{name}: the overview read {watcher.events} events in {self.seconds} s")
             with contextlib.closing(sqlite3.connect(self.db(name))) as db:
                 stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
             if stored < created:
@@ -741,8 +743,14 @@ class Bench:
                 started = time.perf_counter()
                 stream.request("GET", "/events")
                 answer = stream.getresponse()
-                while not answer.fp.readline().startswith(b"data: "):
-                    pass
+                if answer.status != 200:
+                    raise RuntimeError(f"GET /events answered {answer.status}")
+                while True:
+                    line = answer.fp.readline()
+                    if not line:
+                        raise RuntimeError("GET /events ended before its first event")
+                    if line.startswith(b"data: "):
+                        break
                 times.append(time.perf_counter() - started)
                 stream.close()
             self.call_row("GET /events, to its first event", rows, times, 10, limit)

@@ -143,6 +143,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     ConnectionDeadlines deadlines;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> active{0};
+    std::atomic<std::size_t> streams{0};
 };
 
 asio::awaitable<void> HttpServer::State::accept_loop() {
@@ -298,9 +299,14 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
     connection->socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-// A streamed response is not an active request: shutdown does not wait for it, it ends
-// at its next string.
+// A streamed response is counted apart from active requests (active_streams()): once the
+// server stops accepting, it ends at its next string, and shutdown waits for that.
 asio::awaitable<void> HttpServer::State::stream(Connection& connection, HttpResponse response, unsigned version) {
+    ++streams;
+    struct Uncount {
+        std::atomic<std::size_t>& streams;
+        ~Uncount() { --streams; }
+    } uncount{streams};
     if (!co_await write(connection, stream_head(response, version))) co_return;
     while (!stopping && !peer_gone(&connection)) {
         std::optional<std::string> next;
@@ -369,5 +375,7 @@ void HttpServer::stop_accepting() {
 }
 
 std::size_t HttpServer::active_requests() const { return state_->active.load(); }
+
+std::size_t HttpServer::active_streams() const { return state_->streams.load(); }
 
 }  // namespace jobq::net

@@ -54,6 +54,10 @@ public:
     // Requests being handled now (read, not yet answered).
     std::size_t active_requests() const;
 
+    // Streamed responses still being written (HttpResponse::stream). Each ends at its next
+    // string once stop_accepting() was called.
+    std::size_t active_streams() const;
+
 private:
     struct State;
     std::shared_ptr<State> state_;

@@ -18,6 +18,12 @@ struct HttpRequest {
     std::string content_type;
     std::string authorization;  // the Authorization header; never logged
     std::string body;
+    // What a browser says about where a request comes from (empty when absent): the API
+    // refuses cross-site writes and, on loopback, hosts that are not loopback names.
+    std::string host{};
+    std::string origin{};
+    std::string sec_fetch_site{};
+    std::string if_none_match{};  // a cached asset's validator
 
     // Set by the server for each request (null elsewhere): whether the client has closed
     // its end of the connection, asked of `connection` on the request's own executor.

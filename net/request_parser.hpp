@@ -44,7 +44,20 @@ private:
         } else if (name == field::authorization && !authorization_seen_) {
             request_.authorization.assign(value.data(), value.size());
             authorization_seen_ = true;
+        } else if (name == field::host) {
+            first_only(request_.host, value);
+        } else if (name == field::origin) {
+            first_only(request_.origin, value);
+        } else if (name == field::if_none_match) {
+            first_only(request_.if_none_match, value);
+        } else if (name == field::sec_fetch_site) {
+            first_only(request_.sec_fetch_site, value);
         }
+    }
+
+    // These fields are never empty when sent, so an empty one has not been seen yet.
+    static void first_only(std::string& out, string_view value) {
+        if (out.empty()) out.assign(value.data(), value.size());
     }
 
     void on_header_impl(error_code&) override {}

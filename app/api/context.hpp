@@ -4,6 +4,7 @@
 // One per Api, alive as long as it is. Handlers run on many connections' strands at once:
 // the store and the notifier are thread-safe, the rest is read-only or atomic.
 
+#include "app/api/overview_feed.hpp"
 #include "core/clock.hpp"
 #include "core/external_types.hpp"
 #include "core/handler_registry.hpp"
@@ -42,6 +43,9 @@ struct ApiOptions {
     // The rules leases obey: a long poll held back by a queue's rate limit wakes when it
     // gets a token. Optional; outlives the API.
     const core::QueueRules* queue_rules = nullptr;
+    // The server listens on a loopback address only: a request naming another host (a
+    // page whose name was rebound to 127.0.0.1) is refused.
+    bool loopback_only = false;
 };
 
 // The store, through the interfaces the API uses (one object may implement them all).
@@ -66,6 +70,7 @@ struct ApiContext {
     std::atomic<bool> draining{false};           // shutting down: no submissions, not ready
     std::atomic<std::size_t> pending_writes{0};  // jobs admitted and not yet committed
     core::WorkerRegistry workers;                // the external workers' names, as their lease requests give them
+    OverviewFeed overview;                       // what the open GET /events share
 };
 
 }  // namespace jobq::app

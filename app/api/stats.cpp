@@ -43,38 +43,62 @@ constexpr auto event_interval = std::chrono::seconds(1);
 
 // One `overview` event: what GET /stats answers, and the history's last two seconds (the
 // first complete, the second still counting), so that a chart loaded from /stats/history
-// goes on from it.
+// goes on from it. Shared by every open stream for OverviewFeed::reuse_within.
 asio::awaitable<std::string> overview_event(ApiContext& ctx) {
+    const auto now = OverviewFeed::Clock::now();
+    if (auto recent = ctx.overview.recent(now)) co_return std::move(*recent);
     std::string stats_now = co_await current_stats(ctx);
     const auto window = ctx.stores.reader.history(2, core::system_now_ms() / 1000);
     std::string data;
     JsonObjectWriter(data).raw("stats", stats_now).raw("history", history_json(window)).close();
-    co_return "event: overview\ndata: " + data + "\n\n";
+    std::string event = "event: overview\ndata: " + data + "\n\n";
+    ctx.overview.keep(event, now);
+    co_return event;
 }
+
+// What one stream remembers between its events; its slot among the open streams is given
+// back with it.
+struct StreamState {
+    OverviewFeed::Slot slot;
+    bool first = true;
+};
 
 // The next event: at once for the first, then every event_interval; none once the server
 // drains. A store that fails sends an `unavailable` event and the stream goes on.
-asio::awaitable<std::optional<std::string>> next_event(ApiContext& ctx, std::shared_ptr<bool> first) {
-    if (!*first) {
+asio::awaitable<std::optional<std::string>> next_event(ApiContext& ctx, std::shared_ptr<StreamState> state) {
+    if (!state->first) {
         asio::steady_timer timer(co_await asio::this_coro::executor, event_interval);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    *first = false;
+    state->first = false;
     if (ctx.draining) co_return std::nullopt;
     auto event = co_await unless_store_fails(overview_event(ctx), {.route = "/events"});
     if (!event) co_return std::string("event: unavailable\ndata: {}\n\n");
     co_return std::move(*event);
 }
 
-asio::awaitable<Answer> events(ApiContext& ctx, RouteRequest) {
-    if (ctx.draining)
-        co_return core::make_error(core::errc::unavailable, "the server is shutting down", "shutting_down");
+// The streamed response, built outside any coroutine: GCC 12 relocates lambdas with
+// non-trivial captures bitwise when a coroutine body creates them.
+Answer event_stream(ApiContext& ctx) {
+    if (ctx.draining) return core::make_error(core::errc::unavailable, "the server is shutting down", "shutting_down");
+    auto state = std::make_shared<StreamState>();
+    state->slot = ctx.overview.open_stream();
+    if (!state->slot)
+        return core::make_error(core::errc::busy,
+                                "too many event streams are open (" + std::to_string(OverviewFeed::max_streams) +
+                                    "); close one, or poll GET /stats",
+                                "too_many_streams");
     net::HttpResponse response;
     response.content_type = "text/event-stream";
     response.headers.emplace_back("Cache-Control", "no-store");
-    response.stream = [&ctx, first = std::make_shared<bool>(true)] { return next_event(ctx, first); };
-    co_return response;
+    response.headers.emplace_back("X-Accel-Buffering", "no");  // a proxy in front passes each event on at once
+    response.stream = [&ctx, state = std::move(state)] { return next_event(ctx, state); };
+    return response;
 }
+
+asio::awaitable<Answer> answered(Answer answer) { co_return std::move(answer); }
+
+asio::awaitable<Answer> events(ApiContext& ctx, RouteRequest) { return answered(event_stream(ctx)); }
 
 struct HistoryQuery {
     std::size_t seconds = 60;

@@ -75,8 +75,10 @@
     return el('div', { class: `notice ${kind || ''}`, role: kind === 'bad' ? 'alert' : 'status', text });
   }
 
+  // Replaces the view; `data-view` says which hash it shows (tests wait on it).
   function show(...children) {
     main.replaceChildren(...children);
+    main.dataset.view = location.hash;
   }
 
   // --- the API
@@ -123,19 +125,20 @@
     return data;
   }
 
-  const segment = (name) => encodeURIComponent(name);
+  // A path segment: "." and ".." encoded too, or the URL would resolve them away.
+  const segment = (name) => encodeURIComponent(name).replace(/\./g, '%2E');
 
   // --- asking for the token
 
   function showLogin(reason) {
     setLive(null);
-    const input = el('input', { id: 'token', type: 'password', autocomplete: 'current-password', required: true });
+    const input = el('input', { id: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
     const form = el(
       'form',
       {
         onsubmit: (event) => {
           event.preventDefault();
-          sessionStorage.setItem(tokenKey, input.value);
+          sessionStorage.setItem(tokenKey, input.value.trim());
           route();
         },
       },
@@ -204,7 +207,7 @@
     button.disabled = true;
     try {
       const message = await work();
-      if (message) status.replaceChildren(notice(message, 'good'));
+      if (typeof message === 'string') status.replaceChildren(notice(message, 'good'));
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.refusedToken) {
@@ -220,52 +223,82 @@
 
   // --- the live stream (GET /events)
 
-  function setLive(on) {
-    live.className = on === null ? 'live' : on ? 'live on' : 'live off';
-    live.textContent = on === null ? '' : on ? 'live' : 'reconnecting…';
+  // null (no stream), 'live', 'reconnecting' or 'unavailable' (the server's store fails).
+  function setLive(state) {
+    const text = { live: 'live', reconnecting: 'reconnecting…', unavailable: 'store unavailable' };
+    live.className = state === null ? 'live' : state === 'live' ? 'live on' : 'live off';
+    live.textContent = state === null ? '' : text[state];
   }
 
   const sleep = (ms, signal) =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
 
-  function dispatchBlock(block, onOverview) {
-    let event = 'message';
-    let data = '';
+  // One event of the stream: its name and its data lines joined (the server sends one).
+  function parseEvent(block) {
+    let name = 'message';
+    const data = [];
     for (const line of block.split('\n')) {
-      if (line.startsWith('event:')) event = line.slice(6).trim();
-      else if (line.startsWith('data:')) data += line.slice(5).trim();
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') name = value;
+      else if (field === 'data') data.push(value);
     }
-    if (event === 'overview' && data) onOverview(JSON.parse(data));
+    return { name, data: data.join('\n') };
   }
 
-  // Reads the stream until `signal` aborts, reconnecting with a growing pause (at most 10 s).
+  // The server sends an event every second: this long without one, the connection is
+  // taken for dead (a laptop that slept, a dropped route) and made again.
+  const silenceMs = 5000;
+
+  // Reads GET /events until `signal` aborts, reconnecting with a growing pause (at most
+  // 10 s); onOverview gets each overview's data.
   async function streamEvents(signal, onOverview) {
     let pause = 1000;
     while (!signal.aborted) {
+      const connection = new AbortController();
+      const hangUp = () => connection.abort();
+      signal.addEventListener('abort', hangUp, { once: true });
+      let watchdog = setTimeout(hangUp, silenceMs);
       try {
-        const response = await fetch('../events', { headers: authHeaders(), cache: 'no-store', signal });
+        const response = await fetch('../events', { headers: authHeaders(), cache: 'no-store', signal: connection.signal });
         if (response.status === 401 || response.status === 403) {
           throw new ApiError(response.status, 'unauthorized', 'token refused');
         }
         if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-        setLive(true);
+        setLive('live');
         pause = 1000;
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value;
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            dispatchBlock(buffer.slice(0, end), onOverview);
-            buffer = buffer.slice(end + 2);
+        try {
+          let buffer = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            clearTimeout(watchdog);
+            watchdog = setTimeout(hangUp, silenceMs);
+            buffer += value.replace(/\r\n?/g, '\n');
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const event = parseEvent(buffer.slice(0, end));
+              buffer = buffer.slice(end + 2);
+              if (event.name === 'overview') {
+                onOverview(JSON.parse(event.data));
+                setLive('live');
+              } else if (event.name === 'unavailable') {
+                setLive('unavailable');
+              }
+            }
           }
+        } finally {
+          reader.cancel().catch(() => {});
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -273,9 +306,12 @@
           showLogin(refusedMessage(error));
           return;
         }
+      } finally {
+        clearTimeout(watchdog);
+        signal.removeEventListener('abort', hangUp);
       }
       if (signal.aborted) return;
-      setLive(false);
+      setLive('reconnecting');
       await sleep(pause, signal);
       pause = Math.min(pause * 2, 10000);
     }
@@ -297,6 +333,7 @@
           borderColor: color(`--chart-${name}`),
           backgroundColor: color(`--chart-${name}`),
           borderWidth: 1.5,
+          borderDash: name === 'enqueued' ? [5, 3] : [],  // done often runs under it
           pointRadius: 0,
         })),
       },
@@ -351,6 +388,9 @@
         while (drop < data.length && data[drop].x <= newest - 3600) drop++;
         if (drop) data.splice(0, drop);
       });
+      const newest = window.from + window.seconds - 1;
+      chart.options.scales.x.min = newest - 3599;
+      chart.options.scales.x.max = newest;
       chart.update('none');
     }
     return { put, destroy: () => chart.destroy() };
@@ -438,7 +478,7 @@
       el('div', { class: 'cards' }, cardNodes),
       el('h2', { text: 'Last hour, per second' }),
       el('div', { class: 'panel' }, el('div', { class: 'chart-box' }, canvas)),
-      el('div', { class: 'two' }, el('section', {}, el('h2', { text: 'Queues' }), parts.queues), el('section', {}, el('h2', { text: 'Types' }), parts.types)),
+      el('div', { class: 'tables' }, el('section', {}, el('h2', { text: 'Queues' }), parts.queues), el('section', {}, el('h2', { text: 'Types' }), parts.types)),
     );
     renderOverview(parts, stats);
     const chart = throughputChart(canvas);
@@ -489,6 +529,7 @@
     const pause = el('button', {
       type: 'button',
       'data-action': q.paused ? 'resume' : 'pause',
+      'aria-label': `${q.paused ? 'Resume' : 'Pause'} queue ${q.name}`,
       text: q.paused ? 'Resume' : 'Pause',
       onclick: async (event) => {
         const clicked = event.currentTarget;  // unset once the handler awaits
@@ -502,6 +543,7 @@
     const retry = el('button', {
       type: 'button',
       'data-action': 'retry-failed',
+      'aria-label': `Retry the failed jobs of queue ${q.name}`,
       disabled: !q.counts.failed,
       text: 'Retry failed',
       onclick: async (event) => {
@@ -523,6 +565,7 @@
       type: 'button',
       class: 'danger',
       'data-action': 'purge',
+      'aria-label': `Purge queue ${q.name}`,
       text: 'Purge',
       onclick: async (event) => {
         const clicked = event.currentTarget;  // unset once the handler awaits
@@ -641,16 +684,13 @@
     return el('pre', { text: value === undefined ? '—' : JSON.stringify(value, null, 2) });
   }
 
-  async function jobView(id, signal) {
-    const [job, history] = await Promise.all([api('GET', `jobs/${id}`), api('GET', `jobs/${id}/attempts`)]);
-    if (signal.aborted) return;
-    const status = el('div');
+  // Draws a job; `status` (the outcome of its actions) is kept across redraws.
+  function renderJob(id, job, history, status) {
     const reload = () => route();
     const button = (label, action, enabled, run) =>
       el('button', {
         type: 'button',
         'data-action': action,
-        class: action === 'delete' ? 'danger' : null,
         disabled: !enabled,
         text: label,
         onclick: async (event) => {
@@ -661,12 +701,8 @@
     const actions = el(
       'div',
       { class: 'filters' },
-      button('Retry', 'retry', job.state === 'failed' || job.state === 'cancelled', async () => {
-        await api('POST', `jobs/${id}/retry`);
-      }),
-      button('Cancel', 'cancel', job.state === 'queued', async () => {
-        await api('POST', `jobs/${id}/cancel`);
-      }),
+      button('Retry', 'retry', job.state === 'failed' || job.state === 'cancelled', () => api('POST', `jobs/${id}/retry`)),
+      button('Cancel', 'cancel', job.state === 'queued', () => api('POST', `jobs/${id}/cancel`)),
       el('button', {
         type: 'button',
         class: 'danger',
@@ -713,16 +749,40 @@
       el('h1', {}, `Job ${id} `, stateBadge(job.state)),
       status,
       actions,
-      el('div', { class: 'two' }, el('section', {}, el('h2', { text: 'Fields' }), fields), el('section', {}, el('h2', { text: 'Payload' }), el('div', { id: 'payload' }, pretty(job.payload)), el('h2', { text: 'Result' }), el('div', { id: 'result' }, pretty(job.result)))),
+      el(
+        'div',
+        { class: 'two' },
+        el('section', {}, el('h2', { text: 'Fields' }), fields),
+        el('section', {}, el('h2', { text: 'Payload' }), el('div', { id: 'payload' }, pretty(job.payload)), el('h2', { text: 'Result' }), el('div', { id: 'result' }, pretty(job.result))),
+      ),
       el('h2', { text: 'Attempts' }),
       attempts.length
         ? table([{ label: '#', num: true }, 'Outcome', 'Started', 'Finished', { label: 'Duration', num: true }, 'Error'], attempts, { id: 'attempts-table' })
         : empty('Not run yet.'),
     );
-    // A job on its way shows where it got to without a reload.
-    if (job.state === 'queued' || job.state === 'processing') {
-      await sleep(1000, signal);
-      if (!signal.aborted) route();
+  }
+
+  // A job on its way shows where it got to without a reload: looked at again every second
+  // while it runs or is about to, every ten while it waits for later, and drawn again only
+  // when it changed, with the focus kept on the button that had it.
+  async function jobView(id, signal) {
+    const status = el('div');
+    let drawn = null;
+    for (;;) {
+      const [job, history] = await Promise.all([api('GET', `jobs/${id}`), api('GET', `jobs/${id}/attempts`)]);
+      if (signal.aborted) return;
+      const seen = JSON.stringify([job, history]);
+      if (seen !== drawn) {
+        const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.action : null;
+        renderJob(id, job, history, status);
+        drawn = seen;
+        const again = focused ? main.querySelector(`button[data-action="${focused}"]`) : null;
+        if (again) again.focus();
+      }
+      if (job.state !== 'queued' && job.state !== 'processing') return;
+      const soon = job.state === 'processing' || Date.parse(job.run_at) - Date.now() < 5000;
+      await sleep(soon ? 1000 : 10000, signal);
+      if (signal.aborted) return;
     }
   }
 
@@ -831,6 +891,12 @@
       else show(el('h1', { text: 'Cannot reach jobq' }), notice(error.message, 'bad'), el('button', { type: 'button', onclick: route, text: 'Try again' }));
     }
   }
+
+  // The skip link moves the focus, not the route (its #main is not a view).
+  document.querySelector('.skip').addEventListener('click', (event) => {
+    event.preventDefault();
+    main.focus();
+  });
 
   window.addEventListener('hashchange', () => {
     route();

@@ -1,0 +1,106 @@
+"""A real build/jobq for the Python tests (the browser's and the integration ones): on a
+free loopback port, with its own database in a temporary directory, the external type
+`ext`, and quick retries. Every wait is on a condition with a deadline."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+WAIT_S = 20
+
+
+def parsed(body, headers):
+    """A JSON body parsed; anything else (an asset, nothing) as None."""
+    if not body or not (headers.get("Content-Type") or "").startswith("application/json"):
+        return None
+    return json.loads(body)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, what, timeout=WAIT_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Server:
+    """build/jobq on a free loopback port with its own database; stopped on close()."""
+
+    def __init__(self, jobq, *extra):
+        self.dir = tempfile.mkdtemp(prefix="jobq-py-")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.token = None
+        args = [jobq, "--db", os.path.join(self.dir, "jobs.db"), "--port", str(self.port),
+                "--external-types", "ext", "--retry-base-ms", "100", *extra]
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, "the server to answer /healthz")
+
+    def _healthy(self):
+        try:
+            return self.call("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def call(self, method, path, body=None, token=None, headers=None):
+        """(status, parsed JSON body or None, headers)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        token = token or self.token
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, parsed(response.read(), response.headers), response.headers
+        except urllib.error.HTTPError as e:
+            return e.code, parsed(e.read(), e.headers), e.headers
+
+    def api(self, method, path, body=None, expect=(200, 201, 204)):
+        status, data, _ = self.call(method, path, body)
+        if status not in expect:
+            raise AssertionError(f"{method} {path}: {status} {data}")
+        return data
+
+    def submit(self, **job):
+        job.setdefault("payload", {})
+        return self.api("POST", "/jobs", job)["id"]
+
+    def lease(self, worker="test-worker", queues=None):
+        ask = {"types": ["ext"], "worker": worker, "max": 1}
+        if queues:
+            ask["queues"] = queues
+        jobs = self.api("POST", "/leases", ask)["jobs"]
+        assert len(jobs) == 1, f"expected one job to lease, got {jobs}"
+        return jobs[0]["id"], jobs[0]["lease"]["token"]
+
+    def job(self, job_id):
+        return self.api("GET", f"/jobs/{job_id}")
+
+    def close(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
