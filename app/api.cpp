@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -60,17 +62,35 @@ bool iequal(std::string_view a, std::string_view b) {
     });
 }
 
-// "127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "::1", "localhost" -> "localhost".
-std::string_view host_name(std::string_view host) {
+// "127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "::1", "Localhost." -> "localhost";
+// nullopt for a Host that is not a name with an optional port.
+std::optional<std::string> host_name(std::string_view host) {
+    std::string_view name = host;
     if (host.starts_with('[')) {
         const auto end = host.find(']');
-        return end == std::string_view::npos ? host : host.substr(1, end - 1);
+        if (end == std::string_view::npos) return std::nullopt;
+        const auto rest = host.substr(end + 1);
+        if (!rest.empty() && !rest.starts_with(':')) return std::nullopt;
+        name = host.substr(1, end - 1);
+    } else {
+        name = host.substr(0, host.find(':'));
     }
-    return host.substr(0, host.find(':'));
+    if (name.ends_with('.')) name.remove_suffix(1);  // "localhost." is localhost
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower;
 }
 
-bool is_loopback_name(std::string_view name) {
-    return iequal(name, "localhost") || name.starts_with("127.") || name == "::1";
+// localhost, a loopback address (127.0.0.0/8, ::1), or a name the operator allowed. An
+// address is parsed whole: "127.0.0.1.example" is a name, and a rebinding page's.
+bool answers_to(std::string_view host, const std::vector<std::string>& allowed) {
+    const auto name = host_name(host);
+    if (!name) return false;
+    if (*name == "localhost" || std::find(allowed.begin(), allowed.end(), *name) != allowed.end()) return true;
+    boost::system::error_code not_an_address;
+    const auto address = boost::asio::ip::make_address(*name, not_an_address);
+    return !not_an_address && address.is_loopback();
 }
 
 // A browser says where a request comes from: Sec-Fetch-Site (current browsers) or Origin.
@@ -91,11 +111,13 @@ bool cross_site_write(const net::HttpRequest& request) {
 // Refused before any route: a page of another site cannot make a user's browser change
 // jobs (a form or fetch POSTed to localhost), and on a loopback-only server a page whose
 // name was rebound to 127.0.0.1 cannot read it either (DNS rebinding).
-std::optional<core::Error> Api::refused_by_origin(const net::HttpRequest& request) const {
-    if (context_.options.loopback_only && !request.host.empty() && !is_loopback_name(host_name(request.host)))
+std::optional<core::Error> Api::refused_by_origin(const net::HttpRequest& request, Grant grant) const {
+    if (grant == Grant::probe) return std::nullopt;  // a liveness probe may name any host
+    const auto& options = context_.options;
+    if (options.loopback_only && !request.host.empty() && !answers_to(request.host, options.allowed_hosts))
         return core::make_error(core::errc::forbidden,
-                                "this server listens on loopback and answers only requests to a loopback name "
-                                "(localhost, 127.0.0.1, [::1])",
+                                "this server listens on loopback and answers requests to localhost, a loopback "
+                                "address or a name in --allowed-hosts only",
                                 "unknown_host");
     if (cross_site_write(request))
         return core::make_error(core::errc::forbidden, "a change requested by another site's page is refused",
@@ -137,7 +159,8 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
         response.headers.emplace_back("Allow", match.allowed);
         co_return response;
     }
-    if (auto refused = refused_by_origin(request)) co_return std::move(*refused);
+    if (auto refused = refused_by_origin(request, match.route ? match.route->grant : Grant::api))
+        co_return std::move(*refused);
     if (!match.route)
         co_return core::make_error(core::errc::not_found,
                                    "no route for " + std::string(path_of(request.target)), "not_found");
@@ -160,7 +183,7 @@ asio::awaitable<Answer> Api::dispatch(const RouteMatch& match, const net::HttpRe
 }
 
 Api::Access Api::access(const net::HttpRequest& request, Grant grant) const {
-    if (grant == Grant::open) return Access::granted;
+    if (grant == Grant::open || grant == Grant::probe) return Access::granted;
     const auto& options = context_.options;
     constexpr std::string_view scheme = "Bearer ";
     const std::string_view header = request.authorization;

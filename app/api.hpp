@@ -35,7 +35,7 @@ private:
     boost::asio::awaitable<Answer> dispatch(const RouteMatch& match, const net::HttpRequest& request);
     enum class Access { granted, granted_to_worker, no_token, forbidden };
     Access access(const net::HttpRequest& request, Grant grant) const;
-    std::optional<core::Error> refused_by_origin(const net::HttpRequest& request) const;
+    std::optional<core::Error> refused_by_origin(const net::HttpRequest& request, Grant grant) const;
     void record(const net::HttpRequest& request, std::string_view route, const net::HttpResponse& response,
                 core::job_id job, std::chrono::steady_clock::duration took);
 

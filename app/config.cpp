@@ -124,6 +124,10 @@ std::vector<Option> options() {
          integer(&Config::idle_timeout_ms, 10, 86'400'000)},
         {"max-db-mb", "JOBQ_MAX_DB_MB", "0", "largest database file; submissions get 503 at the limit (0: none)",
          integer(&Config::max_db_mb, 0, 16'000'000)},
+        {"allowed-hosts", "JOBQ_ALLOWED_HOSTS", "",
+         "on a loopback --bind, host names requests may name besides localhost and loopback addresses "
+         "(comma-separated, as a proxy in front sends them; * for any)",
+         text(&Config::allowed_hosts)},
         {"api-token", "JOBQ_API_TOKEN", "",
          "when set, every route but /healthz and /readyz needs Authorization: Bearer <token>",
          text(&Config::api_token)},

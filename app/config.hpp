@@ -32,6 +32,7 @@ struct Config {
     std::int64_t request_timeout_ms = 30'000;   // a whole request, body included, and each response write
     std::int64_t idle_timeout_ms = 60'000;      // a kept-alive connection with no request
     std::int64_t max_db_mb = 0;                 // 0: no limit
+    std::string allowed_hosts;                  // names a loopback server also answers to; "*": any
     std::string api_token;                      // empty: no authentication
     std::string worker_token;                   // grants the lease routes only; empty: none
     std::string external_types;                 // "a,b,prefix*" or "*"; parsed at start-up

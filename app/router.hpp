@@ -50,7 +50,8 @@ using RouteHandler = boost::asio::awaitable<Answer> (*)(ApiContext&, RouteReques
 // Which tokens a route takes (--api-token, --worker-token).
 enum class Grant {
     api,          // the API token, when one is set
-    open,         // none (the probes)
+    open,         // none (the dashboard's files)
+    probe,        // none, and any Host (the health probes)
     lease,        // the lease routes: the API or the worker token; one of them when either is set
     worker_read,  // reading a job: the API token when set, and the worker token too
 };

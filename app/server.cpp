@@ -21,7 +21,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -168,12 +171,33 @@ net::HttpServerOptions http_options(const Config& c) {
     return o;
 }
 
+namespace {
+
+// --allowed-hosts: "Jobs.Example, proxy" -> {"jobs.example", "proxy"}.
+std::vector<std::string> host_list(const std::string& text) {
+    std::vector<std::string> hosts;
+    std::string host;
+    for (const char c : text + ",") {
+        if (c == ',') {
+            if (!host.empty()) hosts.push_back(std::move(host));
+            host.clear();
+        } else if (!std::isspace(static_cast<unsigned char>(c))) {
+            host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+    }
+    return hosts;
+}
+
+}  // namespace
+
 ApiOptions api_options(const Config& c, core::ExternalTypes external_types, core::WakeSignal& lease_wakeups) {
     ApiOptions o;
     o.api_token = c.api_token;
     boost::system::error_code bad_address;
     const auto bound = asio::ip::make_address(c.bind, bad_address);
-    o.loopback_only = !bad_address && bound.is_loopback();
+    o.allowed_hosts = host_list(c.allowed_hosts);
+    const bool any_host = std::find(o.allowed_hosts.begin(), o.allowed_hosts.end(), "*") != o.allowed_hosts.end();
+    o.loopback_only = !bad_address && bound.is_loopback() && !any_host;
     o.worker_token = c.worker_token;
     o.visibility_timeout_ms = c.visibility_timeout_ms;
     o.retry = {c.retry_base_ms, c.retry_max_ms};

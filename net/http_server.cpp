@@ -115,6 +115,9 @@ std::string stream_head(const HttpResponse& r, unsigned version) {
 
 }  // namespace
 
+// How long a streamed response's write may wait for its client (see stream()).
+constexpr std::chrono::milliseconds stream_write_timeout{3'000};
+
 struct HttpServer::State : std::enable_shared_from_this<State> {
     State(asio::io_context& io, HttpServerOptions opts, RequestHandler h)
         : io(io), options(std::move(opts)), handler(std::move(h)), acceptor(asio::make_strand(io)) {
@@ -130,7 +133,8 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     asio::awaitable<beast::error_code> read_request(Connection& connection, beast::flat_buffer& buffer,
                                                     RequestParser& parser);
     static void refuse_connection(tcp::socket socket);
-    asio::awaitable<bool> write(Connection& connection, const std::string& bytes);
+    asio::awaitable<bool> write(Connection& connection, const std::string& bytes,
+                                std::chrono::milliseconds deadline);
     asio::awaitable<void> stream(Connection& connection, HttpResponse response, unsigned version);
     asio::awaitable<void> lingering_close(Connection& connection);
     asio::awaitable<void> sweep_deadlines();
@@ -188,12 +192,13 @@ void HttpServer::State::refuse_connection(tcp::socket socket) {
 
 // A response almost always fits the socket buffer: write it now, and go through the event
 // loop (with a deadline) only for what did not fit.
-asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std::string& bytes) {
+asio::awaitable<bool> HttpServer::State::write(Connection& connection, const std::string& bytes,
+                                               std::chrono::milliseconds deadline) {
     boost::system::error_code ec;
     const std::size_t written = connection.socket().write_some(asio::buffer(bytes), ec);
     if (!ec && written == bytes.size()) co_return true;
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
-    connection.expires_after(options.request_timeout);
+    connection.expires_after(deadline);
     auto [error, n] = co_await asio::async_write(connection.socket(), asio::buffer(bytes) + written, use_nothrow);
     connection.expires_never();
     co_return !error;
@@ -271,7 +276,7 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
         if (ec) {
             if (is_parse_error(ec)) {
                 const auto bytes = wire_format(response_for_read_error(ec), 11, false);
-                if (co_await write(*connection, bytes)) co_await lingering_close(*connection);
+                if (co_await write(*connection, bytes, options.request_timeout)) co_await lingering_close(*connection);
             }
             break;  // end of stream, timeout, reset
         }
@@ -286,6 +291,8 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
             std::fprintf(stderr, "level=error msg=\"request handler threw\" error=\"%s\"\n", e.what());
             response = protocol_error(500, "internal", "internal error");
         }
+        // A stream is counted before the request stops being: shutdown never sees neither.
+        if (response.stream) ++streams;
         --active;
         if (response.stream) {
             co_await stream(*connection, std::move(response), version);
@@ -293,21 +300,23 @@ asio::awaitable<void> HttpServer::State::session(std::shared_ptr<Connection> con
         }
         const bool keep_alive = keep_alive_requested && !stopping;
         const auto bytes = wire_format(std::move(response), version, keep_alive);
-        if (!co_await write(*connection, bytes) || !keep_alive) break;
+        if (!co_await write(*connection, bytes, options.request_timeout) || !keep_alive) break;
     }
     boost::system::error_code ignored;
     connection->socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-// A streamed response is counted apart from active requests (active_streams()): once the
-// server stops accepting, it ends at its next string, and shutdown waits for that.
+// A streamed response is counted apart from active requests (active_streams(), counted by
+// the session): once the server stops accepting, it ends at its next string, and shutdown
+// waits for that. Its writes have a short deadline, so that a client that stopped reading
+// (a frozen tab) holds neither the stream nor a shutdown for long; its page reconnects.
 asio::awaitable<void> HttpServer::State::stream(Connection& connection, HttpResponse response, unsigned version) {
-    ++streams;
     struct Uncount {
         std::atomic<std::size_t>& streams;
         ~Uncount() { --streams; }
     } uncount{streams};
-    if (!co_await write(connection, stream_head(response, version))) co_return;
+    const auto deadline = std::min(options.request_timeout, stream_write_timeout);
+    if (!co_await write(connection, stream_head(response, version), deadline)) co_return;
     while (!stopping && !peer_gone(&connection)) {
         std::optional<std::string> next;
         try {
@@ -317,7 +326,7 @@ asio::awaitable<void> HttpServer::State::stream(Connection& connection, HttpResp
             break;
         }
         if (!next || stopping || peer_gone(&connection)) break;
-        if (!co_await write(connection, *next)) break;
+        if (!co_await write(connection, *next, deadline)) break;
     }
 }
 

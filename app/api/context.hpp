@@ -43,9 +43,11 @@ struct ApiOptions {
     // The rules leases obey: a long poll held back by a queue's rate limit wakes when it
     // gets a token. Optional; outlives the API.
     const core::QueueRules* queue_rules = nullptr;
-    // The server listens on a loopback address only: a request naming another host (a
-    // page whose name was rebound to 127.0.0.1) is refused.
+    // The server listens on a loopback address only: a request naming another host than
+    // localhost, a loopback address or one of allowed_hosts (a page whose name was rebound
+    // to 127.0.0.1) is refused.
     bool loopback_only = false;
+    std::vector<std::string> allowed_hosts;  // lower case
 };
 
 // The store, through the interfaces the API uses (one object may implement them all).

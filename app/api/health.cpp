@@ -35,8 +35,8 @@ asio::awaitable<Answer> readyz(ApiContext& ctx, RouteRequest) {
 }  // namespace
 
 void add_health_routes(RouteTable& table) {
-    table.add({.method = "GET", .pattern = "/healthz", .handler = healthz, .grant = Grant::open});
-    table.add({.method = "GET", .pattern = "/readyz", .handler = readyz, .grant = Grant::open});
+    table.add({.method = "GET", .pattern = "/healthz", .handler = healthz, .grant = Grant::probe});
+    table.add({.method = "GET", .pattern = "/readyz", .handler = readyz, .grant = Grant::probe});
 }
 
 }  // namespace jobq::app

@@ -89,8 +89,10 @@
       this.status = status;
       this.code = code;
     }
+    // The token is missing or wrong (401), or cannot act (403 forbidden: the worker
+    // token); not the other 403s (a request the server refuses from any token).
     get refusedToken() {
-      return this.status === 401 || this.status === 403;
+      return this.status === 401 || (this.status === 403 && this.code === 'forbidden');
     }
   }
 
@@ -125,8 +127,9 @@
     return data;
   }
 
-  // A path segment: "." and ".." encoded too, or the URL would resolve them away.
-  const segment = (name) => encodeURIComponent(name).replace(/\./g, '%2E');
+  // A queue or schedule name as a path segment. (A queue named "." or ".." cannot be
+  // reached by path: URLs resolve dot segments, encoded or not.)
+  const segment = (name) => encodeURIComponent(name);
 
   // --- asking for the token
 
@@ -272,7 +275,9 @@
       try {
         const response = await fetch('../events', { headers: authHeaders(), cache: 'no-store', signal: connection.signal });
         if (response.status === 401 || response.status === 403) {
-          throw new ApiError(response.status, 'unauthorized', 'token refused');
+          const refusal = await response.json().catch(() => ({}));
+          const error = refusal.error || {};
+          throw new ApiError(response.status, error.code, error.message);
         }
         if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
         setLive('live');
@@ -303,7 +308,8 @@
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof ApiError) {
-          showLogin(refusedMessage(error));
+          if (error.refusedToken) showLogin(refusedMessage(error));
+          else show(el('h1', { text: 'Refused' }), notice(error.message, 'bad'));
           return;
         }
       } finally {
@@ -769,7 +775,17 @@
     const status = el('div');
     let drawn = null;
     for (;;) {
-      const [job, history] = await Promise.all([api('GET', `jobs/${id}`), api('GET', `jobs/${id}/attempts`)]);
+      let job, history;
+      try {
+        [job, history] = await Promise.all([api('GET', `jobs/${id}`), api('GET', `jobs/${id}/attempts`)]);
+      } catch (error) {
+        // Drawn once already: a failed look is said, and the next one may do better.
+        if (drawn === null || signal.aborted || (error instanceof ApiError && (error.refusedToken || error.status === 404))) throw error;
+        status.replaceChildren(notice(`Could not refresh: ${error.message}`, 'bad'));
+        await sleep(5000, signal);
+        if (signal.aborted) return;
+        continue;
+      }
       if (signal.aborted) return;
       const seen = JSON.stringify([job, history]);
       if (seen !== drawn) {
@@ -777,7 +793,7 @@
         renderJob(id, job, history, status);
         drawn = seen;
         const again = focused ? main.querySelector(`button[data-action="${focused}"]`) : null;
-        if (again) again.focus();
+        if (again && !again.disabled) again.focus();
       }
       if (job.state !== 'queued' && job.state !== 'processing') return;
       const soon = job.state === 'processing' || Date.parse(job.run_at) - Date.now() < 5000;

@@ -188,11 +188,29 @@ class OtherSites(unittest.TestCase):
             self.assertEqual(status, 200, headers)
 
     def test_a_loopback_server_answers_only_loopback_names(self):
-        for host in ("evil.example", f"evil.example:{self.server.port}", "10.0.0.1"):
-            status, body, _ = self.server.call("GET", "/stats", headers={"Host": host})
-            self.assertEqual((status, body["error"]["code"]), (403, "unknown_host"), host)
-        for host in (f"localhost:{self.server.port}", f"127.0.0.1:{self.server.port}", "LOCALHOST", f"[::1]:{self.server.port}"):
+        port = self.server.port
+        for host in ("evil.example", f"evil.example:{port}", "10.0.0.1", "127.0.0.1.evil.example",
+                     f"127.0.0.1.evil.example:{port}", "127.evil", "localhost.evil", "[::1]junk", "[::1"):
+            for path in ("/stats", "/ui/", "/events"):
+                status, body, _ = self.server.call("GET", path, headers={"Host": host})
+                self.assertEqual((status, body["error"]["code"]), (403, "unknown_host"), (host, path))
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST", "localhost.", f"[::1]:{port}",
+                     f"127.1.2.3:{port}"):
             self.assertEqual(self.server.call("GET", "/stats", headers={"Host": host})[0], 200, host)
+        # The probes answer whatever name they are asked by (a load balancer's, a pod's address).
+        for path in ("/healthz", "/readyz"):
+            self.assertEqual(self.server.call("GET", path, headers={"Host": "10.0.0.1:8080"})[0], 200, path)
+
+    def test_allowed_hosts_adds_names_and_a_star_any(self):
+        named = Server(JOBQ, "--allowed-hosts", "Jobs.Example, proxy")
+        anything = Server(JOBQ, "--allowed-hosts", "*")
+        try:
+            for host, status in (("jobs.example", 200), ("JOBS.EXAMPLE:443", 200), ("proxy", 200), ("other", 403)):
+                self.assertEqual(named.call("GET", "/stats", headers={"Host": host})[0], status, host)
+            self.assertEqual(anything.call("GET", "/stats", headers={"Host": "other.example"})[0], 200)
+        finally:
+            named.close()
+            anything.close()
 
 
 def main():
