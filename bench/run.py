@@ -167,19 +167,38 @@ class Server:
         self.stop()
 
 
-class Poller:
-    """From a thread, GETs each of `targets` once a second, each on a connection of its
-    own, until the block ends or `limit` seconds have passed; the time of every answer."""
+class Background:
+    """A thread that reads from the server while a `with` block runs: `run` until `stopped`
+    is set (when the block ends) or `limit` seconds have passed. What it saw go wrong, in
+    `failures`, fails the block."""
 
-    def __init__(self, port, targets, limit):
+    def __init__(self, port, limit):
         self.port = port
         self.limit = limit
-        self.times = {target: [] for target in targets}
         self.failures = []
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread = threading.Thread(target=self.run, daemon=True)
 
-    def poll(self):
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind, *_):
+        self.stopped.set()
+        self.thread.join()
+        if kind is None and self.failures:
+            raise RuntimeError(f"{type(self).__name__}: {len(self.failures)} failures, first {self.failures[0]}")
+
+
+class Poller(Background):
+    """GETs each of `targets` once a second, each on a connection of its own; the time of
+    every answer."""
+
+    def __init__(self, port, targets, limit):
+        super().__init__(port, limit)
+        self.times = {target: [] for target in targets}
+
+    def run(self):
         deadline = time.monotonic() + self.limit
         tick = time.monotonic()
         while not self.stopped.is_set() and time.monotonic() < deadline:
@@ -205,31 +224,16 @@ class Poller:
     def count(self):
         return sum(len(times) for times in self.times.values())
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, kind, *_):
-        self.stopped.set()
-        self.thread.join()
-        if kind is None and self.failures:
-            raise RuntimeError(f"{len(self.failures)} polls failed, first {self.failures[0]}")
-
-
-class OverviewWatcher:
-    """From a thread, what the dashboard's overview does while it is open: loads /stats and
-    the hour of /stats/history, then reads GET /events until the block ends (or `limit`
-    seconds have passed); counts the events read."""
+class OverviewWatcher(Background):
+    """What the dashboard's overview does while it is open: loads /stats and the hour of
+    /stats/history, then reads GET /events; counts the events read."""
 
     def __init__(self, port, limit):
-        self.port = port
-        self.limit = limit
+        super().__init__(port, limit)
         self.events = 0
-        self.failure = None
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.watch, daemon=True)
 
-    def watch(self):
+    def run(self):
         deadline = time.monotonic() + self.limit
         loads = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         stream = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -249,20 +253,10 @@ class OverviewWatcher:
                 if line.startswith(b"event: overview"):
                     self.events += 1
         except (OSError, http.client.HTTPException, RuntimeError) as e:
-            self.failure = repr(e)
+            self.failures.append(repr(e))
         finally:
             loads.close()
             stream.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, kind, *_):
-        self.stopped.set()
-        self.thread.join()
-        if kind is None and self.failure:
-            raise RuntimeError(f"the overview's stream failed: {self.failure}")
 
 
 class Bench:
@@ -590,6 +584,15 @@ class Bench:
         queued = rows // 10
         return {"queued": queued, "processing": 0, "done": rows - queued, "failed": 0, "cancelled": 0}
 
+    def check_and_remove(self, name, rows, created):
+        """Fails the harness when the copy `name` of a `rows`-job database stored fewer new
+        jobs than were acknowledged; then removes it."""
+        with contextlib.closing(sqlite3.connect(self.db(name))) as db:
+            stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
+        if stored < created:
+            raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
+        self.remove_database(name)
+
     def writes_beside_reads(self, source, rows, rounds=2):
         """wrk enqueue -c32 on fresh copies of the `rows`-job database, alone and with a
         dashboard's reads (DASHBOARD, each once a second), alternately, `rounds` of each
@@ -605,11 +608,7 @@ class Bench:
                 poller = Poller(server.port, DASHBOARD, self.seconds + 5) if kind == "polled" else None
                 with poller or contextlib.nullcontext():
                     created, secs, _, p99 = self.wrk(server.port, 32)
-            with contextlib.closing(sqlite3.connect(self.db(name))) as db:
-                stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
-            if stored < created:
-                raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
-            self.remove_database(name)
+            self.check_and_remove(name, rows, created)
             runs[kind].append((created / secs, p99))
             if poller:
                 slowest, polls = max(slowest, poller.slowest()), polls + poller.count()
@@ -684,11 +683,7 @@ class Bench:
                     events += watcher.events
                     if watcher.events < self.seconds - 1:
                         raise RuntimeError(f"{name}: the overview read {watcher.events} events in {self.seconds} s")
-            with contextlib.closing(sqlite3.connect(self.db(name))) as db:
-                stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - rows
-            if stored < created:
-                raise RuntimeError(f"{name}: {created} acknowledged but {stored} stored")
-            self.remove_database(name)
+            self.check_and_remove(name, rows, created)
             runs[kind].append((created / secs, p99))
         alone, alone_p99 = (statistics.median(r[i] for r in runs["alone"]) for i in (0, 1))
         watched, watched_p99 = (statistics.median(r[i] for r in runs["watched"]) for i in (0, 1))

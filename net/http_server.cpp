@@ -55,6 +55,25 @@ bool is_parse_error(const beast::error_code& ec) {
            ec != http::error::partial_message;
 }
 
+// "HTTP/1.1 200 OK\r\nServer: jobq\r\n"
+void append_status_line(std::string& out, const HttpResponse& r, unsigned version) {
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(r.status);
+    out += ' ';
+    out += http::obsolete_reason(static_cast<http::status>(r.status));
+    out += "\r\nServer: jobq\r\n";
+}
+
+// The response's own headers, each ended by CRLF.
+void append_headers(std::string& out, const HttpResponse& r) {
+    for (const auto& [name, value] : r.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+}
+
 // The response as it goes on the wire: status line, headers, body, in one buffer and one
 // write. Beast's serializer walks a chain of buffer views and allocates a node per header
 // field; for the small responses of this API, formatting by hand costs a fraction of that.
@@ -62,15 +81,10 @@ bool is_parse_error(const beast::error_code& ec) {
 // 60-70 us, per GET /healthz 25-29 us -> 16 us (bench/README.md, bench/enqueue, "What
 // changed").
 std::string wire_format(HttpResponse&& r, unsigned version, bool keep_alive) {
-    const auto status = static_cast<http::status>(r.status);
     const bool has_body = r.status != 204 && r.status != 304 && r.status >= 200;
     std::string out;
     out.reserve(160 + r.body.size());
-    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out += std::to_string(r.status);
-    out += ' ';
-    out += http::obsolete_reason(status);
-    out += "\r\nServer: jobq\r\n";
+    append_status_line(out, r, version);
     if (has_body) {
         out += "Content-Type: ";
         out += r.content_type;
@@ -78,12 +92,7 @@ std::string wire_format(HttpResponse&& r, unsigned version, bool keep_alive) {
         out += std::to_string(r.body.size());
         out += "\r\n";
     }
-    for (const auto& [name, value] : r.headers) {
-        out += name;
-        out += ": ";
-        out += value;
-        out += "\r\n";
-    }
+    append_headers(out, r);
     // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it by default.
     if (!keep_alive && version >= 11) out += "Connection: close\r\n";
     if (keep_alive && version < 11) out += "Connection: keep-alive\r\n";
@@ -95,19 +104,12 @@ std::string wire_format(HttpResponse&& r, unsigned version, bool keep_alive) {
 // The head of a response that streams (HttpResponse::stream): no length, since the body
 // ends when the connection does.
 std::string stream_head(const HttpResponse& r, unsigned version) {
-    std::string out = version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out += std::to_string(r.status);
-    out += ' ';
-    out += http::obsolete_reason(static_cast<http::status>(r.status));
-    out += "\r\nServer: jobq\r\nContent-Type: ";
+    std::string out;
+    append_status_line(out, r, version);
+    out += "Content-Type: ";
     out += r.content_type;
     out += "\r\n";
-    for (const auto& [name, value] : r.headers) {
-        out += name;
-        out += ": ";
-        out += value;
-        out += "\r\n";
-    }
+    append_headers(out, r);
     if (version >= 11) out += "Connection: close\r\n";
     out += "\r\n";
     return out;
