@@ -408,6 +408,7 @@
 
   function renderOverview(parts, stats) {
     for (const state of states) parts.cards[state].textContent = count(stats.jobs[state]);
+    parts.cards.failed.parentNode.classList.toggle('failed', stats.jobs.failed > 0);  // red only when there are some
     parts.cards.oldest.textContent = duration(stats.oldest_runnable_age_ms);
     parts.cards.workers.textContent = `${count(stats.workers.busy)} / ${count(stats.workers.total)}`;
     parts.cards.schedules.textContent = count(stats.schedules.total);
@@ -453,9 +454,9 @@
     );
   }
 
-  function card(label, key, cls) {
+  function card(label, key) {
     const value = el('div', { class: 'value', text: '—' });
-    return { node: el('div', { class: `card ${cls || ''}`, 'data-count': key }, el('div', { class: 'label', text: label }), value), value };
+    return { node: el('div', { class: 'card', 'data-count': key }, el('div', { class: 'label', text: label }), value), value };
   }
 
   async function overview(signal) {
@@ -463,17 +464,17 @@
     if (signal.aborted) return;
     const cards = {};
     const cardNodes = [];
-    for (const [label, key, cls] of [
+    for (const [label, key] of [
       ['Queued', 'queued'],
       ['Processing', 'processing'],
       ['Done', 'done'],
-      ['Failed', 'failed', 'failed'],
+      ['Failed', 'failed'],
       ['Cancelled', 'cancelled'],
       ['Oldest runnable', 'oldest'],
       ['Workers busy', 'workers'],
       ['Schedules', 'schedules'],
     ]) {
-      const c = card(label, key, cls);
+      const c = card(label, key);
       cards[key] = c.value;
       cardNodes.push(c.node);
     }

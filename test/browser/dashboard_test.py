@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from jobq_server import WAIT_S, Server, wait_until  # test/support/jobq_server.py
@@ -18,6 +19,8 @@ from jobq_server import WAIT_S, Server, wait_until  # test/support/jobq_server.p
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -242,6 +245,8 @@ class Dashboard(DashboardCase):
             if view == "/workers":
                 self.assertIn(HOSTILE_SCRIPT, self.text_of("#workers-table"))
             self.assertIsNone(self.browser.execute_script("return window.__jobq_pwned"), f"script ran in {view}")
+            # Shown as text is what keeps it inert; the CSP would refuse inline script too.
+            self.assertIn("script-src 'self'", s.call("GET", "/ui/")[2]["Content-Security-Policy"])
             self.assertEqual(self.browser.find_elements(By.CSS_SELECTOR, "main img"), [], f"an img element in {view}")
         self.assertIn(HOSTILE_SCRIPT, self.text_of("#overview-queues") or self.text_of("#workers-table"))
         self.assert_no_console_errors()
@@ -257,6 +262,40 @@ class Dashboard(DashboardCase):
             self.screenshot("overview-phone")
         finally:
             self.browser.set_window_size(1280, 1000)
+        self.assert_no_console_errors()
+
+
+    def test_8_dark_scheme(self):
+        self.browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                     {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        try:
+            self.browser.refresh()
+            self.open("/")
+            background = self.browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+            channels = [int(c) for c in background[background.index("(") + 1:background.index(")")].split(",")[:3]]
+            self.assertLess(sum(channels), 150, f"the page is not dark: {background}")
+            self.screenshot("overview-dark")
+        finally:
+            self.browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        self.assert_no_console_errors()
+
+    def test_9_keyboard_only(self):
+        self.open("/")
+        self.browser.execute_script("document.activeElement && document.activeElement.blur()")
+        for _ in range(12):  # the skip link, the brand, then the views
+            ActionChains(self.browser).send_keys(Keys.TAB).perform()
+            if self.browser.switch_to.active_element.get_attribute("data-view") == "queues":
+                break
+        focused = self.browser.switch_to.active_element
+        self.assertEqual(focused.get_attribute("data-view"), "queues", "Tab never reached the Queues link")
+        focused.send_keys(Keys.ENTER)
+        self.find("#queues-table")
+        # The first pause button is reachable by Tab from the view, and Enter presses it.
+        self.browser.find_element(By.CSS_SELECTOR, '#queues-table button[data-action="pause"]').send_keys(Keys.ENTER)
+        wait_until(lambda: any(q["paused"] for q in self.server.api("GET", "/queues")["queues"]), "a queue paused by Enter")
+        for queue in self.server.api("GET", "/queues")["queues"]:
+            if queue["paused"]:
+                self.server.api("POST", f"/queues/{urllib.parse.quote(queue['name'], safe='')}/resume")
         self.assert_no_console_errors()
 
 
