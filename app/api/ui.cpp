@@ -61,7 +61,7 @@ Answer asset_response(std::string_view name, std::string_view if_none_match) {
     net::HttpResponse response;
     response.headers.emplace_back("ETag", etag);
     add_security_headers(response);
-    if (if_none_match.find(etag) != std::string_view::npos) {
+    if (if_none_match == "*" || if_none_match.find(etag) != std::string_view::npos) {
         response.status = 304;
         return response;
     }
