@@ -83,7 +83,7 @@ std::optional<std::string> host_name(std::string_view host) {
 }
 
 // localhost, a loopback address (127.0.0.0/8, ::1), or a name the operator allowed. An
-// address is parsed whole: "127.0.0.1.example" is a name, and a rebinding page's.
+// address is parsed whole: "127.0.0.1.example" is a name (a rebinding page's), not an address.
 bool answers_to(std::string_view host, const std::vector<std::string>& allowed) {
     const auto name = host_name(host);
     if (!name) return false;

@@ -1,6 +1,7 @@
 // The server's state: GET /stats (JSON), GET /stats/history (per second), GET /events (the
-// overview as server-sent events, every second) and GET /metrics (Prometheus text). Counts and history come from memory; the oldest runnable job is one
-// read on a read-only connection: none of them waits for, or holds up, a write.
+// overview as server-sent events, every second) and GET /metrics (Prometheus text). Counts
+// and history come from memory; the oldest runnable job is one read on a read-only
+// connection: none of them waits for, or holds up, a write.
 
 #include "app/api/routes.hpp"
 #include "app/api/toolkit.hpp"
