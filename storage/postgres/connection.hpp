@@ -1,0 +1,114 @@
+#pragma once
+// One connection to PostgreSQL through libpq, used asynchronously on Asio: its socket is
+// waited on by the io_context, and statements go in pipeline mode, a batch of them in one
+// round trip. Opening is the one blocking part (libpq resolves the host name and does the
+// handshake synchronously): it runs on a `connector` executor whose threads may block,
+// never on the event loop.
+//
+// A Connection is used by one coroutine at a time (the pool hands it out); its members
+// run on a strand of its own. When it breaks or does not answer in time it is closed for
+// good (broken()), and the pool opens another.
+
+#include "storage/postgres/result.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct pg_conn;
+
+namespace jobq::storage::pg {
+
+// A parameter in text form; nullopt is NULL.
+using Param = std::optional<std::string>;
+
+struct Statement {
+    std::string sql;
+    std::vector<Param> params = {};
+};
+
+struct Notification {
+    std::string channel;
+    std::string payload;
+};
+
+struct ConnectOptions {
+    // A libpq connection string or URI (postgresql://...); libpq's PG* environment
+    // variables fill in what it leaves out.
+    std::string conninfo;
+    // The server's statement_timeout on this connection: a statement running longer is
+    // cancelled by the server. 0: none.
+    std::chrono::milliseconds statement_timeout{30'000};
+    // Run once, in order, right after connecting (SET ..., LISTEN ...).
+    std::vector<std::string> setup = {};
+};
+
+class Connection {
+public:
+    // Connects on `connector` (threads that may block), then lives on a strand of `executor`.
+    // Throws ConnectionError when the server cannot be reached or refuses the connection.
+    static boost::asio::awaitable<std::unique_ptr<Connection>> open(boost::asio::any_io_executor executor,
+                                                                   boost::asio::any_io_executor connector,
+                                                                   ConnectOptions options);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Sends the statements in one pipeline, closed by one sync, and reads their results in
+    // order. Throws StatementError for the first statement the server refused (those after
+    // it in the batch were skipped; an open transaction is rolled back), ConnectionError
+    // when the connection broke or `timeout` passed first (it is then closed).
+    boost::asio::awaitable<std::vector<Result>> run(std::vector<Statement> statements,
+                                                    std::chrono::milliseconds timeout);
+
+    // Waits until a notification (LISTEN) arrives, or `timeout`: false on the timeout.
+    // Throws ConnectionError when the connection broke.
+    boost::asio::awaitable<bool> wait_for_notification(std::chrono::milliseconds timeout);
+    // The notifications received so far, oldest first; they are forgotten.
+    std::vector<Notification> take_notifications();
+
+    bool broken() const { return broken_; }
+    // The server process serving this connection (pg_backend_pid()).
+    int backend_pid() const { return backend_pid_; }
+
+private:
+    Connection(boost::asio::any_io_executor executor, pg_conn* connection);
+
+    boost::asio::awaitable<std::vector<Result>> run_on_strand(std::vector<Statement> statements,
+                                                              std::chrono::milliseconds timeout);
+    boost::asio::awaitable<bool> wait_on_strand(std::chrono::milliseconds timeout);
+    // The exchange itself: send, flush, read up to the sync; its results or its error.
+    struct Exchanged {
+        std::vector<Result> results;
+        std::exception_ptr error;
+    };
+    boost::asio::awaitable<Exchanged> exchange(const std::vector<Statement>& statements);
+    void send(const std::vector<Statement>& statements);
+    boost::asio::awaitable<void> flush();
+    boost::asio::awaitable<std::vector<Result>> read_results(std::size_t count);
+    boost::asio::awaitable<void> wait_readable();
+    boost::asio::awaitable<void> roll_back_failed_transaction();
+    // Reads what the socket has; false when the connection broke.
+    bool consume_input();
+    void collect_notifications();
+    [[noreturn]] void fail(const std::string& what);
+    void close() noexcept;
+
+    boost::asio::strand<boost::asio::any_io_executor> strand_;
+    pg_conn* connection_;
+    boost::asio::posix::stream_descriptor socket_;  // libpq's socket: released, never closed, by it
+    std::deque<Notification> notifications_;
+    bool broken_ = false;
+    int backend_pid_ = 0;
+};
+
+}  // namespace jobq::storage::pg
