@@ -36,15 +36,16 @@ std::string one_line(const char* message) {
 void run_setup(PGconn* connection, const std::string& sql) {
     const Result result(PQexec(connection, sql.c_str()));
     if (result.status() != PGRES_COMMAND_OK && result.status() != PGRES_TUPLES_OK)
-        throw ConnectionError("cannot set up the PostgreSQL connection (" + sql + "): " +
-                              one_line(PQerrorMessage(connection)));
+        throw ConnectionError("cannot set up the PostgreSQL connection (" + sql +
+                              "): " + one_line(PQerrorMessage(connection)));
 }
 
-// Everything that may block: the name lookup, the handshake, the set-up statements. On the
-// connector's thread.
+// Everything that may block: the name lookup, the handshake, the set-up
+// statements. On the connector's thread.
 asio::awaitable<PGconn*> connect_blocking(ConnectOptions options) {
-    // Defaults first: with expand_dbname, the connection string's own values (last) win,
-    // and libpq's environment variables fill in only what neither gives.
+    // Defaults first: with expand_dbname, the connection string's own values
+    // (last) win, and libpq's environment variables fill in only what neither
+    // gives.
     std::vector<const char*> keys;
     std::vector<const char*> values;
     if (!std::getenv("PGAPPNAME")) {
@@ -55,7 +56,8 @@ asio::awaitable<PGconn*> connect_blocking(ConnectOptions options) {
         keys.push_back("connect_timeout");
         values.push_back("5");
     }
-    // A peer that vanished (a machine off, a cable out) is noticed within about 20 s.
+    // A peer that vanished (a machine off, a cable out) is noticed within about
+    // 20 s.
     for (const auto& [key, value] : {std::pair{"keepalives_idle", "10"}, std::pair{"keepalives_interval", "5"},
                                      std::pair{"keepalives_count", "2"}}) {
         keys.push_back(key);
@@ -70,21 +72,21 @@ asio::awaitable<PGconn*> connect_blocking(ConnectOptions options) {
     if (!connection) throw ConnectionError("cannot connect to PostgreSQL: out of memory");
     if (PQstatus(connection.get()) != CONNECTION_OK)
         throw ConnectionError("cannot connect to PostgreSQL: " + one_line(PQerrorMessage(connection.get())));
-    // libpq would print the server's notices ("table does not exist, skipping") on stderr.
-    PQsetNoticeProcessor(connection.get(), [](void*, const char*) {}, nullptr);
+    // libpq would print the server's notices ("table does not exist, skipping")
+    // on stderr.
+    PQsetNoticeProcessor(
+        connection.get(), [](void*, const char*) {}, nullptr);
     run_setup(connection.get(), "SET statement_timeout = " + std::to_string(options.statement_timeout.count()));
     for (const auto& sql : options.setup) run_setup(connection.get(), sql);
     if (PQsetnonblocking(connection.get(), 1) != 0 || PQenterPipelineMode(connection.get()) != 1)
-        throw ConnectionError("cannot set up the PostgreSQL connection: " +
-                              one_line(PQerrorMessage(connection.get())));
+        throw ConnectionError("cannot set up the PostgreSQL connection: " + one_line(PQerrorMessage(connection.get())));
     co_return connection.release();
 }
 
 }  // namespace
 
 asio::awaitable<std::unique_ptr<Connection>> Connection::open(asio::any_io_executor executor,
-                                                              asio::any_io_executor connector,
-                                                              ConnectOptions options) {
+                                                              asio::any_io_executor connector, ConnectOptions options) {
     PGconn* connected = co_await asio::co_spawn(connector, connect_blocking(std::move(options)), asio::use_awaitable);
     OwnedConnection owned(connected);
     auto connection = std::unique_ptr<Connection>(new Connection(std::move(executor), owned.get()));
@@ -140,8 +142,8 @@ asio::awaitable<std::vector<Result>> Connection::run_on_strand(std::vector<State
     co_return std::move(exchanged.results);
 }
 
-// Never throws: `||` waits for the first branch that *succeeds*, so an exception here
-// would wait out the timer.
+// Never throws: `||` waits for the first branch that *succeeds*, so an
+// exception here would wait out the timer.
 asio::awaitable<Connection::Exchanged> Connection::exchange(const std::vector<Statement>& statements) {
     Exchanged exchanged;
     try {
@@ -171,8 +173,8 @@ asio::awaitable<void> Connection::flush() {
         const int pending = PQflush(connection_);
         if (pending == 0) co_return;
         if (pending < 0) fail("cannot send a statement");
-        // The server may be blocked writing results we have not read: read while waiting
-        // to write, or neither side moves.
+        // The server may be blocked writing results we have not read: read while
+        // waiting to write, or neither side moves.
         auto ready = co_await (socket_.async_wait(wait_type::wait_write, use_nothrow) ||
                                socket_.async_wait(wait_type::wait_read, use_nothrow));
         const auto [ec] = ready.index() == 0 ? std::get<0>(ready) : std::get<1>(ready);
@@ -237,14 +239,16 @@ asio::awaitable<std::vector<Result>> Connection::read_results(std::size_t count)
     co_return results;
 }
 
-// After an error inside BEGIN ... the transaction refuses everything until it ends.
+// After an error inside BEGIN ... the transaction refuses everything until it
+// ends.
 asio::awaitable<void> Connection::roll_back_failed_transaction() {
     if (PQtransactionStatus(connection_) != PQTRANS_INERROR && PQtransactionStatus(connection_) != PQTRANS_INTRANS)
         co_return;
     const std::vector<Statement> rollback{{"ROLLBACK"}};
     send(rollback);
     co_await flush();
-    // A ROLLBACK does not fail: anything else here means the connection is unusable.
+    // A ROLLBACK does not fail: anything else here means the connection is
+    // unusable.
     try {
         co_await read_results(1);
     } catch (const StatementError& e) {

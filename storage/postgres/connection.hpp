@@ -1,13 +1,13 @@
 #pragma once
-// One connection to PostgreSQL through libpq, used asynchronously on Asio: its socket is
-// waited on by the io_context, and statements go in pipeline mode, a batch of them in one
-// round trip. Opening is the one blocking part (libpq resolves the host name and does the
-// handshake synchronously): it runs on a `connector` executor whose threads may block,
-// never on the event loop.
+// One connection to PostgreSQL through libpq, used asynchronously on Asio: its
+// socket is waited on by the io_context, and statements go in pipeline mode, a
+// batch of them in one round trip. Opening is the one blocking part (libpq
+// resolves the host name and does the handshake synchronously): it runs on a
+// `connector` executor whose threads may block, never on the event loop.
 //
-// A Connection is used by one coroutine at a time (the pool hands it out); its members
-// run on a strand of its own. When it breaks or does not answer in time it is closed for
-// good (broken()), and the pool opens another.
+// A Connection is used by one coroutine at a time (the pool hands it out); its
+// members run on a strand of its own. When it breaks or does not answer in time
+// it is closed for good (broken()), and the pool opens another.
 
 #include "storage/postgres/result.hpp"
 
@@ -32,9 +32,29 @@ namespace jobq::storage::pg {
 using Param = std::optional<std::string>;
 
 struct Statement {
+    Statement(std::string text, std::vector<Param> values = {}) : sql(std::move(text)), params(std::move(values)) {}
     std::string sql;
-    std::vector<Param> params = {};
+    std::vector<Param> params;
 };
+
+// Builders that make no std::initializer_list: GCC 12 miscompiles a braced list
+// built inside a coroutine body ("array used as initializer"), so coroutines
+// build their batches with these.
+template <class... P>
+std::vector<Param> params(P&&... values) {
+    std::vector<Param> out;
+    out.reserve(sizeof...(P));
+    (out.push_back(Param(std::forward<P>(values))), ...);
+    return out;
+}
+
+template <class... S>
+std::vector<Statement> batch(S&&... statements) {
+    std::vector<Statement> out;
+    out.reserve(sizeof...(S));
+    (out.push_back(Statement(std::forward<S>(statements))), ...);
+    return out;
+}
 
 struct Notification {
     std::string channel;
@@ -42,11 +62,11 @@ struct Notification {
 };
 
 struct ConnectOptions {
-    // A libpq connection string or URI (postgresql://...); libpq's PG* environment
-    // variables fill in what it leaves out.
+    // A libpq connection string or URI (postgresql://...); libpq's PG*
+    // environment variables fill in what it leaves out.
     std::string conninfo;
-    // The server's statement_timeout on this connection: a statement running longer is
-    // cancelled by the server. 0: none.
+    // The server's statement_timeout on this connection: a statement running
+    // longer is cancelled by the server. 0: none.
     std::chrono::milliseconds statement_timeout{30'000};
     // Run once, in order, right after connecting (SET ..., LISTEN ...).
     std::vector<std::string> setup = {};
@@ -54,24 +74,26 @@ struct ConnectOptions {
 
 class Connection {
 public:
-    // Connects on `connector` (threads that may block), then lives on a strand of `executor`.
-    // Throws ConnectionError when the server cannot be reached or refuses the connection.
+    // Connects on `connector` (threads that may block), then lives on a strand of
+    // `executor`. Throws ConnectionError when the server cannot be reached or
+    // refuses the connection.
     static boost::asio::awaitable<std::unique_ptr<Connection>> open(boost::asio::any_io_executor executor,
-                                                                   boost::asio::any_io_executor connector,
-                                                                   ConnectOptions options);
+                                                                    boost::asio::any_io_executor connector,
+                                                                    ConnectOptions options);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    // Sends the statements in one pipeline, closed by one sync, and reads their results in
-    // order. Throws StatementError for the first statement the server refused (those after
-    // it in the batch were skipped; an open transaction is rolled back), ConnectionError
-    // when the connection broke or `timeout` passed first (it is then closed).
+    // Sends the statements in one pipeline, closed by one sync, and reads their
+    // results in order. Throws StatementError for the first statement the server
+    // refused (those after it in the batch were skipped; an open transaction is
+    // rolled back), ConnectionError when the connection broke or `timeout` passed
+    // first (it is then closed).
     boost::asio::awaitable<std::vector<Result>> run(std::vector<Statement> statements,
                                                     std::chrono::milliseconds timeout);
 
-    // Waits until a notification (LISTEN) arrives, or `timeout`: false on the timeout.
-    // Throws ConnectionError when the connection broke.
+    // Waits until a notification (LISTEN) arrives, or `timeout`: false on the
+    // timeout. Throws ConnectionError when the connection broke.
     boost::asio::awaitable<bool> wait_for_notification(std::chrono::milliseconds timeout);
     // The notifications received so far, oldest first; they are forgotten.
     std::vector<Notification> take_notifications();
@@ -86,7 +108,8 @@ private:
     boost::asio::awaitable<std::vector<Result>> run_on_strand(std::vector<Statement> statements,
                                                               std::chrono::milliseconds timeout);
     boost::asio::awaitable<bool> wait_on_strand(std::chrono::milliseconds timeout);
-    // The exchange itself: send, flush, read up to the sync; its results or its error.
+    // The exchange itself: send, flush, read up to the sync; its results or its
+    // error.
     struct Exchanged {
         std::vector<Result> results;
         std::exception_ptr error;

@@ -40,8 +40,7 @@ bool Result::is_null(int row, int column) const {
 }
 
 std::string_view Result::text(int row, int column) const {
-    return {PQgetvalue(result_.get(), row, column),
-            static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
+    return {PQgetvalue(result_.get(), row, column), static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
 }
 
 std::int64_t Result::int64(int row, int column) const {
@@ -59,8 +58,8 @@ std::optional<std::string> Result::optional_text(int row, int column) const {
 }
 
 double Result::float64(int row, int column) const {
-    // from_chars for double is in GCC 12's library; the text is PostgreSQL's shortest
-    // exact form of a float8.
+    // from_chars for double is in GCC 12's library; the text is PostgreSQL's
+    // shortest exact form of a float8.
     return parse_number<double>(text(row, column), "a number");
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// One statement's result from libpq (PGresult), owned, and the errors a statement or a
-// connection throws. Values are read as text: every statement asks for text results.
+// One statement's result from libpq (PGresult), owned, and the errors a
+// statement or a connection throws. Values are read as text: every statement
+// asks for text results.
 
 #include "core/error.hpp"
 
@@ -14,9 +15,10 @@ struct pg_result;
 
 namespace jobq::storage::pg {
 
-// A statement the server refused (a constraint, a lock timeout, a statement timeout,
-// ...): `sqlstate` says which (PostgreSQL's five-character code). The connection stays
-// usable.
+// A statement the server refused (a constraint, a lock timeout, a statement
+// timeout,
+// ...): `sqlstate` says which (PostgreSQL's five-character code). The
+// connection stays usable.
 class StatementError : public core::StorageError {
 public:
     StatementError(std::string sqlstate, const std::string& message)
@@ -27,8 +29,9 @@ private:
     std::string sqlstate_;
 };
 
-// The connection broke, or did not answer in time; it is closed. Whatever was in flight
-// may or may not have been applied (a COMMIT whose answer was lost, say).
+// The connection broke, or did not answer in time; it is closed. Whatever was
+// in flight may or may not have been applied (a COMMIT whose answer was lost,
+// say).
 class ConnectionError : public core::StorageError {
 public:
     using core::StorageError::StorageError;
@@ -51,7 +54,8 @@ public:
     // Rows an INSERT, UPDATE or DELETE touched.
     std::int64_t affected() const;
 
-    // The raw status (ExecStatusType) and, for an error, its SQLSTATE and message.
+    // The raw status (ExecStatusType) and, for an error, its SQLSTATE and
+    // message.
     int status() const;
     std::string sqlstate() const;
     std::string error_message() const;

@@ -29,7 +29,9 @@ std::string postgres_uri() {
     if (const char* uri = std::getenv("JOBQ_TEST_POSTGRES"); uri && *uri) return uri;
     const char* file = std::getenv("JOBQ_TEST_POSTGRES_URI_FILE");
     if (!file || !*file)
-        throw std::runtime_error("no PostgreSQL for the tests: JOBQ_TEST_POSTGRES(_URI_FILE) is not set");
+        throw std::runtime_error(
+            "no PostgreSQL for the tests: "
+            "JOBQ_TEST_POSTGRES(_URI_FILE) is not set");
     std::ifstream in(file);
     std::string uri;
     if (!std::getline(in, uri) || uri.empty())
@@ -41,7 +43,8 @@ void postgres_exec(const std::string& conninfo, const std::string& sql) {
     std::unique_ptr<PGconn, Finish> connection(PQconnectdb(conninfo.c_str()));
     if (PQstatus(connection.get()) != CONNECTION_OK)
         throw std::runtime_error("cannot connect to the test cluster: " + trimmed(PQerrorMessage(connection.get())));
-    PQsetNoticeProcessor(connection.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        connection.get(), [](void*, const char*) {}, nullptr);
     PGresult* result = PQexec(connection.get(), sql.c_str());
     const auto status = PQresultStatus(result);
     PQclear(result);

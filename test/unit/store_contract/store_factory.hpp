@@ -50,8 +50,10 @@ public:
     virtual boost::asio::awaitable<void> set_full(bool full) = 0;
 };
 
-// Every kind of store the contract suite runs against: {"sqlite"} (PostgreSQL to come).
+// Every kind of store the contract suite runs against: {"sqlite", "postgres"}.
 std::vector<std::string> store_kinds();
+// Those that keep external leases and schedules too (core::LeaseStore, ScheduleStore).
+std::vector<std::string> lease_and_schedule_store_kinds();
 
 // A fresh store of `kind` keeping whatever files it has under `dir`, an empty directory
 // that outlives it. Throws std::invalid_argument for a kind it does not know.
@@ -59,5 +61,7 @@ std::unique_ptr<StoreUnderTest> make_store(std::string_view kind, const std::str
 
 // Each kind's factory (sqlite_store_factory.cpp, ...).
 std::unique_ptr<StoreUnderTest> make_sqlite_store(const std::string& dir);
+// On the test cluster (test/support/postgres.hpp), in a schema of its own; `dir` unused.
+std::unique_ptr<StoreUnderTest> make_postgres_store(const std::string& dir);
 
 }  // namespace jobq::test

@@ -162,11 +162,14 @@ struct StoreFixture {
 
 }  // namespace jobq::test::contract
 
-#define JOBQ_STORE_CONTRACT_TEST(test_name)                                                                 \
+#define JOBQ_STORE_CONTRACT_TEST(test_name) JOBQ_STORE_CONTRACT_TEST_OF(::jobq::test::store_kinds, test_name)
+
+// The same, for the kinds `kinds()` answers.
+#define JOBQ_STORE_CONTRACT_TEST_OF(kinds, test_name)                                                        \
     struct test_name##_contract : ::jobq::test::contract::StoreFixture {                                   \
         void test_body();                                                                                   \
     };                                                                                                      \
-    BOOST_DATA_TEST_CASE(test_name, ::boost::unit_test::data::make(::jobq::test::store_kinds()), kind) {    \
+    BOOST_DATA_TEST_CASE(test_name, ::boost::unit_test::data::make(kinds()), kind) {                       \
         test_name##_contract fixture;                                                                       \
         fixture.open(kind);                                                                                 \
         fixture.test_body();                                                                                \

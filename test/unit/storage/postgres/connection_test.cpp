@@ -1,6 +1,7 @@
-// storage::pg::Connection against the test cluster: parameters and results, a pipeline of
-// statements, a refused statement inside a transaction, both timeouts (the server's and
-// ours), a backend killed under it, notifications, and a batch too large for one write.
+// storage::pg::Connection against the test cluster: parameters and results, a
+// pipeline of statements, a refused statement inside a transaction, both
+// timeouts (the server's and ours), a backend killed under it, notifications,
+// and a batch too large for one write.
 
 #include "storage/postgres/connection.hpp"
 
@@ -60,7 +61,9 @@ BOOST_AUTO_TEST_CASE(parameters_go_as_text_and_results_come_back_typed) {
 BOOST_AUTO_TEST_CASE(a_pipeline_answers_each_statement_in_order) {
     auto c = open();
     const auto results = run(*c, {{"CREATE TABLE t (n bigint PRIMARY KEY, label text)"},
-                                  {"INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, $1::int) AS g", {"5"}},
+                                  {"INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, "
+                                   "$1::int) AS g",
+                                   {"5"}},
                                   {"UPDATE t SET label = 'even' WHERE n % 2 = 0"},
                                   {"SELECT n, label FROM t ORDER BY n"}});
     BOOST_REQUIRE(results.size() == 4);
@@ -155,7 +158,8 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_the_socket_buffers_goes_through) {
     run(*c, {{"CREATE TABLE t (n bigint, body text)"}});
     const std::string body(64 * 1024, 'x');
     std::vector<Statement> batch;
-    for (int i = 0; i < 200; ++i) batch.push_back({"INSERT INTO t VALUES ($1, $2) RETURNING body", {std::to_string(i), body}});
+    for (int i = 0; i < 200; ++i)
+        batch.push_back({"INSERT INTO t VALUES ($1, $2) RETURNING body", {std::to_string(i), body}});
     const auto results = run(*c, std::move(batch));  // 12.8 MB each way
     BOOST_REQUIRE(results.size() == 200);
     BOOST_TEST(results[199].text(0, 0).size() == body.size());

@@ -1,0 +1,120 @@
+#pragma once
+// core::JobStore and core::JobAdmin on PostgreSQL, for one node among possibly
+// many that share the database. Every write goes through group commit
+// (GroupCommit) on a pooled connection; reads go to the pool directly. Claims
+// take jobs with FOR UPDATE SKIP LOCKED, so nodes claiming at once never take
+// the same job nor wait for one another. The counts are summed over every
+// node's rows and read back at each commit. Thread-safe: any thread may await
+// any member. The operator's members are in pg_job_admin.cpp.
+
+#include "core/job_admin.hpp"
+#include "core/job_counts.hpp"
+#include "core/job_history.hpp"
+#include "core/job_store.hpp"
+#include "core/metrics.hpp"
+#include "core/queue_rules.hpp"
+#include "storage/postgres/group_commit.hpp"
+#include "storage/postgres/pool.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <string>
+
+namespace jobq::storage::pg {
+
+struct PgStoreOptions {
+    std::string conninfo;  // postgresql://... or key=value, as libpq reads it
+    // Whether a commit waits for its WAL flush (--sync full); off maps --sync
+    // normal.
+    bool synchronous_commit = true;
+    // This node's name: its rows of the counts, and the built-in leases it holds.
+    std::string node = "jobq";
+    std::size_t connections = 4;
+    std::chrono::milliseconds statement_timeout{30'000};
+    core::Metrics* metrics = nullptr;  // optional; outlives the store
+};
+
+class PgJobStore final : public core::JobStore, public core::JobAdmin {
+public:
+    // Connects, migrates the schema and loads the counts and queue settings.
+    // Throws core::StorageError (ConnectionError when the server cannot be
+    // reached).
+    static boost::asio::awaitable<std::unique_ptr<PgJobStore>> open(boost::asio::any_io_executor executor,
+                                                                    PgStoreOptions options);
+    ~PgJobStore() override;
+
+    // core::JobStore
+    boost::asio::awaitable<core::EnqueueResult> enqueue(core::JobSpec spec) override;
+    boost::asio::awaitable<std::vector<core::EnqueueResult>> enqueue_batch(std::vector<core::JobSpec> specs) override;
+    boost::asio::awaitable<std::optional<core::Job>> get(core::job_id id) override;
+    boost::asio::awaitable<std::vector<core::Job>> claim(core::ClaimRequest request) override;
+    boost::asio::awaitable<core::Result<void>> settle(core::Settlement settlement) override;
+    boost::asio::awaitable<std::vector<bool>> settle_all(std::vector<core::Settlement> settlements) override;
+    boost::asio::awaitable<std::optional<core::millis>> next_run_at() override;
+    boost::asio::awaitable<std::optional<core::millis>> next_lease_expiry() override;
+    boost::asio::awaitable<core::RecoveryReport> reap_expired(core::millis now) override;
+    boost::asio::awaitable<core::RecoveryReport> recover(core::millis now) override;
+
+    // core::JobAdmin, in pg_job_admin.cpp.
+    boost::asio::awaitable<core::JobPage> list(core::JobFilter filter, std::optional<core::job_id> after,
+                                               std::size_t limit) override;
+    boost::asio::awaitable<core::JobChange> retry(core::job_id id, core::millis now) override;
+    boost::asio::awaitable<core::JobChange> cancel(core::job_id id, core::millis now) override;
+    boost::asio::awaitable<core::JobChange> remove(core::job_id id) override;
+    boost::asio::awaitable<core::BulkStep> retry_failed(std::string queue, core::millis now, core::job_id after,
+                                                        std::optional<core::job_id> up_to) override;
+    boost::asio::awaitable<core::BulkStep> purge(std::string queue, core::JobState state, core::job_id after,
+                                                 std::optional<core::job_id> up_to) override;
+    std::vector<core::JobCount> counts() const override;
+    core::HistoryWindow history(std::size_t seconds, std::int64_t now_second) const override;
+    boost::asio::awaitable<std::optional<core::millis>> oldest_runnable(core::millis now) override;
+    boost::asio::awaitable<std::optional<std::vector<core::JobAttempt>>> attempts(core::job_id id) override;
+    boost::asio::awaitable<std::vector<core::WorkerLeases>> leases_by_worker() override;
+    boost::asio::awaitable<std::size_t> delete_expired(std::optional<core::millis> finished_before,
+                                                       std::optional<core::millis> failed_before,
+                                                       std::size_t limit) override;
+    boost::asio::awaitable<bool> writable() override;
+
+    // The rules claims obey (the queue settings in memory): any thread.
+    const core::QueueRules& queue_rules() const { return *rules_; }
+    const std::string& node() const { return options_.node; }
+    ConnectionPool& pool() { return *pool_; }
+
+private:
+    PgJobStore(boost::asio::any_io_executor executor, PgStoreOptions options);
+    boost::asio::awaitable<void> start();
+
+    // Runs `op` in the next group-commit transaction.
+    template <class R>
+    boost::asio::awaitable<R> in_transaction(std::function<boost::asio::awaitable<R>(Transaction&)> op,
+                                             Durability durability = Durability::durable) {
+        return group_->run<R>(std::move(op), durability);
+    }
+    // One batch of statements on a pooled connection, outside any transaction of
+    // ours.
+    boost::asio::awaitable<std::vector<Result>> read(std::vector<Statement> statements);
+    std::chrono::milliseconds round_trip_timeout() const;
+
+    boost::asio::awaitable<std::vector<core::Job>> claim_in(Transaction& tx, core::ClaimRequest request);
+    boost::asio::awaitable<std::vector<bool>> settle_in(Transaction& tx, std::vector<core::Settlement> settlements);
+    // Expired leases, and with `own_leases` every built-in lease this node held.
+    boost::asio::awaitable<core::RecoveryReport> settle_lost(Transaction& tx, core::millis now, bool own_leases,
+                                                             std::string reason);
+
+    PgStoreOptions options_;
+    std::unique_ptr<ConnectionPool> pool_;
+    core::JobCounts counts_;
+    core::JobHistory history_;
+    std::unique_ptr<core::QueueRules> rules_;
+    std::unique_ptr<GroupCommit> group_;
+    // The latest claim's clock: queued jobs due by then are runnable, not
+    // waiting.
+    std::atomic<core::millis> claimed_up_to_{std::numeric_limits<core::millis>::min()};
+};
+
+}  // namespace jobq::storage::pg

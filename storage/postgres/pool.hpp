@@ -1,0 +1,92 @@
+#pragma once
+// A small pool of PostgreSQL connections, opened as they are needed, up to
+// `size`. A connection that broke is dropped when it comes back, and the next
+// acquire opens another. When the server cannot be reached, acquires fail at
+// once (StorageError) until the next attempt is due: after 100 ms, doubling up
+// to 5 s, so an outage is not met with a storm of connection attempts.
+// Thread-safe.
+
+#include "core/wake_signal.hpp"
+#include "storage/postgres/connection.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace jobq::storage::pg {
+
+struct PoolOptions {
+    ConnectOptions connect;
+    std::size_t size = 4;
+    // How long an acquire waits for a connection another caller holds.
+    std::chrono::milliseconds acquire_timeout{10'000};
+};
+
+class ConnectionPool {
+public:
+    // A connection held by one caller; back to the pool when the lease ends.
+    class Lease {
+    public:
+        Lease() = default;  // holds nothing (an awaitable's result must be
+                            // default-constructible)
+        Lease(ConnectionPool& pool, std::unique_ptr<Connection> connection)
+            : pool_(&pool), connection_(std::move(connection)) {}
+        Lease(Lease&& other) noexcept = default;
+        Lease& operator=(Lease&&) = default;
+        Lease(const Lease&) = delete;
+        ~Lease();
+        Connection& operator*() const { return *connection_; }
+        Connection* operator->() const { return connection_.get(); }
+
+    private:
+        ConnectionPool* pool_ = nullptr;
+        std::unique_ptr<Connection> connection_;
+    };
+
+    ConnectionPool(boost::asio::any_io_executor executor, PoolOptions options);
+    ~ConnectionPool();
+    ConnectionPool(const ConnectionPool&) = delete;
+    ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+    // Throws ConnectionError when no connection can be opened, core::StorageError
+    // when none came free within the acquire timeout.
+    boost::asio::awaitable<Lease> acquire();
+
+    // One batch on a connection of the pool (Connection::run).
+    boost::asio::awaitable<std::vector<Result>> run(std::vector<Statement> statements,
+                                                    std::chrono::milliseconds timeout);
+
+    const ConnectOptions& connect_options() const { return options_.connect; }
+    boost::asio::any_io_executor executor() const { return executor_; }
+    // Where connections are opened (a thread that may block).
+    boost::asio::any_io_executor connector() { return connector_.get_executor(); }
+
+private:
+    boost::asio::awaitable<Lease> acquire_on_strand();
+    // Opens one more connection, or throws (and backs off).
+    boost::asio::awaitable<std::unique_ptr<Connection>> open_one();
+    void give_back(std::unique_ptr<Connection> connection);
+
+    boost::asio::any_io_executor executor_;
+    boost::asio::strand<boost::asio::any_io_executor> strand_;  // acquires wait here
+    PoolOptions options_;
+    boost::asio::thread_pool connector_{1};
+    core::WakeSignal returned_;  // a connection came back, or a slot came free
+
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Connection>> idle_;   // guarded by mutex_
+    std::size_t open_ = 0;                            // idle, held or opening; guarded by mutex_
+    std::chrono::steady_clock::time_point retry_at_;  // no connection attempt before; guarded
+    std::chrono::milliseconds backoff_{0};            // guarded by mutex_
+    std::string last_failure_;                        // guarded by mutex_
+};
+
+}  // namespace jobq::storage::pg
