@@ -3,6 +3,7 @@
 #include "storage/postgres/arrays.hpp"
 #include "storage/postgres/job_rows.hpp"
 #include "storage/postgres/schema.hpp"
+#include "storage/postgres/take_by_rules.hpp"
 
 #include <algorithm>
 
@@ -140,6 +141,14 @@ core::QueueSettingsMap read_queue_settings(const Result& r) {
 // margin for the network, after which the connection is given up.
 constexpr auto network_margin = 5s;
 
+}  // namespace
+
+bool claim_order(const Job& a, const Job& b) {
+    return std::tie(b.priority, a.run_at, a.id) < std::tie(a.priority, b.run_at, b.id);
+}
+
+namespace {
+
 template <class T>
 asio::awaitable<T> first_of(asio::awaitable<std::vector<T>> many) {
     auto all = co_await std::move(many);
@@ -221,35 +230,28 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::Cl
     for (auto seen = claimed_up_to_.load();
          seen < request.now && !claimed_up_to_.compare_exchange_weak(seen, request.now);) {
     }
-    const auto loads = core::queue_loads(counts_, tx.changes(), request.queues);
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
-    // The rounds run one at a time: claims share the writer's transaction, one
-    // batch after another.
-    auto round =
-        rules_->begin(request.max, loads, request.now, core::QueueRules::Claimer::built_in, !request.queues.empty());
-    std::vector<Job> taken;
-    for (auto shares = round.shares(); !shares.empty(); shares = round.shares()) {
-        for (const auto& share : shares) {
-            auto statements =
-                batch(Statement(sql_claim, params(share.queue, std::to_string(request.now), std::to_string(share.jobs),
-                                                  std::to_string(request.lease_until), options_.node, types)));
-            auto results = co_await tx.run(std::move(statements));
-            auto got = read_jobs(results[0]);
-            // RETURNING keeps no order: the claim order is the store's promise.
-            std::sort(got.begin(), got.end(), [](const Job& a, const Job& b) {
-                return std::tie(b.priority, a.run_at, a.id) < std::tie(a.priority, b.run_at, b.id);
-            });
-            round.took(share, got.size());
-            for (auto& job : got) {
-                tx.changes().moved(job.queue, job.type, core::JobState::queued, core::JobState::processing,
-                                   core::JobEvent::started);
-                taken.push_back(std::move(job));
-            }
-        }
-    }
-    round.end();
-    co_return taken;
+    co_return co_await take_by_rules<Job>(
+        *rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(), request.max,
+        core::queue_loads(counts_, tx.changes(), request.queues), request.now,
+        [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
+            return claim_from(tx, queue, n, request.now, request.lease_until, types);
+        });
+}
+
+asio::awaitable<std::vector<Job>> PgJobStore::claim_from(Transaction& tx, std::string queue, std::size_t n, millis now,
+                                                         millis lease_until, std::optional<std::string> types) {
+    auto statements = batch(Statement(sql_claim, params(std::move(queue), std::to_string(now), std::to_string(n),
+                                                        std::to_string(lease_until), options_.node, std::move(types))));
+    auto results = co_await tx.run(std::move(statements));
+    auto got = read_jobs(results[0]);
+    // RETURNING keeps no order: the claim order is the store's promise.
+    std::sort(got.begin(), got.end(), claim_order);
+    for (const auto& job : got)
+        tx.changes().moved(job.queue, job.type, core::JobState::queued, core::JobState::processing,
+                           core::JobEvent::started);
+    co_return got;
 }
 
 asio::awaitable<core::Result<void>> PgJobStore::settle(core::Settlement settlement) {

@@ -11,6 +11,7 @@
 #include "core/job_counts.hpp"
 #include "core/job_history.hpp"
 #include "core/job_store.hpp"
+#include "core/lease_store.hpp"
 #include "core/metrics.hpp"
 #include "core/queue_rules.hpp"
 #include "storage/postgres/group_commit.hpp"
@@ -27,6 +28,9 @@
 
 namespace jobq::storage::pg {
 
+// The order claims and leases hand jobs out in: priority (highest first), run_at, id.
+bool claim_order(const core::Job& a, const core::Job& b);
+
 struct PgStoreOptions {
     std::string conninfo;  // postgresql://... or key=value, as libpq reads it
     // Whether a commit waits for its WAL flush (--sync full); off maps --sync
@@ -39,7 +43,7 @@ struct PgStoreOptions {
     core::Metrics* metrics = nullptr;  // optional; outlives the store
 };
 
-class PgJobStore final : public core::JobStore, public core::JobAdmin {
+class PgJobStore final : public core::JobStore, public core::JobAdmin, public core::LeaseStore {
 public:
     // Connects, migrates the schema and loads the counts and queue settings.
     // Throws core::StorageError (ConnectionError when the server cannot be
@@ -80,6 +84,14 @@ public:
                                                        std::size_t limit) override;
     boost::asio::awaitable<bool> writable() override;
 
+    // core::LeaseStore, in pg_lease_store.cpp.
+    boost::asio::awaitable<std::vector<core::LeasedJob>> lease(core::LeaseRequest request) override;
+    boost::asio::awaitable<core::Result<core::Job>> settle_lease(core::LeaseSettlement settlement) override;
+    boost::asio::awaitable<std::vector<core::Result<void>>> settle_leases(
+        std::vector<core::LeaseSettlement> settlements) override;
+    boost::asio::awaitable<core::Result<core::millis>> extend_lease(core::job_id id, std::string token,
+                                                                    core::millis lease_until) override;
+
     // The rules claims obey (the queue settings in memory): any thread.
     const core::QueueRules& queue_rules() const { return *rules_; }
     const std::string& node() const { return options_.node; }
@@ -101,6 +113,20 @@ private:
     std::chrono::milliseconds round_trip_timeout() const;
 
     boost::asio::awaitable<std::vector<core::Job>> claim_in(Transaction& tx, core::ClaimRequest request);
+    // Up to n of one queue's runnable built-in jobs, claimed, in claim order.
+    boost::asio::awaitable<std::vector<core::Job>> claim_from(Transaction& tx, std::string queue, std::size_t n,
+                                                              core::millis now, core::millis lease_until,
+                                                              std::optional<std::string> types);
+    boost::asio::awaitable<std::vector<core::LeasedJob>> lease_in(Transaction& tx, core::LeaseRequest request);
+    // Up to n of one queue's leasable external jobs, leased, in claim order, while the
+    // request's payload (`payload_bytes` so far) stays under its limit.
+    boost::asio::awaitable<std::vector<core::LeasedJob>> lease_from(Transaction& tx, std::string queue, std::size_t n,
+                                                                    const core::LeaseRequest& request,
+                                                                    std::optional<std::string> types,
+                                                                    std::int64_t& payload_bytes);
+    boost::asio::awaitable<core::Result<core::Job>> settle_leased(Transaction& tx, core::LeaseSettlement settlement);
+    boost::asio::awaitable<std::vector<core::Result<void>>> settle_each(Transaction& tx,
+                                                                        std::vector<core::LeaseSettlement> settlements);
     boost::asio::awaitable<std::vector<bool>> settle_in(Transaction& tx, std::vector<core::Settlement> settlements);
     // Expired leases, and with `own_leases` every built-in lease this node held.
     boost::asio::awaitable<core::RecoveryReport> settle_lost(Transaction& tx, core::millis now, bool own_leases,

@@ -123,9 +123,7 @@ std::string text_of(const CountTable& table) {
 }  // namespace
 
 // The kept counts equal a count over the jobs after every kind of change, one by one.
-// It takes external leases too.
-JOBQ_STORE_CONTRACT_TEST_OF(::jobq::test::lease_and_schedule_store_kinds,
-                            kept_counts_equal_a_count_over_the_jobs_after_every_change) {
+JOBQ_STORE_CONTRACT_TEST(kept_counts_equal_a_count_over_the_jobs_after_every_change) {
     std::size_t step = 0;
     const auto check = [&](std::string_view what) {
         ++step;

@@ -73,7 +73,7 @@ public:
 
     core::JobStore& store() override { return *store_; }
     core::JobAdmin& admin() override { return *store_; }
-    core::LeaseStore& leases() override { throw std::logic_error("no LeaseStore on PostgreSQL yet"); }
+    core::LeaseStore& leases() override { return *store_; }
     core::ScheduleStore& schedules() override { throw std::logic_error("no ScheduleStore on PostgreSQL yet"); }
     std::string name() const override { return "postgres"; }
 

@@ -5,10 +5,9 @@
 
 #include "store_fixture.hpp"
 
-// The stores that keep external leases and schedules.
+// The stores that keep schedules.
 #undef JOBQ_STORE_CONTRACT_TEST
-#define JOBQ_STORE_CONTRACT_TEST(test_name) \
-    JOBQ_STORE_CONTRACT_TEST_OF(::jobq::test::lease_and_schedule_store_kinds, test_name)
+#define JOBQ_STORE_CONTRACT_TEST(test_name) JOBQ_STORE_CONTRACT_TEST_OF(::jobq::test::schedule_store_kinds, test_name)
 
 #include <boost/test/unit_test.hpp>
 

@@ -8,7 +8,7 @@ std::vector<std::string> store_kinds() {
     return {"sqlite", "postgres"};
 }
 
-std::vector<std::string> lease_and_schedule_store_kinds() {
+std::vector<std::string> schedule_store_kinds() {
     return {"sqlite"};
 }
 
