@@ -21,11 +21,15 @@ constexpr const char* sql_insert_jobs =
     "WHERE k.idempotency_key = i.idempotency_key) THEN nextval('jobs_id_seq') END AS id, i.* FROM unnest($1::text[], "
     "$2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[], $8::boolean[]) WITH ORDINALITY AS "
     "i(type, queue, priority, payload, max_retries, run_at, idempotency_key, external, ord)), inserted AS ( INSERT "
-    "INTO jobs (id, type, queue, priority, payload, state, max_retries, run_at, idempotency_key, created_at, external) "
-    "SELECT id, type, queue, priority, payload, 'queued', max_retries, run_at, idempotency_key, $9::bigint, external "
+    "INTO jobs (id, type, queue, priority, payload, state, max_retries, run_at, idempotency_key, created_at, external, "
+    "due) SELECT id, type, queue, priority, payload, 'queued', max_retries, run_at, idempotency_key, $9::bigint, "
+    "external, run_at <= $9::bigint "
     "FROM input WHERE id IS NOT NULL ORDER BY ord ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO "
     "NOTHING RETURNING id) SELECT input.id, inserted.id IS NOT NULL FROM input LEFT JOIN inserted ON inserted.id = "
     "input.id ORDER BY input.ord";
+
+constexpr const char* sql_mark_due =
+    "UPDATE jobs SET due = true WHERE state = 'queued' AND NOT due AND run_at <= $1 AND (external OR NOT $2)";
 
 constexpr const char* sql_by_keys = "SELECT " JOBQ_PG_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ANY($1::text[])";
 
@@ -67,6 +71,10 @@ Statement insert_statement(const std::vector<core::JobSpec>& specs, core::millis
 }
 
 }  // namespace
+
+Statement mark_due(core::millis now, bool external_only) {
+    return Statement(sql_mark_due, params(std::to_string(now), external_only ? "t" : "f"));
+}
 
 Job read_job(const Result& r, int row, int first) {
     Job job;

@@ -35,6 +35,12 @@ inline constexpr int job_column_count = 19;
 core::Job read_job(const Result& result, int row, int first = 0);
 std::vector<core::Job> read_jobs(const Result& result);
 
+// Marks due the queued jobs whose run_at has come by `now`, the claims' index holds
+// them: built-in and external jobs alike at a claim, external ones only at a lease (a
+// built-in job marked due there would be hidden from the dispatcher, whose next wake-up
+// is the earliest job not yet due).
+Statement mark_due(core::millis now, bool external_only);
+
 // Stores the jobs in one statement, with their idempotency keys honoured (a key
 // already stored, or twice in the batch, answers the job that has it); results
 // in spec order.

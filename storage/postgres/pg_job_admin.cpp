@@ -21,7 +21,8 @@ namespace {
 // which answers the row when the job's state allowed it. One round trip.
 constexpr const char* sql_lock_job = "SELECT " JOBQ_PG_JOB_COLUMNS " FROM jobs WHERE id = $1 FOR UPDATE";
 constexpr const char* sql_retry =
-    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = $2, lease_expires_at = NULL, started_at = "
+    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = $2, due = true, lease_expires_at = NULL, "
+    "started_at = "
     "NULL, finished_at = NULL WHERE id = $1 AND state IN ('failed', 'cancelled') RETURNING " JOBQ_PG_JOB_COLUMNS;
 constexpr const char* sql_cancel =
     "UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE id = $1 AND state = 'queued' "
@@ -36,7 +37,8 @@ constexpr const char* sql_delete = "DELETE FROM jobs WHERE id = $1 AND state <> 
 constexpr const char* sql_last_id = "SELECT coalesce(max(id), 0) FROM jobs";
 constexpr const char* sql_first_after = "SELECT min(id) FROM jobs WHERE state = $1 AND id > $2";
 constexpr const char* sql_retry_failed_window =
-    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = $5, lease_expires_at = NULL, started_at = "
+    "UPDATE jobs SET state = 'queued', attempt_base = attempts, run_at = $5, due = true, lease_expires_at = NULL, "
+    "started_at = "
     "NULL, finished_at = NULL WHERE id BETWEEN $3 AND $4 AND state = $2 AND queue = $1 RETURNING queue, type";
 constexpr const char* sql_purge_window =
     "DELETE FROM jobs WHERE id BETWEEN $3 AND $4 AND state = $2 AND queue = $1 RETURNING queue, type";
@@ -47,7 +49,6 @@ constexpr const char* sql_delete_expired =
 
 constexpr const char* sql_attempts =
     "SELECT attempt, outcome, error, started_at, finished_at FROM job_attempts WHERE job_id = $1 ORDER BY attempt";
-constexpr const char* sql_oldest_runnable = "SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at <= $1";
 constexpr const char* sql_leases_by_worker =
     "SELECT worker, count(*) FROM jobs WHERE state = 'processing' AND worker IS NOT NULL GROUP BY worker ORDER BY "
     "worker";
@@ -186,9 +187,11 @@ asio::awaitable<std::optional<std::vector<core::JobAttempt>>> attempts_of(asio::
     co_return attempts;
 }
 
-asio::awaitable<std::optional<millis>> single_optional(asio::awaitable<std::vector<Result>> read) {
-    auto results = co_await std::move(read);
-    co_return results[0].optional_int64(0, 0);
+asio::awaitable<std::optional<millis>> earliest_of(asio::awaitable<std::map<std::string, millis>> by_queue) {
+    const auto oldest = co_await std::move(by_queue);
+    std::optional<millis> earliest;
+    for (const auto& [queue, at] : oldest) earliest = std::min(earliest.value_or(at), at);
+    co_return earliest;
 }
 
 asio::awaitable<std::vector<core::WorkerLeases>> worker_leases(asio::awaitable<std::vector<Result>> read) {
@@ -263,7 +266,7 @@ asio::awaitable<std::optional<std::vector<core::JobAttempt>>> PgJobStore::attemp
 }
 
 asio::awaitable<std::optional<millis>> PgJobStore::oldest_runnable(millis now) {
-    return single_optional(read({{sql_oldest_runnable, {std::to_string(now)}}}));
+    return earliest_of(oldest_runnable_by_queue(now, std::nullopt));
 }
 
 asio::awaitable<std::vector<core::WorkerLeases>> PgJobStore::leases_by_worker() {

@@ -20,7 +20,7 @@ namespace {
 // those another node's claim holds (SKIP LOCKED: no claim waits for another).
 // $6, when not null, narrows it to some types.
 constexpr const char* sql_claim =
-    "WITH picked AS (SELECT id FROM jobs WHERE state = 'queued' AND NOT external AND queue = $1 AND run_at <= $2 AND "
+    "WITH picked AS (SELECT id FROM jobs WHERE state = 'queued' AND due AND NOT external AND queue = $1 AND "
     "($6::text[] IS NULL OR type = ANY($6::text[])) ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP "
     "LOCKED) UPDATE jobs AS j SET state = 'processing', attempts = j.attempts + 1, lease_expires_at = $4, started_at = "
     "$2, node = $5 FROM picked WHERE j.id = picked.id RETURNING " JOBQ_PG_JOB_COLUMNS_OF_J;
@@ -35,7 +35,8 @@ constexpr const char* sql_settle =
     "result, ord)), settled AS (UPDATE jobs AS j SET state = CASE s.kind WHEN 'done' THEN 'done' WHEN 'failed' THEN "
     "'failed' ELSE 'queued' END, finished_at = CASE WHEN s.kind IN ('done', 'failed') THEN s.at ELSE j.finished_at "
     "END, run_at = CASE s.kind WHEN 'retry' THEN s.run_at WHEN 'released' THEN greatest(s.run_at, s.at) ELSE j.run_at "
-    "END, attempts = CASE s.kind WHEN 'released' THEN j.attempts - 1 ELSE j.attempts END, last_error = CASE WHEN "
+    "END, attempts = CASE s.kind WHEN 'released' THEN j.attempts - 1 ELSE j.attempts END, due = CASE s.kind WHEN "
+    "'retry' THEN s.run_at <= s.at WHEN 'released' THEN s.run_at <= s.at ELSE j.due END, last_error = CASE WHEN "
     "s.kind IN ('retry', 'failed') THEN s.error ELSE j.last_error END, result = CASE WHEN s.kind = 'done' AND s.result "
     "IS NOT NULL THEN s.result ELSE j.result END, lease_expires_at = NULL, lease_token = NULL, worker = NULL, node = "
     "NULL FROM s WHERE j.id = s.id AND j.state = 'processing' AND j.attempts = s.attempt AND (s.queue IS NULL OR "
@@ -44,9 +45,8 @@ constexpr const char* sql_settle =
     "started_at) SELECT id, attempt, at, CASE kind WHEN 'retry' THEN 'retryable' ELSE 'failed' END, error, started_at "
     "FROM settled WHERE kind IN ('retry', 'failed') ON CONFLICT DO NOTHING) SELECT ord, queue, type, kind FROM settled";
 
-// The next queued job to come due after the latest claim's clock (those due by
-// then are runnable, and claims take them as workers free up).
-constexpr const char* sql_next_run_at = "SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at > $1";
+// The next job to come due: the dispatcher's next wake-up.
+constexpr const char* sql_next_run_at = "SELECT min(run_at) FROM jobs WHERE state = 'queued' AND NOT due";
 constexpr const char* sql_next_lease = "SELECT min(lease_expires_at) FROM jobs WHERE state = 'processing'";
 
 // Lost leases: expired ($3, now), or, at this node's start, the built-in ones
@@ -65,14 +65,12 @@ constexpr const char* sql_dead_letter_lost =
     "node = NULL, last_error = $2 WHERE" JOBQ_LOST_LEASE
     " AND attempts - attempt_base > max_retries RETURNING queue, type";
 constexpr const char* sql_requeue_lost =
-    "UPDATE jobs SET state = 'queued', run_at = $1, lease_expires_at = NULL, lease_token = NULL, worker = NULL, node = "
+    "UPDATE jobs SET state = 'queued', run_at = $1, due = true, lease_expires_at = NULL, lease_token = NULL, worker = "
+    "NULL, node = "
     "NULL, last_error = $2 WHERE" JOBQ_LOST_LEASE " RETURNING queue, type";
 #undef JOBQ_LOST_LEASE
 
 constexpr const char* sql_get = "SELECT " JOBQ_PG_JOB_COLUMNS " FROM jobs WHERE id = $1";
-
-constexpr const char* sql_queue_settings =
-    "SELECT name, paused, concurrency, rate_per_second, rate_burst, weight FROM queues";
 
 std::string_view kind_name(core::Settlement::Kind kind) {
     using Kind = core::Settlement::Kind;
@@ -122,19 +120,6 @@ Statement settle_statement(const std::vector<core::Settlement>& settlements) {
     return {sql_settle,
             {int_array(ids), int_array(attempts), text_array(kinds), int_array(ats), int_array(run_ats),
              text_array(errors), text_array(queues), text_array(types), text_array(results)}};
-}
-
-core::QueueSettingsMap read_queue_settings(const Result& r) {
-    core::QueueSettingsMap settings;
-    for (int row = 0; row < r.rows(); ++row) {
-        core::QueueSettings s;
-        s.paused = r.boolean(row, 1);
-        s.concurrency = r.optional_int64(row, 2);
-        if (!r.is_null(row, 3)) s.rate_limit = core::RateLimit{r.float64(row, 3), r.int64(row, 4)};
-        s.weight = static_cast<std::int32_t>(r.int64(row, 5));
-        settings.emplace(std::string(r.text(row, 0)), s);
-    }
-    return settings;
 }
 
 // Every statement of a store's round trip has the server's timeout; ours adds a
@@ -188,7 +173,7 @@ asio::awaitable<void> PgJobStore::start() {
         auto connection = co_await pool_->acquire();
         co_await migrate(*connection);
     }
-    auto statements = batch(read_counts_statement(), Statement(sql_queue_settings));
+    auto statements = batch(read_counts_statement(), queue_settings_statement());
     auto loaded = co_await read(std::move(statements));
     counts_.reset(read_counts(loaded[0]));
     rules_ = std::make_unique<core::QueueRules>(read_queue_settings(loaded[1]));
@@ -227,17 +212,16 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim(core::ClaimRequest request) 
 }
 
 asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::ClaimRequest request) {
-    for (auto seen = claimed_up_to_.load();
-         seen < request.now && !claimed_up_to_.compare_exchange_weak(seen, request.now);) {
-    }
+    auto mark = batch(mark_due(request.now, false));
+    co_await tx.run(std::move(mark));
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
-    co_return co_await take_by_rules<Job>(
-        *rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(), request.max,
-        core::queue_loads(counts_, tx.changes(), request.queues), request.now,
-        [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
-            return claim_from(tx, queue, n, request.now, request.lease_until, types);
-        });
+    co_return co_await take_by_rules<Job>(*rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(),
+                                          request.max, core::queue_loads(counts_, tx.changes(), request.queues),
+                                          request.now,
+                                          [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
+                                              return claim_from(tx, queue, n, request.now, request.lease_until, types);
+                                          });
 }
 
 asio::awaitable<std::vector<Job>> PgJobStore::claim_from(Transaction& tx, std::string queue, std::size_t n, millis now,
@@ -287,7 +271,7 @@ asio::awaitable<std::vector<bool>> PgJobStore::settle_in(Transaction& tx, std::v
 }
 
 asio::awaitable<std::optional<millis>> PgJobStore::next_run_at() {
-    auto statements = batch(Statement(sql_next_run_at, params(std::to_string(claimed_up_to_.load()))));
+    auto statements = batch(Statement(sql_next_run_at));
     auto results = co_await read(std::move(statements));
     co_return results[0].optional_int64(0, 0);
 }

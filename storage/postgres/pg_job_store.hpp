@@ -14,6 +14,8 @@
 #include "core/lease_store.hpp"
 #include "core/metrics.hpp"
 #include "core/queue_rules.hpp"
+#include "core/queue_settings.hpp"
+#include "core/schedule_store.hpp"
 #include "storage/postgres/group_commit.hpp"
 #include "storage/postgres/pool.hpp"
 
@@ -27,6 +29,10 @@
 #include <string>
 
 namespace jobq::storage::pg {
+
+// The stored queue settings (pg_queue_store.cpp): the statement, and its rows.
+Statement queue_settings_statement();
+core::QueueSettingsMap read_queue_settings(const Result& result);
 
 // The order claims and leases hand jobs out in: priority (highest first), run_at, id.
 bool claim_order(const core::Job& a, const core::Job& b);
@@ -43,7 +49,11 @@ struct PgStoreOptions {
     core::Metrics* metrics = nullptr;  // optional; outlives the store
 };
 
-class PgJobStore final : public core::JobStore, public core::JobAdmin, public core::LeaseStore {
+class PgJobStore final : public core::JobStore,
+                         public core::JobAdmin,
+                         public core::LeaseStore,
+                         public core::ScheduleStore,
+                         public core::QueueSettingsStore {
 public:
     // Connects, migrates the schema and loads the counts and queue settings.
     // Throws core::StorageError (ConnectionError when the server cannot be
@@ -92,6 +102,27 @@ public:
     boost::asio::awaitable<core::Result<core::millis>> extend_lease(core::job_id id, std::string token,
                                                                     core::millis lease_until) override;
 
+    // core::ScheduleStore, in pg_schedule_store.cpp.
+    boost::asio::awaitable<bool> put_schedule(core::Schedule schedule) override;
+    boost::asio::awaitable<std::optional<core::Schedule>> get_schedule(std::string name) override;
+    boost::asio::awaitable<std::vector<core::Schedule>> list_schedules() override;
+    boost::asio::awaitable<bool> delete_schedule(std::string name) override;
+    boost::asio::awaitable<core::ScheduleSummary> summarize_schedules() override;
+    boost::asio::awaitable<std::optional<core::FiredTicks>> fire_schedule(std::string name, std::int64_t revision,
+                                                                          core::millis expected,
+                                                                          std::vector<core::millis> ticks,
+                                                                          std::optional<core::millis> next_run_at,
+                                                                          core::millis now) override;
+
+    // core::QueueSettingsStore, in pg_queue_store.cpp.
+    boost::asio::awaitable<core::QueueSettings> update_queue(std::string queue,
+                                                             core::QueueSettingsPatch patch) override;
+    core::QueueSettingsMap queue_settings() const override;
+    boost::asio::awaitable<std::map<std::string, core::millis>> oldest_runnable_by_queue(
+        core::millis now, std::optional<std::string> only) override;
+    // Brings the rules in memory in line with the stored settings (another node's changes).
+    boost::asio::awaitable<void> reload_queue_rules();
+
     // The rules claims obey (the queue settings in memory): any thread.
     const core::QueueRules& queue_rules() const { return *rules_; }
     const std::string& node() const { return options_.node; }
@@ -117,6 +148,11 @@ private:
     boost::asio::awaitable<std::vector<core::Job>> claim_from(Transaction& tx, std::string queue, std::size_t n,
                                                               core::millis now, core::millis lease_until,
                                                               std::optional<std::string> types);
+    boost::asio::awaitable<core::QueueSettings> change_queue(std::string queue, core::QueueSettingsPatch patch);
+    boost::asio::awaitable<core::QueueSettings> write_queue_settings(Transaction& tx, std::string queue,
+                                                                     core::QueueSettingsPatch patch);
+    // From the kept counts: where a queue's oldest runnable job may be.
+    std::vector<std::string> queues_with_queued_jobs() const;
     boost::asio::awaitable<std::vector<core::LeasedJob>> lease_in(Transaction& tx, core::LeaseRequest request);
     // Up to n of one queue's leasable external jobs, leased, in claim order, while the
     // request's payload (`payload_bytes` so far) stays under its limit.
@@ -138,9 +174,6 @@ private:
     core::JobHistory history_;
     std::unique_ptr<core::QueueRules> rules_;
     std::unique_ptr<GroupCommit> group_;
-    // The latest claim's clock: queued jobs due by then are runnable, not
-    // waiting.
-    std::atomic<core::millis> claimed_up_to_{std::numeric_limits<core::millis>::min()};
 };
 
 }  // namespace jobq::storage::pg

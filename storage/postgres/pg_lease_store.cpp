@@ -26,7 +26,7 @@ constexpr std::int64_t max_leased_payload_bytes = 8 << 20;
 // made by the caller from the system's CSPRNG.
 constexpr const char* sql_lease =
     "WITH locked AS (SELECT id, priority, run_at, octet_length(payload) AS bytes FROM jobs"
-    " WHERE state = 'queued' AND external AND queue = $1 AND run_at <= $2"
+    " WHERE state = 'queued' AND due AND external AND queue = $1"
     " AND ($6::text[] IS NULL OR type = ANY($6::text[])) ORDER BY priority DESC, run_at, id LIMIT $3"
     " FOR UPDATE SKIP LOCKED),"
     " picked AS (SELECT id, row_number() OVER w AS n, coalesce(sum(bytes) OVER w, 0) - bytes AS before FROM locked"
@@ -36,8 +36,7 @@ constexpr const char* sql_lease =
     " WHERE j.id = picked.id AND $8::bigint + picked.before < $9::bigint"
     " RETURNING " JOBQ_PG_JOB_COLUMNS_OF_J ", j.lease_token";
 
-constexpr const char* sql_leased =
-    "SELECT " JOBQ_PG_JOB_COLUMNS ", lease_token FROM jobs WHERE id = $1 FOR UPDATE";
+constexpr const char* sql_leased = "SELECT " JOBQ_PG_JOB_COLUMNS ", lease_token FROM jobs WHERE id = $1 FOR UPDATE";
 constexpr const char* sql_get_job = "SELECT " JOBQ_PG_JOB_COLUMNS " FROM jobs WHERE id = $1";
 constexpr const char* sql_extend =
     "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND state = 'processing' AND attempts = $2";
@@ -60,7 +59,7 @@ asio::awaitable<core::Result<Job>> leased_by(Transaction& tx, core::job_id id, s
 }
 
 asio::awaitable<core::Result<millis>> extend_in(Transaction& tx, core::job_id id, std::string token,
-                                                            millis lease_until) {
+                                                millis lease_until) {
     const auto job = co_await leased_by(tx, id, std::move(token));
     if (!job) co_return job.error();
     auto statements = batch(
@@ -81,6 +80,8 @@ asio::awaitable<std::vector<core::LeasedJob>> PgJobStore::lease_in(Transaction& 
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
     std::int64_t payload_bytes = 0;
+    auto mark = batch(mark_due(request.now, true));
+    co_await tx.run(std::move(mark));
     co_return co_await take_by_rules<core::LeasedJob>(
         *rules_, core::QueueRules::Claimer::external, !request.queues.empty(), request.max,
         core::queue_loads(counts_, tx.changes(), request.queues), request.now,
@@ -128,8 +129,8 @@ asio::awaitable<std::vector<core::Result<void>>> PgJobStore::settle_leases(
         [this, settlements = std::move(settlements)](Transaction& tx) { return settle_each(tx, settlements); });
 }
 
-asio::awaitable<std::vector<core::Result<void>>> PgJobStore::settle_each(Transaction& tx,
-                                                                         std::vector<core::LeaseSettlement> settlements) {
+asio::awaitable<std::vector<core::Result<void>>> PgJobStore::settle_each(
+    Transaction& tx, std::vector<core::LeaseSettlement> settlements) {
     std::vector<core::Result<void>> results;
     results.reserve(settlements.size());
     for (auto& settlement : settlements) {
@@ -157,11 +158,9 @@ asio::awaitable<core::Result<Job>> PgJobStore::settle_leased(Transaction& tx, co
     co_return read_job(after[0], 0);
 }
 
-asio::awaitable<core::Result<millis>> PgJobStore::extend_lease(core::job_id id, std::string token,
-                                                               millis lease_until) {
-    return in_transaction<core::Result<millis>>([id, token = std::move(token), lease_until](Transaction& tx) {
-        return extend_in(tx, id, token, lease_until);
-    });
+asio::awaitable<core::Result<millis>> PgJobStore::extend_lease(core::job_id id, std::string token, millis lease_until) {
+    return in_transaction<core::Result<millis>>(
+        [id, token = std::move(token), lease_until](Transaction& tx) { return extend_in(tx, id, token, lease_until); });
 }
 
 }  // namespace jobq::storage::pg

@@ -40,16 +40,22 @@ const std::vector<std::string> schema_v1 = {
     lease_token      text,
     worker           text,
     result           text,
-    node             text
+    node             text,
+    due              boolean NOT NULL
 ))sql",
     // Partial: most jobs have no key.
     "CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL",
     // The claim orders, one per kind of worker, per queue.
-    "CREATE INDEX jobs_claim_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND NOT external",
-    "CREATE INDEX jobs_lease_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND external",
-    // Queued jobs by run_at: the next one to come due is the dispatcher's next
-    // wake-up.
-    "CREATE INDEX jobs_waiting ON jobs (run_at) WHERE state = 'queued'",
+    // The claim orders, one per kind of worker, per queue, over jobs that are due: marked
+    // so by the claim that first finds their run_at come (or when stored already due), so
+    // that a claim never walks past jobs still waiting, and a clock stepping back never
+    // leaves a due job unclaimed.
+    "CREATE INDEX jobs_claim_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND due AND NOT "
+    "external",
+    "CREATE INDEX jobs_lease_order ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued' AND due AND "
+    "external",
+    // Jobs waiting for their run_at: the earliest is the dispatcher's next wake-up.
+    "CREATE INDEX jobs_waiting ON jobs (run_at) WHERE state = 'queued' AND NOT due",
     // The reaper's timer and sweep, and the leases per worker and per node.
     "CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing'",
     "CREATE INDEX jobs_processing_by_queue ON jobs (queue) WHERE state = 'processing'",

@@ -74,7 +74,7 @@ public:
     core::JobStore& store() override { return *store_; }
     core::JobAdmin& admin() override { return *store_; }
     core::LeaseStore& leases() override { return *store_; }
-    core::ScheduleStore& schedules() override { throw std::logic_error("no ScheduleStore on PostgreSQL yet"); }
+    core::ScheduleStore& schedules() override { return *store_; }
     std::string name() const override { return "postgres"; }
 
     void reopen() override {

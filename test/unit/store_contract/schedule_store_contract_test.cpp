@@ -5,9 +5,6 @@
 
 #include "store_fixture.hpp"
 
-// The stores that keep schedules.
-#undef JOBQ_STORE_CONTRACT_TEST
-#define JOBQ_STORE_CONTRACT_TEST(test_name) JOBQ_STORE_CONTRACT_TEST_OF(::jobq::test::schedule_store_kinds, test_name)
 
 #include <boost/test/unit_test.hpp>
 

@@ -8,10 +8,6 @@ std::vector<std::string> store_kinds() {
     return {"sqlite", "postgres"};
 }
 
-std::vector<std::string> schedule_store_kinds() {
-    return {"sqlite"};
-}
-
 std::unique_ptr<StoreUnderTest> make_store(std::string_view kind, const std::string& dir) {
     if (kind == "sqlite") return make_sqlite_store(dir);
     if (kind == "postgres") return make_postgres_store(dir);

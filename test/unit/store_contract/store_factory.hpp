@@ -52,8 +52,6 @@ public:
 
 // Every kind of store the contract suite runs against: {"sqlite", "postgres"}.
 std::vector<std::string> store_kinds();
-// Those that keep schedules too (core::ScheduleStore).
-std::vector<std::string> schedule_store_kinds();
 
 // A fresh store of `kind` keeping whatever files it has under `dir`, an empty directory
 // that outlives it. Throws std::invalid_argument for a kind it does not know.
