@@ -89,12 +89,24 @@ std::vector<Option> options() {
              c.bind = v;
              return std::nullopt;
          }},
-        {"db", "JOBQ_DB", "./jobs.db", "SQLite database file",
+        {"db", "JOBQ_DB", "./jobs.db",
+         "SQLite database file, or a PostgreSQL URI (postgresql://user@host:port/db?...; libpq's PG* variables fill "
+         "in the rest) for many nodes on one database",
          [](Config& c, const std::string& v) -> std::optional<std::string> {
              if (v.empty()) return "must not be empty";
              c.db = v;
              return std::nullopt;
          }},
+        {"node-name", "JOBQ_NODE_NAME", "",
+         "on PostgreSQL, this node's name, unique among the nodes and stable across its restarts (default: the "
+         "host's name)",
+         [](Config& c, const std::string& v) -> std::optional<std::string> {
+             if (v.size() > 200) return "must be at most 200 characters";
+             c.node_name = v;
+             return std::nullopt;
+         }},
+        {"db-connections", "JOBQ_DB_CONNECTIONS", "4", "on PostgreSQL, connections each node keeps open at most",
+         integer(&Config::db_connections, 2, 1'000)},
         {"workers", "WORKER_COUNT", "64", "jobs run at once", integer(&Config::workers, 1, 100'000)},
         {"threads", "JOBQ_THREADS", "0",
          "event-loop threads (0: one per hardware thread but the one left to the database thread)",

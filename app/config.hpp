@@ -18,7 +18,9 @@ namespace jobq::app {
 struct Config {
     std::uint16_t port = 8080;
     std::string bind = "127.0.0.1";
-    std::string db = "./jobs.db";
+    std::string db = "./jobs.db";    // a file (SQLite) or a postgresql:// URI
+    std::string node_name;           // on PostgreSQL, this node's; empty: the host's name
+    std::int64_t db_connections = 4;  // on PostgreSQL, the pool's size
     std::int64_t workers = 64;
     std::int64_t threads = 0;  // 0: hardware threads - 1, at least 1
     std::int64_t visibility_timeout_ms = 300'000;

@@ -12,8 +12,7 @@
 #include "net/cidr.hpp"
 #include "net/http_server.hpp"
 #include "net/tls_context.hpp"
-#include "storage/sqlite/lock_file.hpp"
-#include "storage/sqlite/sqlite_job_store.hpp"
+#include "app/server_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -214,24 +213,21 @@ int run_server(const Config& config) {
     if (!ca_files_load(config)) return 1;
     core::Metrics metrics_registry;
     core::Metrics* metrics = config.metrics ? &metrics_registry : nullptr;
-    std::optional<storage::LockFile> lock;
-    std::unique_ptr<storage::SqliteJobStore> store;
-    try {
-        lock.emplace(config.db + ".lock");
-        store = std::make_unique<storage::SqliteJobStore>(
-            storage::StoreOptions{config.db, config.sync, metrics, config.max_db_mb * (1 << 20)});
-    } catch (const std::exception& e) {
-        log::error("cannot open the database", {{"db", config.db}, {"error", e.what()}});
-        return 1;
-    }
-
+    // Declared before the io_context, and reset before it goes (see the end).
+    std::unique_ptr<ServerStore> store;
     const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads) : default_event_loop_threads();
     // Before the io_context: a long poll's wait, destroyed with the io_context's pending
     // handlers, leaves the signal's list on its way out.
     core::WakeSignal lease_wakeups;
     asio::io_context io(static_cast<int>(threads));
     try {
-        recover(io, *store);
+        store = open_server_store(config, io, metrics);
+    } catch (const std::exception& e) {
+        log::error("cannot open the database", {{"db", config.db}, {"error", e.what()}});
+        return 1;
+    }
+    try {
+        recover(io, store->jobs());
     } catch (const std::exception& e) {
         log::error("recovery failed", {{"error", e.what()}});
         return 1;
@@ -259,20 +255,22 @@ int run_server(const Config& config) {
     auto options = engine_options(config, metrics, threads);
     options.lease_wakeups = &lease_wakeups;
     options.queue_rules = &store->queue_rules();
-    core::Engine engine(io, *store, handlers, std::move(options));
+    core::Engine engine(io, store->jobs(), handlers, std::move(options));
     core::SchedulerOptions scheduler_options;
     scheduler_options.metrics = metrics;
     scheduler_options.fired = [&engine, &lease_wakeups] {
         engine.notify_enqueued();
         lease_wakeups.notify_all();  // a template may be of an external type
     };
-    core::Scheduler scheduler(io, *store, std::move(scheduler_options));
+    core::Scheduler scheduler(io, store->schedules(), std::move(scheduler_options));
     auto options_for_api = api_options(config, std::move(*external_types), lease_wakeups);
     options_for_api.schedules_changed = [&scheduler] { scheduler.changed(); };
     options_for_api.queue_rules = &store->queue_rules();
-    Api api({*store, *store, *store, *store, *store, *store, *store}, engine, engine, handlers, metrics,
+    Api api({store->jobs(), store->admin(), store->admin(), store->leases(), store->admin(), store->schedules(),
+             store->queue_settings()},
+            engine, engine, handlers, metrics,
             std::move(options_for_api), core::system_clock());
-    core::RetentionSweeper retention(io, *store, retention_options(config));
+    core::RetentionSweeper retention(io, store->admin(), retention_options(config));
 
     std::unique_ptr<net::HttpServer> http;
     try {
@@ -306,18 +304,14 @@ int run_server(const Config& config) {
     scheduler.start();
     http->start();
     log::info("listening", {{"bind", config.bind}, {"port", std::to_string(http->port())},
-                            {"db", config.db}, {"workers", std::to_string(config.workers)}});
+                            {"db", store->description()}, {"workers", std::to_string(config.workers)}});
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
 
-    try {
-        store->checkpoint();
-    } catch (const std::exception& e) {
-        log::warn("checkpoint failed", {{"error", e.what()}});
-    }
+    store->before_exit();
     // The store goes before the io_context: an operation its DB thread is still finishing
     // holds the io_context's executor until its thread is joined here.
     store.reset();
