@@ -213,13 +213,14 @@ int run_server(const Config& config) {
     if (!ca_files_load(config)) return 1;
     core::Metrics metrics_registry;
     core::Metrics* metrics = config.metrics ? &metrics_registry : nullptr;
-    // Declared before the io_context, and reset before it goes (see the end).
-    std::unique_ptr<ServerStore> store;
     const auto threads = config.threads > 0 ? static_cast<unsigned>(config.threads) : default_event_loop_threads();
     // Before the io_context: a long poll's wait, destroyed with the io_context's pending
     // handlers, leaves the signal's list on its way out.
     core::WakeSignal lease_wakeups;
     asio::io_context io(static_cast<int>(threads));
+    // After the io_context, so gone before it on every return: a PostgreSQL connection's
+    // socket belongs to the io_context.
+    std::unique_ptr<ServerStore> store;
     try {
         store = open_server_store(config, io, metrics);
     } catch (const std::exception& e) {

@@ -84,8 +84,8 @@ public:
         options.node = config.node_name.empty() ? host_name() : config.node_name;
         options.connections = static_cast<std::size_t>(config.db_connections);
         options.metrics = metrics;
-        auto opened = asio::co_spawn(io, storage::pg::PgJobStore::open(io.get_executor(), std::move(options)),
-                                     asio::use_future);
+        auto opened =
+            asio::co_spawn(io, storage::pg::PgJobStore::open(io.get_executor(), std::move(options)), asio::use_future);
         io.run();
         io.restart();
         store_ = opened.get();

@@ -171,20 +171,32 @@ BOOST_AUTO_TEST_CASE(job_processing_at_sigkill_is_requeued_at_startup) {
 
 BOOST_AUTO_TEST_CASE(a_database_from_a_newer_jobq_is_refused_with_a_clear_message) {
     TempDir dir;
-    {
-        jobq::storage::Database db(dir.file("jobs.db"), jobq::storage::Synchronous::full);
-        db.set_user_version(99);
-    }
+    store_schema_version(dir.file("jobs.db"), 99);
     ServerProcess server(dir.file("jobs.db"), {}, dir.file("log"));
     BOOST_TEST(!server.start(3s));
     BOOST_TEST((server.exit_code() == std::optional<int>(1)));
     BOOST_TEST(server.log().find("schema version 99 is newer than this jobq understands") != std::string::npos,
                server.log());
-    jobq::storage::Database db(dir.file("jobs.db"), jobq::storage::Synchronous::full);
-    BOOST_TEST(db.user_version() == 99);  // left as it was
+    BOOST_TEST(stored_schema_version(dir.file("jobs.db")) == 99);  // left as it was
 }
 
+// On PostgreSQL a second server is another node: both serve, each with a name of its own.
+BOOST_AUTO_TEST_CASE(a_second_server_is_another_node_on_postgresql) {
+    if (!testing_on_postgres()) return;  // SQLite refuses it: the test below
+    TempDir dir;
+    ServerProcess first(dir.file("jobs.db"), {"--node-name", "a"}, dir.file("log"));
+    BOOST_TEST_REQUIRE(first.start(), first.log());
+    ServerProcess second(dir.file("jobs.db"), {"--node-name", "b"}, dir.file("log2"));
+    BOOST_TEST_REQUIRE(second.start(), second.log());
+    HttpClient client(first.port());
+    const auto id = submit(client, R"({"type":"noop","payload":{}})");
+    HttpClient other(second.port());
+    BOOST_TEST(reaches(other, id, "done"));
+}
+
+// On SQLite: one server per database file.
 BOOST_AUTO_TEST_CASE(second_server_on_the_same_database_exits_with_a_clear_message) {
+    if (testing_on_postgres()) return;  // another node there: the test above
     TempDir dir;
     ServerProcess first(dir.file("jobs.db"), {}, dir.file("log"));
     BOOST_TEST_REQUIRE(first.start(), first.log());

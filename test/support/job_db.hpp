@@ -1,8 +1,9 @@
 #pragma once
 // Reads a server's database file directly (WAL lets a reader run beside the server).
 
-#include "storage/sqlite/sqlite.hpp"
+#include "test_store.hpp"
 
+#include <cstdint>
 #include <map>
 #include <utility>
 #include <string>
@@ -10,12 +11,17 @@
 
 namespace jobq::test {
 
-// id -> state of every job in the file.
+namespace job_db_detail {
+inline std::int64_t number(const std::optional<std::string>& text) {
+    return text ? std::stoll(*text) : 0;
+}
+}  // namespace job_db_detail
+
+// id -> state of every job in the database.
 inline std::map<std::int64_t, std::string> job_states(const std::string& db_path) {
-    storage::Database db(db_path, storage::Synchronous::normal);
     std::map<std::int64_t, std::string> states;
-    auto s = db.cached("SELECT id, state FROM jobs");
-    while (s->step()) states[s->column_int64(0)] = s->column_text(1);
+    for (const auto& row : query_database(db_path, "SELECT id, state FROM jobs"))
+        states[job_db_detail::number(row[0])] = row[1].value_or("");
     return states;
 }
 
@@ -25,12 +31,12 @@ struct JobRow {
     std::string mark;  // the payload's "mark" field, empty when it has none
 };
 
-// id -> row of every job in the file.
+// id -> row of every job in the database.
 inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
-    storage::Database db(db_path, storage::Synchronous::normal);
+    const std::string mark = testing_on_postgres() ? "payload::json->>'mark'" : "json_extract(payload, '$.mark')";
     std::map<std::int64_t, JobRow> rows;
-    auto s = db.cached("SELECT id, state, attempts, json_extract(payload, '$.mark') FROM jobs");
-    while (s->step()) rows[s->column_int64(0)] = {s->column_text(1), s->column_int64(2), s->column_text(3)};
+    for (const auto& row : query_database(db_path, "SELECT id, state, attempts, " + mark + " FROM jobs"))
+        rows[job_db_detail::number(row[0])] = {row[1].value_or(""), job_db_detail::number(row[2]), row[3].value_or("")};
     return rows;
 }
 
@@ -38,11 +44,14 @@ inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
 // the server keeps them when it is "job_counts".
 inline std::map<std::string, std::int64_t> jobs_per_queue_and_state(const std::string& db_path,
                                                                    const std::string& table) {
-    storage::Database db(db_path, storage::Synchronous::normal);
-    const std::string count = table == "jobs" ? "COUNT(*)" : "SUM(count)";
+    const std::string kept = testing_on_postgres() ? "SUM(n)" : "SUM(count)";
+    const std::string count = table == "jobs" ? "COUNT(*)" : kept;
     std::map<std::string, std::int64_t> counts;
-    auto s = db.cached("SELECT queue, state, " + count + " FROM " + table + " GROUP BY queue, state");
-    while (s->step()) counts[s->column_text(0) + "/" + s->column_text(1)] = s->column_int64(2);
+    for (const auto& row :
+         query_database(db_path, "SELECT queue, state, " + count + " FROM " + table + " GROUP BY queue, state")) {
+        const auto n = job_db_detail::number(row[2]);
+        if (n != 0) counts[row[0].value_or("") + "/" + row[1].value_or("")] = n;
+    }
     return counts;
 }
 
@@ -52,7 +61,8 @@ inline std::size_t count_in_state(const std::string& db_path, const std::string&
     return n;
 }
 
-// When each started job of the file last started and finished (0: not yet), in start order.
+// When each started job of the database last started and finished (0: not yet), in start
+// order.
 struct JobRun {
     std::int64_t id = 0;
     std::string queue;
@@ -62,13 +72,12 @@ struct JobRun {
 };
 
 inline std::vector<JobRun> job_runs(const std::string& db_path) {
-    storage::Database db(db_path, storage::Synchronous::normal);
     std::vector<JobRun> runs;
-    auto s = db.cached(
-        "SELECT id, queue, created_at, started_at, COALESCE(finished_at, 0) FROM jobs WHERE started_at IS NOT NULL "
-        "ORDER BY started_at, id");
-    while (s->step())
-        runs.push_back({s->column_int64(0), s->column_text(1), s->column_int64(2), s->column_int64(3), s->column_int64(4)});
+    for (const auto& row : query_database(db_path,
+                                          "SELECT id, queue, created_at, started_at, COALESCE(finished_at, 0) FROM jobs "
+                                          "WHERE started_at IS NOT NULL ORDER BY started_at, id"))
+        runs.push_back({job_db_detail::number(row[0]), row[1].value_or(""), job_db_detail::number(row[2]),
+                        job_db_detail::number(row[3]), job_db_detail::number(row[4])});
     return runs;
 }
 

@@ -1,6 +1,10 @@
 """A real build/jobq for the Python tests (the browser's and the integration ones): on a
 free loopback port, with its own database in a temporary directory, the external type
-`ext`, and quick retries. Every wait is on a condition with a deadline."""
+`ext`, and quick retries. Every wait is on a condition with a deadline.
+
+With JOBQ_TEST_STORE=postgres the database is a schema of its own on the test cluster
+(test/support/pg_cluster.py; its URI in JOBQ_TEST_POSTGRES or the file
+JOBQ_TEST_POSTGRES_URI_FILE names), made with psql and dropped on close()."""
 
 import json
 import os
@@ -10,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 WAIT_S = 20
@@ -39,6 +44,38 @@ def wait_until(condition, what, timeout=WAIT_S):
         time.sleep(0.05)
 
 
+def postgres_uri():
+    uri = os.environ.get("JOBQ_TEST_POSTGRES")
+    if uri:
+        return uri
+    with open(os.environ["JOBQ_TEST_POSTGRES_URI_FILE"]) as f:
+        return f.readline().strip()
+
+
+def psql(sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", postgres_uri(), "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Database:
+    """Where a Server stores: a file in `directory`, or a schema on the test cluster."""
+
+    def __init__(self, directory):
+        self.schema = None
+        if os.environ.get("JOBQ_TEST_STORE") == "postgres":
+            self.schema = f"py_{os.getpid()}_{os.path.basename(directory).replace('-', '_')}"
+            psql(f"CREATE SCHEMA {self.schema}")
+            uri = postgres_uri()
+            separator = "&" if "?" in uri else "?"
+            self.argument = f"{uri}{separator}options=" + urllib.parse.quote(f"-csearch_path={self.schema}")
+        else:
+            self.argument = os.path.join(directory, "jobs.db")
+
+    def drop(self):
+        if self.schema:
+            psql(f"DROP SCHEMA {self.schema} CASCADE")
+
+
 class Server:
     """build/jobq on a free loopback port with its own database; stopped on close()."""
 
@@ -47,7 +84,8 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = None
-        args = [jobq, "--db", os.path.join(self.dir, "jobs.db"), "--port", str(self.port),
+        self.database = Database(self.dir)
+        args = [jobq, "--db", self.database.argument, "--port", str(self.port),
                 "--external-types", "ext", "--retry-base-ms", "100", *extra]
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
@@ -110,5 +148,6 @@ class Server:
             with open(os.path.join(self.dir, "server.log"), errors="replace") as log:
                 print(log.read()[-20000:])
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.database.drop()
         if code != 0:
             raise AssertionError(f"the server exited with {code}")

@@ -1,5 +1,7 @@
 #include "server_process.hpp"
 
+#include "test_store.hpp"
+
 #include "http_client.hpp"
 #include "wait.hpp"
 
@@ -50,7 +52,7 @@ bool ServerProcess::restart_on_same_port(std::chrono::milliseconds timeout) {
 }
 
 bool ServerProcess::start_on_port(std::chrono::milliseconds timeout) {
-    std::vector<std::string> argv = {JOBQ_BINARY, "--db", db_, "--port", std::to_string(port_)};
+    std::vector<std::string> argv = {JOBQ_BINARY, "--db", database_argument(db_), "--port", std::to_string(port_)};
     argv.insert(argv.end(), args_.begin(), args_.end());
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
