@@ -107,6 +107,10 @@ std::vector<Option> options() {
          }},
         {"db-connections", "JOBQ_DB_CONNECTIONS", "4", "on PostgreSQL, connections each node keeps open at most",
          integer(&Config::db_connections, 2, 1'000)},
+        {"heartbeat-ms", "JOBQ_HEARTBEAT_MS", "5000",
+         "on PostgreSQL, between a node's signs of life; a node silent for 3 of them has its running jobs run "
+         "again elsewhere",
+         integer(&Config::heartbeat_ms, 100, 600'000)},
         {"workers", "WORKER_COUNT", "64", "jobs run at once", integer(&Config::workers, 1, 100'000)},
         {"threads", "JOBQ_THREADS", "0",
          "event-loop threads (0: one per hardware thread but the one left to the database thread)",

@@ -21,6 +21,7 @@ struct Config {
     std::string db = "./jobs.db";    // a file (SQLite) or a postgresql:// URI
     std::string node_name;           // on PostgreSQL, this node's; empty: the host's name
     std::int64_t db_connections = 4;  // on PostgreSQL, the pool's size
+    std::int64_t heartbeat_ms = 5'000;  // on PostgreSQL, between a node's signs of life
     std::int64_t workers = 64;
     std::int64_t threads = 0;  // 0: hardware threads - 1, at least 1
     std::int64_t visibility_timeout_ms = 300'000;

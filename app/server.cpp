@@ -136,13 +136,14 @@ asio::awaitable<void> wait_for_requests(net::HttpServer& http) {
 }
 
 asio::awaitable<void> shut_down(asio::io_context& io, net::HttpServer& http, Api& api, core::Engine& engine,
-                                core::RetentionSweeper& retention, core::Scheduler& scheduler) {
+                                core::RetentionSweeper& retention, core::Scheduler& scheduler, ServerStore& store) {
     http.stop_accepting();
     api.start_draining();
     log::info("shutting down");  // after the switch: a request that sees this line sees the server draining
     co_await scheduler.stop();
     co_await retention.stop();
     co_await engine.stop();
+    co_await store.leave();  // after the engine: its last outcomes are stored
     co_await wait_for_requests(http);
     io.stop();
 }
@@ -256,9 +257,11 @@ int run_server(const Config& config) {
     auto options = engine_options(config, metrics, threads);
     options.lease_wakeups = &lease_wakeups;
     options.queue_rules = &store->queue_rules();
+    options.leadership = store->leadership();
     core::Engine engine(io, store->jobs(), handlers, std::move(options));
     core::SchedulerOptions scheduler_options;
     scheduler_options.metrics = metrics;
+    scheduler_options.leadership = store->leadership();
     scheduler_options.fired = [&engine, &lease_wakeups] {
         engine.notify_enqueued();
         lease_wakeups.notify_all();  // a template may be of an external type
@@ -271,7 +274,9 @@ int run_server(const Config& config) {
              store->queue_settings()},
             engine, engine, handlers, metrics,
             std::move(options_for_api), core::system_clock());
-    core::RetentionSweeper retention(io, store->admin(), retention_options(config));
+    auto retention_settings = retention_options(config);
+    retention_settings.leadership = store->leadership();
+    core::RetentionSweeper retention(io, store->admin(), std::move(retention_settings));
 
     std::unique_ptr<net::HttpServer> http;
     try {
@@ -293,13 +298,19 @@ int run_server(const Config& config) {
             std::_Exit(1);
         }
         stopping = true;
-        asio::co_spawn(io, shut_down(io, *http, api, engine, retention, scheduler), [](std::exception_ptr e) {
+        asio::co_spawn(io, shut_down(io, *http, api, engine, retention, scheduler, *store), [](std::exception_ptr e) {
             if (e) log::error("shutdown failed");
         });
         signals.async_wait(on_signal);
     };
     signals.async_wait(on_signal);
 
+    store->listen(
+        [&engine, &lease_wakeups] {
+            engine.notify_enqueued();
+            lease_wakeups.notify_all();
+        },
+        [&scheduler] { scheduler.changed(); });
     engine.start();
     retention.start();
     scheduler.start();

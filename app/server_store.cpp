@@ -1,6 +1,7 @@
 #include "app/server_store.hpp"
 
 #include "core/log.hpp"
+#include "storage/postgres/node_link.hpp"
 #include "storage/postgres/pg_job_store.hpp"
 #include "storage/sqlite/lock_file.hpp"
 #include "storage/sqlite/sqlite_job_store.hpp"
@@ -84,17 +85,35 @@ public:
         options.node = config.node_name.empty() ? host_name() : config.node_name;
         options.connections = static_cast<std::size_t>(config.db_connections);
         options.metrics = metrics;
-        auto opened =
-            asio::co_spawn(io, storage::pg::PgJobStore::open(io.get_executor(), std::move(options)), asio::use_future);
-        io.run();
-        io.restart();
-        store_ = opened.get();
+        store_ = run_until_done(io, storage::pg::PgJobStore::open(io.get_executor(), std::move(options)));
+        storage::pg::NodeLinkOptions link;
+        link.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);
+        link_ = std::make_unique<storage::pg::NodeLink>(*store_, link);
+        run_until_done(io, link_->start());
+    }
+    ~PostgresStore() override {
+        link_.reset();  // before the store it links
     }
 
     std::string description() const override { return description_; }
+    const core::Leadership* leadership() const override { return link_.get(); }
+    void listen(std::function<void()> jobs, std::function<void()> schedules) override {
+        link_->listen({std::move(jobs), std::move(schedules)});
+    }
+    boost::asio::awaitable<void> leave() override { return link_->stop(); }
 
 private:
+    // Runs `io` until `task` is done: before the server's threads run it.
+    template <class T>
+    static T run_until_done(asio::io_context& io, asio::awaitable<T> task) {
+        auto done = asio::co_spawn(io, std::move(task), asio::use_future);
+        io.run();
+        io.restart();
+        return done.get();
+    }
+
     std::string description_;
+    std::unique_ptr<storage::pg::NodeLink> link_;
 };
 
 }  // namespace

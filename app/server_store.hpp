@@ -6,13 +6,17 @@
 #include "app/config.hpp"
 #include "core/job_admin.hpp"
 #include "core/job_store.hpp"
+#include "core/leadership.hpp"
 #include "core/lease_store.hpp"
 #include "core/metrics.hpp"
 #include "core/queue_rules.hpp"
 #include "core/queue_settings.hpp"
 #include "core/schedule_store.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include <functional>
 
 #include <memory>
 #include <string>
@@ -38,6 +42,14 @@ public:
 
     // After the event loop has stopped, before exit: SQLite folds its WAL into the file.
     virtual void before_exit() {}
+
+    // On several nodes, whether this one leads (core/leadership.hpp); null: alone, it leads.
+    virtual const core::Leadership* leadership() const { return nullptr; }
+    // On several nodes: from now on, what another node's commit makes runnable wakes
+    // `jobs`, a schedule it changed `schedules`.
+    virtual void listen(std::function<void()> /*jobs*/, std::function<void()> /*schedules*/) {}
+    // At shutdown, after the engine: this node leaves the others (its leadership with it).
+    virtual boost::asio::awaitable<void> leave() { co_return; }
 };
 
 // Opens (and migrates) the store --db names; runs `io` until it is open, when the store is

@@ -22,6 +22,8 @@ namespace {
 
 // After a failure (the store's or any other) a loop waits this long before trying again.
 constexpr std::chrono::milliseconds failure_backoff{500};
+// While another node leads, how often the reaper looks whether this one does now.
+constexpr std::chrono::milliseconds follower_look{1'000};
 // A batch of outcomes the store refused is offered again this many times in all, then left
 // to the reaper (the rows stay `processing` until their leases expire).
 constexpr int settle_tries = 3;
@@ -227,6 +229,8 @@ asio::awaitable<void> Engine::reaper_loop() {
 }
 
 asio::awaitable<std::optional<time_point>> Engine::reap_round() {
+    // Another node leads and reaps: look again in a while, should this one take over.
+    if (!leads(options_.leadership)) co_return std::chrono::steady_clock::now() + follower_look;
     const auto earliest = co_await store_.next_lease_expiry();
     const millis now = clock_();
     if (earliest && *earliest <= now) {

@@ -20,6 +20,7 @@
 #include "core/handler_registry.hpp"
 #include "core/job_notifier.hpp"
 #include "core/job_store.hpp"
+#include "core/leadership.hpp"
 #include "core/loop_health.hpp"
 #include "core/metrics.hpp"
 #include "core/queue_rules.hpp"
@@ -59,6 +60,9 @@ struct EngineOptions {
     // by its rate limit gets a token, and when a job of a queue with a concurrency limit is
     // recorded. Optional; outlives the engine.
     const QueueRules* queue_rules = nullptr;
+    // On several nodes: only the leader reaps expired leases. Optional (alone: it leads);
+    // outlives the engine.
+    const Leadership* leadership = nullptr;
 };
 
 class Engine final : public JobNotifier, public LoopHealth {

@@ -43,7 +43,9 @@ asio::awaitable<void> RetentionSweeper::stop_on_strand() {
 
 asio::awaitable<void> RetentionSweeper::sweep_loop() {
     while (!stopping_) {
-        const bool ok = co_await sweep();
+        // Another node leads and sweeps: this one looks again at the next interval.
+        bool ok = true;
+        if (leads(options_.leadership)) ok = co_await sweep();
         if (stopping_) break;
         // After a storage failure, the next sweep is the retry.
         if (!ok) log::warn("retention sweep failed; trying again at the next sweep");

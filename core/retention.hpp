@@ -8,6 +8,7 @@
 // are committed between batches and never wait behind a large delete.
 
 #include "core/clock.hpp"
+#include "core/leadership.hpp"
 #include "core/maintenance.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -28,6 +29,8 @@ struct RetentionOptions {
     std::size_t batch = 500;
     // Between two full batches: room for the writes waiting behind them.
     std::chrono::milliseconds pause{20};
+    // On several nodes: only the leader sweeps. Null: alone, it leads.
+    const Leadership* leadership = nullptr;
 };
 
 class RetentionSweeper {

@@ -18,6 +18,7 @@ namespace {
 using time_point = std::chrono::steady_clock::time_point;
 
 constexpr millis longest_sleep_ms = 60'000;
+constexpr millis follower_look_ms = 1'000;  // while another node leads
 constexpr millis uncomputable_retry_ms = 60'000;  // a schedule whose zone is gone: logged once a minute
 
 // The steady-clock moment `ms` from now, for the timer (wall-clock ticks, steady sleeps).
@@ -66,8 +67,12 @@ asio::awaitable<void> Scheduler::loop() {
         look_again_ = false;
         std::optional<millis> next;
         bool failed = false;
+        // Another node leads and fires: look again in a second, should this one take over.
+        // Ticks this node did not fire stay on time (on_time_after_ stays), so a takeover
+        // fires every tick the leader that died left.
+        const bool leading = leads(options_.leadership);
         try {
-            next = co_await round();
+            if (leading) next = co_await round();
         } catch (const std::exception& e) {
             log::error("the scheduler cannot read the schedules", {{"error", e.what()}});
             failed = true;
@@ -79,6 +84,7 @@ asio::awaitable<void> Scheduler::loop() {
         // schedules on time again within a minute.
         millis sleep = longest_sleep_ms;
         if (failed) sleep = options_.retry_after.count();
+        else if (!leading) sleep = follower_look_ms;
         else if (next) sleep = std::min(sleep, *next - options_.clock());
         timer_.expires_at(steady_in(sleep));
         co_await timer_.async_wait(use_nothrow);

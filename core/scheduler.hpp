@@ -6,6 +6,7 @@
 // while the server was down: each schedule's catch-up policy decides which of them fire.
 
 #include "core/clock.hpp"
+#include "core/leadership.hpp"
 #include "core/metrics.hpp"
 #include "core/schedule_store.hpp"
 
@@ -27,6 +28,9 @@ struct SchedulerOptions {
     // After storage failed, the next look.
     std::chrono::milliseconds retry_after{1'000};
     Metrics* metrics = nullptr;  // null: nothing is counted
+    // On several nodes: only the leader fires schedules; the others look every second
+    // whether they lead now. Null: alone, it leads.
+    const Leadership* leadership = nullptr;
 };
 
 class Scheduler {

@@ -43,6 +43,17 @@ std::optional<Statement> add_counts(const std::string& node, const core::JobChan
                      {node, text_array(queues), text_array(types), text_array(states), int_array(deltas)}};
 }
 
+bool became_queued(const core::JobChanges& changes) {
+    const auto queued = static_cast<std::size_t>(core::JobState::queued);
+    return std::any_of(changes.moves().begin(), changes.moves().end(),
+                       [queued](const core::JobChanges::Moves& m) { return m.delta[queued] > 0; });
+}
+
+// Delivered at commit, and not at all if the transaction rolls back.
+Statement notify_statement(std::string what) {
+    return Statement(std::string("SELECT pg_notify(") + channel_sql + ", $1)", params(std::move(what)));
+}
+
 }  // namespace
 
 Statement read_counts_statement() {
@@ -80,13 +91,15 @@ asio::awaitable<std::vector<Result>> Transaction::run(std::vector<Statement> sta
 asio::awaitable<std::vector<core::JobCount>> Transaction::commit(const std::string& node) {
     std::vector<Statement> statements;
     if (auto counts = add_counts(node, changes_)) statements.push_back(std::move(*counts));
+    if (became_queued(changes_)) notices_.push_back(notice_jobs);
+    for (auto& notice : notices_) statements.push_back(notify_statement(std::move(notice)));
     if (begun_) statements.push_back({"COMMIT"});
     statements.push_back(read_counts_statement());
     auto results = co_await connection_.run(std::move(statements), timeout_);
     co_return read_counts(results.back());
 }
 
-GroupCommit::GroupCommit(ConnectionPool& pool, std::string node, core::JobCounts& counts, core::JobHistory& history,
+GroupCommit::GroupCommit(ConnectionPool& pool, std::string node, SharedCounts& counts, core::JobHistory& history,
                          std::chrono::milliseconds statement_timeout)
     : pool_(pool), node_(std::move(node)), counts_(counts), history_(history), timeout_(statement_timeout) {}
 
@@ -138,7 +151,7 @@ asio::awaitable<std::exception_ptr> GroupCommit::write(std::vector<Pending>& bat
         for (auto& op : batch)
             if (!op->enqueued()) co_await op->apply(tx);
         auto counts = co_await tx.commit(node_);
-        counts_.reset(counts);
+        counts_.apply(counts, counts_.ticket());
         try {
             history_.record(tx.changes(), core::system_now_ms() / 1000);
         } catch (const std::bad_alloc&) {

@@ -22,6 +22,7 @@
 #include "core/job_history.hpp"
 #include "core/job_store.hpp"
 #include "storage/postgres/pool.hpp"
+#include "storage/postgres/shared_counts.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -55,6 +56,10 @@ public:
     // moves or deletes.
     core::JobChanges& changes() { return changes_; }
 
+    // Tells the other nodes, at commit, that `what` changed (queues, schedules); jobs that
+    // became queued tell them "jobs" by themselves.
+    void notify(std::string what) { notices_.push_back(std::move(what)); }
+
     // Ends it: the counts' changes, COMMIT, and the counts read back, in one
     // round trip.
     boost::asio::awaitable<std::vector<core::JobCount>> commit(const std::string& node);
@@ -65,7 +70,14 @@ private:
     std::chrono::milliseconds timeout_;
     bool begun_ = false;
     core::JobChanges changes_;
+    std::vector<std::string> notices_;
 };
+
+// The channel every node listens on (LISTEN), one per schema, and what is said on it.
+inline constexpr const char* channel_sql = "'jobq_' || substr(md5(current_schema()), 1, 16)";
+inline constexpr const char* notice_jobs = "jobs";            // jobs may have become runnable
+inline constexpr const char* notice_queues = "queues";        // a queue's settings changed
+inline constexpr const char* notice_schedules = "schedules";  // a schedule was put or deleted
 
 // Every job count, summed over the nodes' rows: one statement.
 Statement read_counts_statement();
@@ -75,7 +87,7 @@ class GroupCommit {
 public:
     // `counts` and `history` are kept in step with each commit; they outlive
     // this.
-    GroupCommit(ConnectionPool& pool, std::string node, core::JobCounts& counts, core::JobHistory& history,
+    GroupCommit(ConnectionPool& pool, std::string node, SharedCounts& counts, core::JobHistory& history,
                 std::chrono::milliseconds statement_timeout);
     ~GroupCommit();
 
@@ -174,7 +186,7 @@ private:
 
     ConnectionPool& pool_;
     std::string node_;
-    core::JobCounts& counts_;
+    SharedCounts& counts_;
     core::JobHistory& history_;
     std::chrono::milliseconds timeout_;
     std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();

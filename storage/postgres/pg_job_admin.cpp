@@ -218,7 +218,7 @@ asio::awaitable<bool> probe_write(Transaction& tx) {
 
 asio::awaitable<core::JobPage> PgJobStore::list(core::JobFilter filter, std::optional<core::job_id> after,
                                                 std::size_t limit) {
-    if (none_match(filter, counts_.snapshot())) return empty_page();
+    if (none_match(filter, counts_.counts().snapshot())) return empty_page();
     return page_of(read({listing(filter, after.value_or(0), limit)}), limit);
 }
 
@@ -251,7 +251,7 @@ asio::awaitable<core::BulkStep> PgJobStore::purge(std::string queue, core::JobSt
 }
 
 std::vector<core::JobCount> PgJobStore::counts() const {
-    return counts_.snapshot();
+    return counts_.counts().snapshot();
 }
 
 core::HistoryWindow PgJobStore::history(std::size_t seconds, std::int64_t now_second) const {

@@ -55,7 +55,7 @@ constexpr const char* sql_next_lease = "SELECT min(lease_expires_at) FROM jobs W
 // attempts is dead-lettered, the others run again now.
 #define JOBQ_LOST_LEASE                                                       \
     " state = 'processing' AND (lease_expires_at <= $3 OR (NOT external AND " \
-    "node = $5))"                                                             \
+    "node = ANY($5::text[])))"                                                             \
     " AND (NOT external OR lease_expires_at <= $4)"
 constexpr const char* sql_record_lost =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error, started_at) SELECT id, attempts, $1, "
@@ -175,7 +175,7 @@ asio::awaitable<void> PgJobStore::start() {
     }
     auto statements = batch(read_counts_statement(), queue_settings_statement());
     auto loaded = co_await read(std::move(statements));
-    counts_.reset(read_counts(loaded[0]));
+    counts_.apply(read_counts(loaded[0]), counts_.ticket());
     rules_ = std::make_unique<core::QueueRules>(read_queue_settings(loaded[1]));
     group_ = std::make_unique<GroupCommit>(*pool_, options_.node, counts_, history_, round_trip_timeout());
 }
@@ -217,7 +217,7 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::Cl
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
     co_return co_await take_by_rules<Job>(*rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(),
-                                          request.max, core::queue_loads(counts_, tx.changes(), request.queues),
+                                          request.max, core::queue_loads(counts_.counts(), tx.changes(), request.queues),
                                           request.now,
                                           [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
                                               return claim_from(tx, queue, n, request.now, request.lease_until, types);
@@ -284,7 +284,7 @@ asio::awaitable<std::optional<millis>> PgJobStore::next_lease_expiry() {
 
 asio::awaitable<core::RecoveryReport> PgJobStore::reap_expired(millis now) {
     return in_transaction<core::RecoveryReport>(
-        [this, now](Transaction& tx) { return settle_lost(tx, now, false, "lease expired"); });
+        [this, now](Transaction& tx) { return settle_lost(tx, now, {}, "lease expired"); });
 }
 
 asio::awaitable<core::RecoveryReport> PgJobStore::recover(millis now) {
@@ -292,7 +292,7 @@ asio::awaitable<core::RecoveryReport> PgJobStore::recover(millis now) {
     // that held them is gone. Those of other nodes are theirs (or the reaper's,
     // when they expire).
     return in_transaction<core::RecoveryReport>([this, now](Transaction& tx) {
-        return settle_lost(tx, now, true, "interrupted: the server stopped while it ran");
+        return settle_lost(tx, now, {options_.node}, "interrupted: the server stopped while it ran");
     });
 }
 
@@ -306,17 +306,39 @@ std::size_t note_lost(Transaction& tx, const Result& rows, core::JobState to, co
 
 }  // namespace
 
-asio::awaitable<core::RecoveryReport> PgJobStore::settle_lost(Transaction& tx, millis now, bool own_leases,
-                                                              std::string reason) {
-    const auto lost = params(std::to_string(now), reason, std::to_string(now), std::to_string(now),
-                             own_leases ? std::optional(options_.node) : std::nullopt);
-    auto statements = batch(Statement(sql_record_lost, lost), Statement(sql_dead_letter_lost, lost),
-                            Statement(sql_requeue_lost, lost));
+asio::awaitable<core::RecoveryReport> PgJobStore::settle_lost(Transaction& tx, millis now,
+                                                              std::vector<std::string> nodes, std::string reason) {
+    const auto lost = params(std::to_string(now), std::move(reason), std::to_string(now), std::to_string(now),
+                             nodes.empty() ? Param() : Param(text_array(nodes)));
+    auto statements =
+        batch(Statement(sql_record_lost, lost), Statement(sql_dead_letter_lost, lost), Statement(sql_requeue_lost, lost));
     auto results = co_await tx.run(std::move(statements));
     core::RecoveryReport report;
     report.dead_lettered = note_lost(tx, results[1], core::JobState::failed, core::JobEvent::failed);
     report.requeued = note_lost(tx, results[2], core::JobState::queued, core::JobEvent::retried);
     co_return report;
+}
+
+asio::awaitable<core::RecoveryReport> PgJobStore::requeue_leases_of(std::vector<std::string> nodes, millis now) {
+    return in_transaction<core::RecoveryReport>([this, nodes = std::move(nodes), now](Transaction& tx) {
+        return give_up_nodes(tx, nodes, now);
+    });
+}
+
+asio::awaitable<core::RecoveryReport> PgJobStore::give_up_nodes(Transaction& tx, std::vector<std::string> nodes,
+                                                                millis now) {
+    auto forget = batch(Statement("DELETE FROM nodes WHERE name = ANY($1::text[])", params(text_array(nodes))));
+    co_await tx.run(std::move(forget));
+    std::string reason = "lost: its node stopped answering";
+    auto report = co_await settle_lost(tx, now, std::move(nodes), std::move(reason));
+    co_return report;
+}
+
+asio::awaitable<void> PgJobStore::refresh_counts() {
+    const auto ticket = counts_.ticket();
+    auto statements = batch(read_counts_statement());
+    auto results = co_await read(std::move(statements));
+    counts_.apply(read_counts(results[0]), ticket);
 }
 
 }  // namespace jobq::storage::pg

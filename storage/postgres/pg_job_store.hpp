@@ -18,6 +18,7 @@
 #include "core/schedule_store.hpp"
 #include "storage/postgres/group_commit.hpp"
 #include "storage/postgres/pool.hpp"
+#include "storage/postgres/shared_counts.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -123,6 +124,13 @@ public:
     // Brings the rules in memory in line with the stored settings (another node's changes).
     boost::asio::awaitable<void> reload_queue_rules();
 
+    // For the node's link to the others (node_link.hpp). The built-in leases of nodes that
+    // died (their heartbeats stopped), given up as lost leases are, and the nodes
+    // forgotten; durable.
+    boost::asio::awaitable<core::RecoveryReport> requeue_leases_of(std::vector<std::string> nodes, core::millis now);
+    // Reads every node's counts again (the other nodes' changes).
+    boost::asio::awaitable<void> refresh_counts();
+
     // The rules claims obey (the queue settings in memory): any thread.
     const core::QueueRules& queue_rules() const { return *rules_; }
     const std::string& node() const { return options_.node; }
@@ -164,13 +172,15 @@ private:
     boost::asio::awaitable<std::vector<core::Result<void>>> settle_each(Transaction& tx,
                                                                         std::vector<core::LeaseSettlement> settlements);
     boost::asio::awaitable<std::vector<bool>> settle_in(Transaction& tx, std::vector<core::Settlement> settlements);
-    // Expired leases, and with `own_leases` every built-in lease this node held.
-    boost::asio::awaitable<core::RecoveryReport> settle_lost(Transaction& tx, core::millis now, bool own_leases,
-                                                             std::string reason);
+    // Expired leases, and every built-in lease the `nodes` held.
+    boost::asio::awaitable<core::RecoveryReport> settle_lost(Transaction& tx, core::millis now,
+                                                             std::vector<std::string> nodes, std::string reason);
+    boost::asio::awaitable<core::RecoveryReport> give_up_nodes(Transaction& tx, std::vector<std::string> nodes,
+                                                               core::millis now);
 
     PgStoreOptions options_;
     std::unique_ptr<ConnectionPool> pool_;
-    core::JobCounts counts_;
+    SharedCounts counts_;
     core::JobHistory history_;
     std::unique_ptr<core::QueueRules> rules_;
     std::unique_ptr<GroupCommit> group_;

@@ -84,7 +84,7 @@ asio::awaitable<std::vector<core::LeasedJob>> PgJobStore::lease_in(Transaction& 
     co_await tx.run(std::move(mark));
     co_return co_await take_by_rules<core::LeasedJob>(
         *rules_, core::QueueRules::Claimer::external, !request.queues.empty(), request.max,
-        core::queue_loads(counts_, tx.changes(), request.queues), request.now,
+        core::queue_loads(counts_.counts(), tx.changes(), request.queues), request.now,
         [this, &tx, &request, &types, &payload_bytes](const std::string& queue, std::size_t n) {
             return lease_from(tx, queue, n, request, types, payload_bytes);
         });

@@ -97,6 +97,7 @@ asio::awaitable<core::QueueSettings> PgJobStore::write_queue_settings(Transactio
     const auto settings = patch.applied_to(stored);
     auto store = batch(store_statement(queue, settings));
     co_await tx.run(std::move(store));
+    tx.notify(notice_queues);
     // A claim later in the same transaction obeys them; if it fails, update_queue() puts
     // back what is stored.
     rules_->set(queue, settings);
@@ -138,7 +139,7 @@ core::QueueSettingsMap PgJobStore::queue_settings() const {
 
 std::vector<std::string> PgJobStore::queues_with_queued_jobs() const {
     std::vector<std::string> queues;
-    counts_.for_each_queue([&](std::string_view queue, const core::StateCounts& states) {
+    counts_.counts().for_each_queue([&](std::string_view queue, const core::StateCounts& states) {
         if (states[static_cast<std::size_t>(core::JobState::queued)] > 0) queues.emplace_back(queue);
     });
     return queues;

@@ -82,12 +82,14 @@ asio::awaitable<bool> put_row(Transaction& tx, Schedule schedule) {
                                         std::string(core::to_string(schedule.catch_up)), schedule.paused ? "t" : "f",
                                         std::to_string(schedule.anchor), optional_number(schedule.next_run_at))));
     auto results = co_await tx.run(std::move(statements));
+    tx.notify(notice_schedules);
     co_return results[0].rows() == 0;
 }
 
 asio::awaitable<bool> delete_row(Transaction& tx, std::string name) {
     auto statements = batch(Statement(sql_delete, params(std::move(name))));
     auto results = co_await tx.run(std::move(statements));
+    tx.notify(notice_schedules);
     co_return results[0].affected() == 1;
 }
 

@@ -83,6 +83,13 @@ const std::vector<std::string> schema_v1 = {
     n     bigint NOT NULL,
     PRIMARY KEY (node, queue, type, state)
 ))sql",
+    // The nodes sharing the database, each with its last sign of life (the database's
+    // clock, so the nodes' clocks need not agree).
+    R"sql(CREATE TABLE nodes (
+    name         text PRIMARY KEY,
+    started_at   bigint NOT NULL,
+    heartbeat_at bigint NOT NULL
+))sql",
     R"sql(CREATE TABLE schedules (
     name        text PRIMARY KEY,
     cron        text    NOT NULL,
