@@ -126,8 +126,8 @@ asio::awaitable<void> NodeLink::try_to_lead() {
               {{"node", store_.node()}});
 }
 
-// Dead: no heartbeat for two intervals. Looked for at every heartbeat, so a dead node's
-// leases go within three intervals of its last one.
+// Dead: no heartbeat for two intervals, so its leases go well within three intervals of
+// its last sign of life.
 asio::awaitable<void> NodeLink::give_up_dead_nodes() {
     auto statements =
         batch(Statement(sql_dead_nodes, params(store_.node(), std::to_string(2 * options_.heartbeat.count()))));
@@ -183,9 +183,11 @@ asio::awaitable<void> NodeLink::step() {
     if (now >= next_heartbeat_) {
         co_await heartbeat();
         if (!leading_) co_await try_to_lead();
-        if (leading_) co_await give_up_dead_nodes();
         next_heartbeat_ = now + options_.heartbeat;
     }
+    // Every second, not every heartbeat: a dead node's jobs go at most a second after its
+    // heartbeat is two intervals old.
+    if (leading_) co_await give_up_dead_nodes();
 }
 
 asio::awaitable<void> NodeLink::hear(std::vector<Notification> notices) {

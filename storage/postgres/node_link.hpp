@@ -5,7 +5,8 @@
 //     written every `heartbeat` by the database's clock;
 //   - leadership: one node at a time holds the leader's advisory lock, for as long as its
 //     connection lives; it gives up the built-in leases of nodes whose heartbeat is older
-//     than two intervals (so within three of their death), and, through core::Leadership,
+//     than two intervals (looked for every second: within three of their death), and,
+//     through core::Leadership,
 //     runs the reaper, retention and schedules;
 //   - wake-ups: LISTEN on the schema's channel, where every commit that makes jobs
 //     runnable, changes a queue's settings or a schedule says so (pg_notify): a job

@@ -25,6 +25,12 @@ constexpr const char* sql_claim =
     "LOCKED) UPDATE jobs AS j SET state = 'processing', attempts = j.attempts + 1, lease_expires_at = $4, started_at = "
     "$2, node = $5 FROM picked WHERE j.id = picked.id RETURNING " JOBQ_PG_JOB_COLUMNS_OF_J;
 
+// A queue with a concurrency limit: claims and leases of it, on every node, take turns
+// (the lock is held until their transaction ends), and each counts the jobs running.
+constexpr const char* sql_lock_queue =
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':jobq:queue:' || $1, 0))";
+constexpr const char* sql_running_in_queue = "SELECT count(*) FROM jobs WHERE state = 'processing' AND queue = $1";
+
 // Settlements, a batch in one statement. Fencing: each applies only to its job
 // still processing at its attempt, and, when it names them, of its queue and
 // type (else the counts would drift). The failed and retried attempts are
@@ -55,7 +61,7 @@ constexpr const char* sql_next_lease = "SELECT min(lease_expires_at) FROM jobs W
 // attempts is dead-lettered, the others run again now.
 #define JOBQ_LOST_LEASE                                                       \
     " state = 'processing' AND (lease_expires_at <= $3 OR (NOT external AND " \
-    "node = ANY($5::text[])))"                                                             \
+    "node = ANY($5::text[])))"                                                \
     " AND (NOT external OR lease_expires_at <= $4)"
 constexpr const char* sql_record_lost =
     "INSERT INTO job_attempts (job_id, attempt, finished_at, outcome, error, started_at) SELECT id, attempts, $1, "
@@ -216,16 +222,27 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::Cl
     co_await tx.run(std::move(mark));
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
-    co_return co_await take_by_rules<Job>(*rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(),
-                                          request.max, core::queue_loads(counts_.counts(), tx.changes(), request.queues),
-                                          request.now,
-                                          [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
-                                              return claim_from(tx, queue, n, request.now, request.lease_until, types);
-                                          });
+    co_return co_await take_by_rules<Job>(
+        *rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(), request.max,
+        core::queue_loads(counts_.counts(), tx.changes(), request.queues), request.now,
+        [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
+            return claim_from(tx, queue, n, request.now, request.lease_until, types);
+        });
+}
+
+asio::awaitable<std::size_t> PgJobStore::room_in(Transaction& tx, std::string queue, std::size_t n) {
+    const auto limit = rules_->of(queue).concurrency;
+    if (!limit) co_return n;
+    auto statements = batch(Statement(sql_lock_queue, params(queue)), Statement(sql_running_in_queue, params(queue)));
+    auto results = co_await tx.run(std::move(statements));
+    const auto room = std::max<std::int64_t>(0, *limit - results[1].int64(0, 0));
+    co_return std::min(n, static_cast<std::size_t>(room));
 }
 
 asio::awaitable<std::vector<Job>> PgJobStore::claim_from(Transaction& tx, std::string queue, std::size_t n, millis now,
                                                          millis lease_until, std::optional<std::string> types) {
+    n = co_await room_in(tx, queue, n);
+    if (n == 0) co_return std::vector<Job>{};
     auto statements = batch(Statement(sql_claim, params(std::move(queue), std::to_string(now), std::to_string(n),
                                                         std::to_string(lease_until), options_.node, std::move(types))));
     auto results = co_await tx.run(std::move(statements));
@@ -310,8 +327,8 @@ asio::awaitable<core::RecoveryReport> PgJobStore::settle_lost(Transaction& tx, m
                                                               std::vector<std::string> nodes, std::string reason) {
     const auto lost = params(std::to_string(now), std::move(reason), std::to_string(now), std::to_string(now),
                              nodes.empty() ? Param() : Param(text_array(nodes)));
-    auto statements =
-        batch(Statement(sql_record_lost, lost), Statement(sql_dead_letter_lost, lost), Statement(sql_requeue_lost, lost));
+    auto statements = batch(Statement(sql_record_lost, lost), Statement(sql_dead_letter_lost, lost),
+                            Statement(sql_requeue_lost, lost));
     auto results = co_await tx.run(std::move(statements));
     core::RecoveryReport report;
     report.dead_lettered = note_lost(tx, results[1], core::JobState::failed, core::JobEvent::failed);
@@ -320,9 +337,8 @@ asio::awaitable<core::RecoveryReport> PgJobStore::settle_lost(Transaction& tx, m
 }
 
 asio::awaitable<core::RecoveryReport> PgJobStore::requeue_leases_of(std::vector<std::string> nodes, millis now) {
-    return in_transaction<core::RecoveryReport>([this, nodes = std::move(nodes), now](Transaction& tx) {
-        return give_up_nodes(tx, nodes, now);
-    });
+    return in_transaction<core::RecoveryReport>(
+        [this, nodes = std::move(nodes), now](Transaction& tx) { return give_up_nodes(tx, nodes, now); });
 }
 
 asio::awaitable<core::RecoveryReport> PgJobStore::give_up_nodes(Transaction& tx, std::vector<std::string> nodes,

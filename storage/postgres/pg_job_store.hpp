@@ -152,6 +152,9 @@ private:
     std::chrono::milliseconds round_trip_timeout() const;
 
     boost::asio::awaitable<std::vector<core::Job>> claim_in(Transaction& tx, core::ClaimRequest request);
+    // Of n jobs a claim or lease may take from `queue`, as many as its concurrency limit
+    // leaves room for, counted over every node's running jobs.
+    boost::asio::awaitable<std::size_t> room_in(Transaction& tx, std::string queue, std::size_t n);
     // Up to n of one queue's runnable built-in jobs, claimed, in claim order.
     boost::asio::awaitable<std::vector<core::Job>> claim_from(Transaction& tx, std::string queue, std::size_t n,
                                                               core::millis now, core::millis lease_until,

@@ -96,6 +96,8 @@ asio::awaitable<std::vector<core::LeasedJob>> PgJobStore::lease_from(Transaction
                                                                      std::int64_t& payload_bytes) {
     std::vector<core::LeasedJob> leased;
     if (payload_bytes >= max_leased_payload_bytes) co_return leased;
+    n = co_await room_in(tx, queue, n);
+    if (n == 0) co_return leased;
     std::vector<std::string> tokens;
     for (std::size_t i = 0; i < n; ++i) tokens.push_back(core::new_lease_token());
     auto statements = batch(Statement(

@@ -33,7 +33,7 @@ struct JobRow {
 
 // id -> row of every job in the database.
 inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
-    const std::string mark = testing_on_postgres() ? "payload::json->>'mark'" : "json_extract(payload, '$.mark')";
+    const std::string mark = on_postgres(db_path) ? "payload::json->>'mark'" : "json_extract(payload, '$.mark')";
     std::map<std::int64_t, JobRow> rows;
     for (const auto& row : query_database(db_path, "SELECT id, state, attempts, " + mark + " FROM jobs"))
         rows[job_db_detail::number(row[0])] = {row[1].value_or(""), job_db_detail::number(row[2]), row[3].value_or("")};
@@ -44,7 +44,7 @@ inline std::map<std::int64_t, JobRow> job_rows(const std::string& db_path) {
 // the server keeps them when it is "job_counts".
 inline std::map<std::string, std::int64_t> jobs_per_queue_and_state(const std::string& db_path,
                                                                    const std::string& table) {
-    const std::string kept = testing_on_postgres() ? "SUM(n)" : "SUM(count)";
+    const std::string kept = on_postgres(db_path) ? "SUM(n)" : "SUM(count)";
     const std::string count = table == "jobs" ? "COUNT(*)" : kept;
     std::map<std::string, std::int64_t> counts;
     for (const auto& row :

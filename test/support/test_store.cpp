@@ -74,12 +74,21 @@ bool testing_on_postgres() {
     return store && std::string(store) == "postgres";
 }
 
+bool is_postgres_uri(const std::string& db) {
+    return db.starts_with("postgresql://") || db.starts_with("postgres://");
+}
+
 std::string database_argument(const std::string& db_path) {
+    if (is_postgres_uri(db_path)) return db_path;
     return testing_on_postgres() ? schema_conninfo(db_path) : db_path;
 }
 
+bool on_postgres(const std::string& db_path) {
+    return is_postgres_uri(db_path) || testing_on_postgres();
+}
+
 std::vector<Row> query_database(const std::string& db_path, const std::string& sql) {
-    return testing_on_postgres() ? query_postgres(schema_conninfo(db_path), sql) : query_sqlite(db_path, sql);
+    return on_postgres(db_path) ? query_postgres(database_argument(db_path), sql) : query_sqlite(db_path, sql);
 }
 
 std::int64_t stored_schema_version(const std::string& db_path) {

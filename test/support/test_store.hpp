@@ -13,8 +13,10 @@ namespace jobq::test {
 
 bool testing_on_postgres();
 
-// What --db gets for the database `db_path` names.
+// What --db gets for the database `db_path` names: a postgresql:// URI stays as it is.
 std::string database_argument(const std::string& db_path);
+// Whether the database `db_path` names is on PostgreSQL (a URI, or JOBQ_TEST_STORE).
+bool on_postgres(const std::string& db_path);
 
 // The rows of a query on that database (NULL: nullopt), read beside a running server.
 using Row = std::vector<std::optional<std::string>>;
