@@ -34,8 +34,8 @@ inline constexpr const char* limited_queue = "limited";
 // Mixed noop jobs: most instant, one in ten sleeping up to 300 ms so kills land mid-run,
 // and one in twenty failing retryably until it is dead-lettered. Each carries a mark unique
 // to its submission (noop ignores it): a job is found by its id *and* its mark, so a lost
-// job is never mistaken for a newer one that took its id. With `limited`, one job in eight
-// goes to limited_queue and sleeps 20 to 70 ms.
+// job is never mistaken for a newer one that took its id. With `limited`, one job in 64
+// goes to limited_queue and sleeps 10 to 40 ms (a batch brings a burst of them).
 inline std::string random_job(std::mt19937& rng, const std::string& mark, bool limited = false) {
     json::object payload{{"mark", mark}};
     int max_retries = 50;
@@ -47,10 +47,10 @@ inline std::string random_job(std::mt19937& rng, const std::string& mark, bool l
     }
     const char* type = rng() % 4 == 0 ? "ext" : "noop";  // "fail" and "sleep_ms" mean nothing to a worker
     json::object job{{"type", type}, {"max_retries", max_retries}};
-    if (limited && rng() % 8 == 0) {
+    if (limited && rng() % 64 == 0) {
         job["type"] = "noop";
         job["queue"] = limited_queue;
-        payload = json::object{{"mark", mark}, {"sleep_ms", 20 + static_cast<int>(rng() % 50)}};
+        payload = json::object{{"mark", mark}, {"sleep_ms", 10 + static_cast<int>(rng() % 30)}};
     }
     job["payload"] = std::move(payload);
     return json::serialize(job);
