@@ -22,11 +22,12 @@ import tempfile
 import threading
 import time
 
+from postgres import PostgresRows  # bench/postgres.py
 from soak import MIB, post_batch, rss_bytes  # bench/soak.py
 
 DAY_MS = 86_400_000
 PROCESSING_AT_START = 10_000
-SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads", "dashboard", "worker")
+SECTIONS = ("enqueue", "latency", "store", "ids", "startup", "drain", "reads", "dashboard", "worker", "postgres")
 FAILED_PAGE = "/jobs?state=failed&limit=10"
 QUEUED_PAGE = "/jobs?state=queued&limit=10"
 DASHBOARD = ("/stats", "/metrics", FAILED_PAGE)
@@ -811,6 +812,7 @@ def main():
             "reads": [functools.partial(bench.reads, args.read_jobs)],
             "dashboard": [bench.dashboard],
             "worker": [bench.external_workers],
+            "postgres": [PostgresRows(bench, Server, request, now_ms).run],
         }
         print(f"bench/run: {os.cpu_count()} cores, {args.jobs:,} jobs, wrk -t2 for {args.seconds} s per row; "
               f"{', '.join(args.only)}")

@@ -101,6 +101,18 @@ bool QueueRules::limits_concurrency(std::string_view queue) const {
     return found != settings_.end() && found->second.concurrency.has_value();
 }
 
+void QueueRules::set_bucket(const std::string& queue, TokenBucket bucket) {
+    const std::lock_guard lock(mutex_);
+    buckets_.insert_or_assign(queue, Bucket{bucket.tokens, bucket.at});
+}
+
+std::optional<QueueRules::TokenBucket> QueueRules::bucket_of(std::string_view queue) const {
+    const std::lock_guard lock(mutex_);
+    const auto found = buckets_.find(queue);
+    if (found == buckets_.end()) return std::nullopt;
+    return TokenBucket{found->second.tokens, found->second.at};
+}
+
 std::optional<millis> QueueRules::next_token_at(Claimer claimer) const {
     const std::lock_guard lock(mutex_);
     std::optional<millis> earliest;

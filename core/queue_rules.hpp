@@ -61,6 +61,17 @@ public:
     QueueSettingsMap all() const;
     bool limits_concurrency(std::string_view queue) const;
 
+    // A rate-limited queue's token bucket. On several nodes sharing one database the bucket
+    // is the database's, one for them all: a store reads it (under a lock on the queue)
+    // into memory before a claim, with set_bucket, and writes what is left back after, from
+    // bucket_of. `at` is when `tokens` were counted.
+    struct TokenBucket {
+        double tokens = 0;
+        millis at = 0;
+    };
+    void set_bucket(const std::string& queue, TokenBucket bucket);
+    std::optional<TokenBucket> bucket_of(std::string_view queue) const;
+
     // Who claims: the built-in workers or external workers (leases). Each has its own
     // waits for tokens, so one's round never ends a wait the other's timer counts on.
     enum class Claimer { built_in, external };

@@ -1,5 +1,7 @@
 #include "storage/postgres/arrays.hpp"
 
+#include <cstdio>
+
 namespace jobq::storage::pg {
 
 namespace {
@@ -51,6 +53,12 @@ std::string bool_array(const std::vector<bool>& values) {
     }
     out += '}';
     return out;
+}
+
+std::string exact_text(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return text;
 }
 
 }  // namespace jobq::storage::pg

@@ -17,4 +17,7 @@ std::string text_array(const std::vector<std::optional<std::string>>& values);  
 std::string int_array(const std::vector<std::int64_t>& values);
 std::string bool_array(const std::vector<bool>& values);
 
+// A double as text PostgreSQL reads back to the same value (17 significant digits).
+std::string exact_text(double value);
+
 }  // namespace jobq::storage::pg

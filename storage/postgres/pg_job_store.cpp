@@ -30,6 +30,12 @@ constexpr const char* sql_claim =
 constexpr const char* sql_lock_queue =
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':jobq:queue:' || $1, 0))";
 constexpr const char* sql_running_in_queue = "SELECT count(*) FROM jobs WHERE state = 'processing' AND queue = $1";
+// A rate-limited queue's token bucket, one for every node, read and written under the
+// queue's lock.
+constexpr const char* sql_read_bucket = "SELECT tokens, at FROM queue_tokens WHERE queue = $1";
+constexpr const char* sql_write_bucket =
+    "INSERT INTO queue_tokens (queue, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (queue) DO UPDATE SET "
+    "tokens = excluded.tokens, at = excluded.at";
 
 // Settlements, a batch in one statement. Fencing: each applies only to its job
 // still processing at its attempt, and, when it names them, of its queue and
@@ -222,12 +228,52 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::Cl
     co_await tx.run(std::move(mark));
     const std::optional<std::string> types =
         request.types.empty() ? std::nullopt : std::optional(text_array(request.types));
-    co_return co_await take_by_rules<Job>(
-        *rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(), request.max,
-        core::queue_loads(counts_.counts(), tx.changes(), request.queues), request.now,
-        [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
+    auto loads = core::queue_loads(counts_.counts(), tx.changes(), request.queues);
+    const auto rate_limited = co_await lock_limited(tx, loads);
+    auto claimed = co_await take_by_rules<Job>(
+        *rules_, core::QueueRules::Claimer::built_in, !request.queues.empty(), request.max, std::move(loads),
+        request.now, [this, &tx, &request, &types](const std::string& queue, std::size_t n) {
             return claim_from(tx, queue, n, request.now, request.lease_until, types);
         });
+    co_await store_buckets(tx, rate_limited);
+    co_return claimed;
+}
+
+asio::awaitable<std::vector<std::string>> PgJobStore::lock_limited(Transaction& tx,
+                                                                   const std::vector<core::QueueLoad>& loads) {
+    std::vector<Statement> statements;
+    std::vector<std::string> rate_limited;
+    for (const auto& load : loads) {  // by name: no two nodes wait for each other's locks
+        const auto settings = rules_->of(load.queue);
+        if (!settings.concurrency && !settings.rate_limit) continue;
+        statements.push_back(Statement(sql_lock_queue, params(load.queue)));
+        if (!settings.rate_limit) continue;
+        statements.push_back(Statement(sql_read_bucket, params(load.queue)));
+        rate_limited.push_back(load.queue);
+    }
+    if (statements.empty()) co_return rate_limited;
+    auto results = co_await tx.run(std::move(statements));
+    // The buckets' answers follow their locks, in the order of rate_limited.
+    std::size_t next = 0;
+    for (const auto& result : results) {
+        if (result.columns() != 2) continue;  // a lock
+        const auto& queue = rate_limited.at(next++);
+        // None stored yet: full, as a bucket in memory starts.
+        if (result.rows() == 0) continue;
+        rules_->set_bucket(queue, {result.float64(0, 0), result.int64(0, 1)});
+    }
+    co_return rate_limited;
+}
+
+asio::awaitable<void> PgJobStore::store_buckets(Transaction& tx, std::vector<std::string> queues) {
+    std::vector<Statement> statements;
+    for (const auto& queue : queues) {
+        const auto bucket = rules_->bucket_of(queue);
+        if (!bucket) continue;
+        statements.push_back(
+            Statement(sql_write_bucket, params(queue, exact_text(bucket->tokens), std::to_string(bucket->at))));
+    }
+    if (!statements.empty()) co_await tx.run(std::move(statements));
 }
 
 asio::awaitable<std::size_t> PgJobStore::room_in(Transaction& tx, std::string queue, std::size_t n) {

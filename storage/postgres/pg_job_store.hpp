@@ -152,6 +152,13 @@ private:
     std::chrono::milliseconds round_trip_timeout() const;
 
     boost::asio::awaitable<std::vector<core::Job>> claim_in(Transaction& tx, core::ClaimRequest request);
+    // Locks the queues among `loads` with a limit (in name order: no two nodes wait for each
+    // other), for the rest of the transaction, and brings the rate-limited ones' buckets
+    // in from the database (every node's); answers those.
+    boost::asio::awaitable<std::vector<std::string>> lock_limited(Transaction& tx,
+                                                                  const std::vector<core::QueueLoad>& loads);
+    // Writes what the claim left in the buckets back, for every node.
+    boost::asio::awaitable<void> store_buckets(Transaction& tx, std::vector<std::string> queues);
     // Of n jobs a claim or lease may take from `queue`, as many as its concurrency limit
     // leaves room for, counted over every node's running jobs.
     boost::asio::awaitable<std::size_t> room_in(Transaction& tx, std::string queue, std::size_t n);

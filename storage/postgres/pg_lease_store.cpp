@@ -82,12 +82,15 @@ asio::awaitable<std::vector<core::LeasedJob>> PgJobStore::lease_in(Transaction& 
     std::int64_t payload_bytes = 0;
     auto mark = batch(mark_due(request.now, true));
     co_await tx.run(std::move(mark));
-    co_return co_await take_by_rules<core::LeasedJob>(
-        *rules_, core::QueueRules::Claimer::external, !request.queues.empty(), request.max,
-        core::queue_loads(counts_.counts(), tx.changes(), request.queues), request.now,
-        [this, &tx, &request, &types, &payload_bytes](const std::string& queue, std::size_t n) {
+    auto loads = core::queue_loads(counts_.counts(), tx.changes(), request.queues);
+    const auto rate_limited = co_await lock_limited(tx, loads);
+    auto leased = co_await take_by_rules<core::LeasedJob>(
+        *rules_, core::QueueRules::Claimer::external, !request.queues.empty(), request.max, std::move(loads),
+        request.now, [this, &tx, &request, &types, &payload_bytes](const std::string& queue, std::size_t n) {
             return lease_from(tx, queue, n, request, types, payload_bytes);
         });
+    co_await store_buckets(tx, rate_limited);
+    co_return leased;
 }
 
 asio::awaitable<std::vector<core::LeasedJob>> PgJobStore::lease_from(Transaction& tx, std::string queue, std::size_t n,

@@ -3,6 +3,7 @@
 // which every claim and lease reads, follow each committed change, and reload_queue_rules()
 // brings in the changes other nodes made.
 
+#include "storage/postgres/arrays.hpp"
 #include "storage/postgres/pg_job_store.hpp"
 
 namespace jobq::storage::pg {
@@ -55,10 +56,7 @@ Statement store_statement(const std::string& queue, const core::QueueSettings& s
     if (settings.is_default()) return Statement(sql_forget, params(queue));
     Param per_second, burst;
     if (settings.rate_limit) {
-        // Shortest exact text: the value read back is the value written.
-        char text[32];
-        std::snprintf(text, sizeof text, "%.17g", settings.rate_limit->per_second);
-        per_second = text;
+        per_second = exact_text(settings.rate_limit->per_second);
         burst = std::to_string(settings.rate_limit->burst);
     }
     return Statement(sql_store,

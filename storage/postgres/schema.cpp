@@ -108,6 +108,12 @@ const std::vector<std::string> schema_v1 = {
     last_job_id bigint,
     revision    bigint  NOT NULL DEFAULT 0
 ))sql",
+    // A rate-limited queue's token bucket, one for every node.
+    R"sql(CREATE TABLE queue_tokens (
+    queue  text PRIMARY KEY,
+    tokens double precision NOT NULL,
+    at     bigint NOT NULL
+))sql",
     R"sql(CREATE TABLE queues (
     name            text PRIMARY KEY,
     paused          boolean NOT NULL,

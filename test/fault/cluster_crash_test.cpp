@@ -240,3 +240,53 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills_of_nodes_and_a
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(database_outage)
+
+// PostgreSQL stopped under a node: submissions and /readyz answer 503 with the error's
+// JSON body, nothing is stored; once it is back the node serves again by itself, and what
+// it acknowledged before runs.
+BOOST_AUTO_TEST_CASE(while_postgresql_is_down_submissions_get_503_and_the_node_recovers_by_itself) {
+    TempDir dir;
+    OwnPostgres postgres;
+    const std::string db = postgres.create_database("jobq");
+    ServerProcess server(db, {"--node-name", "n0", "--retry-base-ms", "50"}, dir.file("log"));
+    BOOST_TEST_REQUIRE(server.start(20s), server.log());
+    HttpClient client(server.port(), 15s);
+    const auto before = client.post("/jobs", R"({"type":"noop","payload":{"sleep_ms":100}})");
+    BOOST_TEST_REQUIRE((before && before->status == 201));
+    const auto before_id = json::parse(before->body).at("id").as_int64();
+
+    postgres.halt();
+    const auto refused = client.post("/jobs", R"({"type":"noop","payload":{}})");
+    BOOST_TEST_REQUIRE(refused.has_value());
+    BOOST_TEST(refused->status == 503, refused->body);
+    BOOST_TEST(json::parse(refused->body).at("error").at("code").as_string() == "storage_unavailable", refused->body);
+    const auto not_ready = client.get("/readyz");
+    BOOST_TEST_REQUIRE(not_ready.has_value());
+    BOOST_TEST(not_ready->status == 503, not_ready->body);
+    BOOST_TEST(client.get("/healthz")->status == 200);  // the process itself is fine
+
+    postgres.resume();
+    std::int64_t after_id = 0;
+    BOOST_TEST(wait_until(
+                   [&] {
+                       const auto r = client.post("/jobs", R"({"type":"noop","payload":{}})");
+                       if (!r || r->status != 201) return false;
+                       after_id = json::parse(r->body).at("id").as_int64();
+                       return true;
+                   },
+                   20s, 100ms),
+               server.log());
+    BOOST_TEST(wait_until([&] { return client.get("/readyz")->status == 200; }, 10s));
+    const auto done = [&](std::int64_t id) {
+        const auto r = client.get("/jobs/" + std::to_string(id));
+        return r && r->status == 200 && json::parse(r->body).at("state").as_string() == "done";
+    };
+    BOOST_TEST(wait_until([&] { return done(before_id) && done(after_id); }, 20s), server.log());
+    // None of the submissions refused meanwhile was stored: the two acknowledged are all
+    // there is.
+    BOOST_TEST(query_database(db, "SELECT id FROM jobs").size() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <string>
@@ -77,6 +78,36 @@ BOOST_AUTO_TEST_CASE(a_job_submitted_to_a_busy_node_starts_on_an_idle_one) {
     BOOST_TEST_MESSAGE("submitted on a, started on b after " << waited << " ms");
     BOOST_TEST(waited < 500);  // a's worker is busy for seconds more
     BOOST_TEST(state_of(client_a, busy) == "processing");
+}
+
+// A queue's rate limit is one for all the nodes: two nodes drain 60 jobs of a queue limited
+// to 20 starts a second at 20 a second, not 40.
+BOOST_AUTO_TEST_CASE(a_rate_limit_holds_across_nodes) {
+    TempDir dir;
+    ServerProcess a(dir.file("jobs.db"), node("a"), dir.file("a.log"));
+    BOOST_TEST_REQUIRE(a.start(), a.log());
+    ServerProcess b(dir.file("jobs.db"), node("b"), dir.file("b.log"));
+    BOOST_TEST_REQUIRE(b.start(), b.log());
+    HttpClient client_a(a.port());
+    HttpClient client_b(b.port());
+    const auto limited = client_a.request("PATCH", "/queues/slow", R"({"rate_limit":{"per_second":20,"burst":2}})");
+    BOOST_TEST_REQUIRE((limited && limited->status == 200));
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 60; ++i)
+        ids.push_back(submit(i % 2 ? client_a : client_b, R"({"type":"noop","queue":"slow","payload":{}})"));
+    BOOST_TEST_REQUIRE(wait_until([&] { return state_of(client_a, ids.back()) == "done"; }, 30s));
+    std::vector<jobq::core::millis> starts;
+    for (const auto id : ids) {
+        const auto job = job_of(client_a, id);
+        BOOST_TEST_REQUIRE(job.at("state").as_string() == "done");
+        starts.push_back(at(job.at("started_at")));
+    }
+    std::sort(starts.begin(), starts.end());
+    // The first two take the burst; the other 58 come at 20 a second, whichever node runs them.
+    const double rate = 58.0 / (static_cast<double>(starts.back() - starts.front()) / 1000.0);
+    BOOST_TEST_MESSAGE("60 starts on two nodes at " << rate << " a second (limit 20)");
+    BOOST_TEST(rate <= 22.0);
+    BOOST_TEST(rate >= 15.0);
 }
 
 // A worker long-polling b for leases is answered as soon as a stores a job it can take.

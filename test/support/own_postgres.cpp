@@ -49,4 +49,12 @@ void OwnPostgres::restart() {
     pg_cluster("restart " + dir_);
 }
 
+void OwnPostgres::halt() {
+    pg_cluster("halt " + dir_);
+}
+
+void OwnPostgres::resume() {
+    pg_cluster("resume " + dir_);
+}
+
 }  // namespace jobq::test

@@ -19,6 +19,9 @@ public:
     std::string create_database(const std::string& name);
     // A fast restart: every session ends, nothing committed is lost.
     void restart();
+    // Stopped (fast), its data kept; and started again, on the same port.
+    void halt();
+    void resume();
 
 private:
     std::string dir_;

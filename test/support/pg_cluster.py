@@ -5,6 +5,8 @@
                                        unix socket in DIR; write its URI to URI_FILE
     pg_cluster.py restart DIR          a fast restart of the cluster in DIR (sessions end, nothing
                                        committed is lost), as an operator's
+    pg_cluster.py halt DIR             stop the cluster in DIR (fast), keeping its data
+    pg_cluster.py resume DIR           start the halted cluster in DIR again, on its port
     pg_cluster.py stop DIR             stop the cluster in DIR (fast) and remove DIR
 
 PostgreSQL refuses to run as root: when root starts it, DIR belongs to the `postgres`
@@ -97,11 +99,11 @@ def start(directory, uri_file):
     print(f"pg_cluster: {uri} (data in {data})")
 
 
-def restart(directory):
+def pg_ctl(directory, *command):
     data = os.path.join(directory, "data")
     log = os.path.join(directory, "server.log")
     as_server_user([os.path.join(bin_dir(), "pg_ctl"), "-D", data, "-l", log, "-m", "fast", "-w", "-t", "60",
-                    "restart"], stdout=subprocess.DEVNULL)
+                    *command], stdout=subprocess.DEVNULL)
 
 
 def wait_until_accepting(binaries, port):
@@ -118,8 +120,9 @@ def wait_until_accepting(binaries, port):
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "start":
         start(os.path.abspath(sys.argv[2]), sys.argv[3])
-    elif len(sys.argv) == 3 and sys.argv[1] == "restart":
-        restart(os.path.abspath(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] in ("restart", "resume", "halt"):
+        command = {"restart": "restart", "resume": "start", "halt": "stop"}[sys.argv[1]]
+        pg_ctl(os.path.abspath(sys.argv[2]), command)
     elif len(sys.argv) == 3 and sys.argv[1] == "stop":
         stop(os.path.abspath(sys.argv[2]))
     else:
