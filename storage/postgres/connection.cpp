@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace jobq::storage::pg {
@@ -147,25 +148,48 @@ asio::awaitable<std::vector<Result>> Connection::run_on_strand(std::vector<State
 asio::awaitable<Connection::Exchanged> Connection::exchange(const std::vector<Statement>& statements) {
     Exchanged exchanged;
     try {
-        send(statements);
+        auto replies = send(statements);
         co_await flush();
-        exchanged.results = co_await read_results(statements.size());
+        exchanged.results = co_await read_results(std::move(replies));
     } catch (...) {
         exchanged.error = std::current_exception();
     }
     co_return exchanged;
 }
 
-void Connection::send(const std::vector<Statement>& statements) {
+std::vector<bool> Connection::send(const std::vector<Statement>& statements) {
+    std::vector<bool> replies;  // per reply to come: true for a statement's, false for a Parse's
     std::vector<const char*> values;
+    just_prepared_.clear();
     for (const auto& statement : statements) {
         values.clear();
         for (const auto& param : statement.params) values.push_back(param ? param->c_str() : nullptr);
-        if (PQsendQueryParams(connection_, statement.sql.c_str(), static_cast<int>(values.size()), nullptr,
-                              values.data(), nullptr, nullptr, 0) != 1)
-            fail("cannot send a statement");
+        const auto count = static_cast<int>(values.size());
+        const std::string* name = prepared_name(statement, replies);
+        const int sent =
+            name ? PQsendQueryPrepared(connection_, name->c_str(), count, values.data(), nullptr, nullptr, 0)
+                 : PQsendQueryParams(connection_, statement.sql.c_str(), count, nullptr, values.data(), nullptr,
+                                     nullptr, 0);
+        if (sent != 1) fail("cannot send a statement");
+        replies.push_back(true);
     }
     if (PQpipelineSync(connection_) != 1) fail("cannot send a statement");
+    return replies;
+}
+
+// The statements a store sends are a few texts over and over: each is parsed and planned
+// once per connection (up to a bound, beyond which the rest go unnamed), its name kept.
+const std::string* Connection::prepared_name(const Statement& statement, std::vector<bool>& replies) {
+    if (const auto found = prepared_.find(statement.sql); found != prepared_.end()) return &found->second;
+    if (prepared_.size() >= max_prepared) return nullptr;
+    // Names never repeat on a connection: one whose Parse failed is never asked for again.
+    std::string name = "jobq_" + std::to_string(next_prepared_++);
+    if (PQsendPrepare(connection_, name.c_str(), statement.sql.c_str(), static_cast<int>(statement.params.size()),
+                      nullptr) != 1)
+        fail("cannot send a statement");
+    replies.push_back(false);
+    just_prepared_.push_back(statement.sql);
+    return &prepared_.emplace(statement.sql, std::move(name)).first->second;
 }
 
 asio::awaitable<void> Connection::flush() {
@@ -201,9 +225,11 @@ void Connection::collect_notifications() {
     }
 }
 
-asio::awaitable<std::vector<Result>> Connection::read_results(std::size_t count) {
+asio::awaitable<std::vector<Result>> Connection::read_results(std::vector<bool> replies) {
+    const auto count = static_cast<std::size_t>(std::count(replies.begin(), replies.end(), true));
     std::vector<Result> results;
     results.reserve(count);
+    std::size_t replied = 0;
     Result current;
     std::optional<std::pair<std::string, std::string>> refused;  // the first error: sqlstate, message
     bool synced = false;
@@ -212,9 +238,9 @@ asio::awaitable<std::vector<Result>> Connection::read_results(std::size_t count)
         while (!synced && !PQisBusy(connection_)) {
             PGresult* raw = PQgetResult(connection_);
             if (raw == nullptr) {
-                // The end of one statement's results.
-                if (results.size() == count) break;  // not expected: wait for the sync
-                results.push_back(std::move(current));
+                // The end of one reply: a statement's results, or a Parse's.
+                if (replied == replies.size()) break;  // not expected: wait for the sync
+                if (replies[replied++]) results.push_back(std::move(current));
                 current = Result();
                 continue;
             }
@@ -233,6 +259,8 @@ asio::awaitable<std::vector<Result>> Connection::read_results(std::size_t count)
         if (!synced) co_await wait_readable();
     }
     if (refused) {
+        // A Parse of this batch may be among what failed or was skipped.
+        for (const auto& sql : just_prepared_) prepared_.erase(sql);
         co_await roll_back_failed_transaction();
         throw StatementError(refused->first, refused->second);
     }
@@ -245,12 +273,12 @@ asio::awaitable<void> Connection::roll_back_failed_transaction() {
     if (PQtransactionStatus(connection_) != PQTRANS_INERROR && PQtransactionStatus(connection_) != PQTRANS_INTRANS)
         co_return;
     const std::vector<Statement> rollback{{"ROLLBACK"}};
-    send(rollback);
+    auto replies = send(rollback);
     co_await flush();
     // A ROLLBACK does not fail: anything else here means the connection is
     // unusable.
     try {
-        co_await read_results(1);
+        co_await read_results(std::move(replies));
     } catch (const StatementError& e) {
         fail(std::string("ROLLBACK failed: ") + e.what());
     }

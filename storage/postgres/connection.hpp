@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct pg_conn;
@@ -115,9 +116,15 @@ private:
         std::exception_ptr error;
     };
     boost::asio::awaitable<Exchanged> exchange(const std::vector<Statement>& statements);
-    void send(const std::vector<Statement>& statements);
+    // Sends them, and a sync; what replies are to come, in order (see read_results).
+    std::vector<bool> send(const std::vector<Statement>& statements);
+    // The name the statement is prepared under on this connection (a Parse sent now if
+    // it was not yet, its reply noted in `replies`), or null: sent unnamed.
+    const std::string* prepared_name(const Statement& statement, std::vector<bool>& replies);
     boost::asio::awaitable<void> flush();
-    boost::asio::awaitable<std::vector<Result>> read_results(std::size_t count);
+    // Reads up to the sync: per reply in `replies`, a statement's results (true, kept) or a
+    // Parse's (false).
+    boost::asio::awaitable<std::vector<Result>> read_results(std::vector<bool> replies);
     boost::asio::awaitable<void> wait_readable();
     boost::asio::awaitable<void> roll_back_failed_transaction();
     // Reads what the socket has; false when the connection broke.
@@ -130,6 +137,10 @@ private:
     pg_conn* connection_;
     boost::asio::posix::stream_descriptor socket_;  // libpq's socket: released, never closed, by it
     std::deque<Notification> notifications_;
+    static constexpr std::size_t max_prepared = 256;
+    std::unordered_map<std::string, std::string> prepared_;  // SQL -> its prepared statement's name
+    std::uint64_t next_prepared_ = 0;
+    std::vector<std::string> just_prepared_;  // prepared by the batch under way
     bool broken_ = false;
     int backend_pid_ = 0;
 };
