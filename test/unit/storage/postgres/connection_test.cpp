@@ -1,16 +1,22 @@
-// storage::pg::Connection against the test cluster: parameters and results, a
+// storage::pg::Connection against the test cluster, and the schema's migration: parameters and results, a
 // pipeline of statements, a refused statement inside a transaction, both
 // timeouts (the server's and ours), a backend killed under it, notifications,
 // and a batch too large for one write.
 
 #include "storage/postgres/connection.hpp"
+#include "storage/postgres/schema.hpp"
 
 #include "postgres.hpp"
 #include "run_awaitable.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <future>
 
 namespace jobq::storage::pg {
 
@@ -164,6 +170,45 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_the_socket_buffers_goes_through) {
     BOOST_REQUIRE(results.size() == 200);
     BOOST_TEST(results[199].text(0, 0).size() == body.size());
     BOOST_TEST(count(*c, "t") == 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace jobq::storage::pg
+
+namespace jobq::storage::pg {
+
+BOOST_FIXTURE_TEST_SUITE(pg_schema, ConnectionFixture)
+
+// Nodes started together migrate once: the second waits for the first's advisory lock,
+// then finds the schema at its version.
+BOOST_AUTO_TEST_CASE(nodes_migrating_at_once_migrate_once) {
+    auto first = open();
+    auto second = open();
+    auto one = asio::co_spawn(io, migrate(*first), asio::use_future);
+    auto other = asio::co_spawn(io, migrate(*second), asio::use_future);
+    io.restart();
+    io.run_for(30s);
+    BOOST_TEST_REQUIRE((one.wait_for(0s) == std::future_status::ready));
+    BOOST_TEST_REQUIRE((other.wait_for(0s) == std::future_status::ready));
+    std::vector<std::int64_t> found{one.get(), other.get()};
+    std::sort(found.begin(), found.end());
+    BOOST_TEST(found[0] == 0);               // one created the schema
+    BOOST_TEST(found[1] == schema_version);  // the other found it done
+    BOOST_TEST(run_one(*first, {"SELECT version FROM jobq_schema"}).int64(0, 0) == schema_version);
+}
+
+BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused_and_left_alone) {
+    auto c = open();
+    run_awaitable(io, migrate(*c));
+    run(*c, {{"UPDATE jobq_schema SET version = $1::bigint", {std::to_string(schema_version + 1)}}});
+    try {
+        run_awaitable(io, migrate(*c));
+        BOOST_FAIL("a newer schema was accepted");
+    } catch (const core::StorageError& e) {
+        BOOST_TEST(std::string(e.what()).find("is newer than this jobq understands") != std::string::npos, e.what());
+    }
+    BOOST_TEST(run_one(*c, {"SELECT version FROM jobq_schema"}).int64(0, 0) == schema_version + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
