@@ -9,6 +9,10 @@ namespace {
 void append_quoted(std::string& out, const std::string& value) {
     out += '"';
     for (const char c : value) {
+        if (c == '\0') {
+            out += "\xEF\xBF\xBD";  // U+FFFD: PostgreSQL's text holds no NUL (connection.hpp)
+            continue;
+        }
         if (c == '"' || c == '\\') out += '\\';
         out += c;
     }

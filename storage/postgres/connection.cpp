@@ -34,12 +34,9 @@ std::string one_line(const char* message) {
     return text;
 }
 
-void run_setup(PGconn* connection, const std::string& sql) {
-    const Result result(PQexec(connection, sql.c_str()));
-    if (result.status() != PGRES_COMMAND_OK && result.status() != PGRES_TUPLES_OK)
-        throw ConnectionError("cannot set up the PostgreSQL connection (" + sql +
-                              "): " + one_line(PQerrorMessage(connection)));
-}
+// The client's side of keepalives (the server's are set per session, connection.hpp).
+constexpr std::pair<const char*, const char*> keepalives[] = {
+    {"keepalives_idle", "10"}, {"keepalives_interval", "5"}, {"keepalives_count", "2"}};
 
 // Everything that may block: the name lookup, the handshake, the set-up
 // statements. On the connector's thread.
@@ -59,8 +56,7 @@ asio::awaitable<PGconn*> connect_blocking(ConnectOptions options) {
     }
     // A peer that vanished (a machine off, a cable out) is noticed within about
     // 20 s.
-    for (const auto& [key, value] : {std::pair{"keepalives_idle", "10"}, std::pair{"keepalives_interval", "5"},
-                                     std::pair{"keepalives_count", "2"}}) {
+    for (const auto& [key, value] : keepalives) {
         keys.push_back(key);
         values.push_back(value);
     }
@@ -77,21 +73,40 @@ asio::awaitable<PGconn*> connect_blocking(ConnectOptions options) {
     // on stderr.
     PQsetNoticeProcessor(
         connection.get(), [](void*, const char*) {}, nullptr);
-    run_setup(connection.get(), "SET statement_timeout = " + std::to_string(options.statement_timeout.count()));
-    for (const auto& sql : options.setup) run_setup(connection.get(), sql);
     if (PQsetnonblocking(connection.get(), 1) != 0 || PQenterPipelineMode(connection.get()) != 1)
         throw ConnectionError("cannot set up the PostgreSQL connection: " + one_line(PQerrorMessage(connection.get())));
     co_return connection.release();
+}
+
+constexpr auto setup_timeout = std::chrono::seconds(10);
+
+// The session's settings, sent once it is open. The server's side of keepalives, so that it
+// ends the session of a client that vanished (a machine off, a cable out) within about
+// 20 s, releasing its advisory locks (a leader's, a node's name) and its transaction; and
+// a transaction left idle by a client that hung is ended too.
+std::vector<Statement> session_setup(const ConnectOptions& options) {
+    const auto statement_ms = options.statement_timeout.count();
+    auto setup = batch(Statement("SET statement_timeout = " + std::to_string(statement_ms)),
+                       Statement("SET tcp_keepalives_idle = 10"), Statement("SET tcp_keepalives_interval = 5"),
+                       Statement("SET tcp_keepalives_count = 2"),
+                       Statement("SET idle_in_transaction_session_timeout = " +
+                                 std::to_string(std::max<std::int64_t>(60'000, 2 * statement_ms))));
+    for (const auto& sql : options.setup) setup.push_back(Statement(sql));
+    return setup;
 }
 
 }  // namespace
 
 asio::awaitable<std::unique_ptr<Connection>> Connection::open(asio::any_io_executor executor,
                                                               asio::any_io_executor connector, ConnectOptions options) {
+    auto setup = session_setup(options);
     PGconn* connected = co_await asio::co_spawn(connector, connect_blocking(std::move(options)), asio::use_awaitable);
     OwnedConnection owned(connected);
     auto connection = std::unique_ptr<Connection>(new Connection(std::move(executor), owned.get()));
     owned.release();
+    // On the event loop, with a deadline: a server that accepted the connection and then
+    // hangs fails it here rather than holding the connector's thread.
+    co_await connection->run(std::move(setup), setup_timeout);
     co_return connection;
 }
 
@@ -121,6 +136,15 @@ void Connection::fail(const std::string& what) {
     }
     close();
     throw ConnectionError("PostgreSQL connection: " + message);
+}
+
+void replace_nul(std::string& text) {
+    for (auto at = text.find('\0'); at != std::string::npos; at = text.find('\0', at + 3))
+        text.replace(at, 1, "\xEF\xBF\xBD");
+}
+
+bool Connection::idle() const {
+    return connection_ && PQtransactionStatus(connection_) == PQTRANS_IDLE;
 }
 
 asio::awaitable<std::vector<Result>> Connection::run(std::vector<Statement> statements,
@@ -259,8 +283,11 @@ asio::awaitable<std::vector<Result>> Connection::read_results(std::vector<bool> 
         if (!synced) co_await wait_readable();
     }
     if (refused) {
-        // A Parse of this batch may be among what failed or was skipped.
+        // A Parse of this batch may be among what failed or was skipped. A statement the
+        // server no longer has (26000), or whose plan the schema changed under (0A000,
+        // after a migration by a newer node): every one is prepared again.
         for (const auto& sql : just_prepared_) prepared_.erase(sql);
+        if (refused->first == "26000" || refused->first == "0A000") prepared_.clear();
         co_await roll_back_failed_transaction();
         throw StatementError(refused->first, refused->second);
     }
@@ -272,7 +299,7 @@ asio::awaitable<std::vector<Result>> Connection::read_results(std::vector<bool> 
 asio::awaitable<void> Connection::roll_back_failed_transaction() {
     if (PQtransactionStatus(connection_) != PQTRANS_INERROR && PQtransactionStatus(connection_) != PQTRANS_INTRANS)
         co_return;
-    const std::vector<Statement> rollback{{"ROLLBACK"}};
+    const auto rollback = batch(Statement("ROLLBACK"));
     auto replies = send(rollback);
     co_await flush();
     // A ROLLBACK does not fail: anything else here means the connection is

@@ -32,8 +32,16 @@ namespace jobq::storage::pg {
 // A parameter in text form; nullopt is NULL.
 using Param = std::optional<std::string>;
 
+// PostgreSQL's text holds no NUL character, and libpq takes a parameter as a C string: a
+// NUL (in a worker's error message, say) would cut it short, or make an array literal
+// malformed and fail a whole batch with it. Each is replaced by U+FFFD.
+void replace_nul(std::string& text);
+
 struct Statement {
-    Statement(std::string text, std::vector<Param> values = {}) : sql(std::move(text)), params(std::move(values)) {}
+    Statement(std::string text, std::vector<Param> values = {}) : sql(std::move(text)), params(std::move(values)) {
+        for (auto& param : params)
+            if (param) replace_nul(*param);
+    }
     std::string sql;
     std::vector<Param> params;
 };
@@ -69,7 +77,9 @@ struct ConnectOptions {
     // The server's statement_timeout on this connection: a statement running
     // longer is cancelled by the server. 0: none.
     std::chrono::milliseconds statement_timeout{30'000};
-    // Run once, in order, right after connecting (SET ..., LISTEN ...).
+    // Run once, in order, right after connecting (SET ..., LISTEN ...), after the
+    // settings every session gets: statement_timeout, the server's TCP keepalives (about
+    // 20 s to notice a vanished client), idle_in_transaction_session_timeout.
     std::vector<std::string> setup = {};
 };
 
@@ -100,6 +110,8 @@ public:
     std::vector<Notification> take_notifications();
 
     bool broken() const { return broken_; }
+    // Outside any transaction and with nothing in flight: fit to be handed to another user.
+    bool idle() const;
     // The server process serving this connection (pg_backend_pid()).
     int backend_pid() const { return backend_pid_; }
 

@@ -1,6 +1,7 @@
 #include "storage/postgres/group_commit.hpp"
 
 #include "core/clock.hpp"
+#include "core/log.hpp"
 #include "storage/postgres/arrays.hpp"
 #include "storage/postgres/job_rows.hpp"
 
@@ -43,6 +44,19 @@ std::optional<Statement> add_counts(const std::string& node, const core::JobChan
                      {node, text_array(queues), text_array(types), text_array(states), int_array(deltas)}};
 }
 
+// A deadlock with another node's transaction (40P01), a serialization failure (40001) or
+// a lock not granted in time (55P03): nothing of the batch was stored, and trying again is
+// likely to work.
+bool meets_another_node(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const StatementError& e) {
+        return e.sqlstate() == "40P01" || e.sqlstate() == "40001" || e.sqlstate() == "55P03";
+    } catch (...) {
+        return false;
+    }
+}
+
 bool became_queued(const core::JobChanges& changes) {
     const auto queued = static_cast<std::size_t>(core::JobState::queued);
     return std::any_of(changes.moves().begin(), changes.moves().end(),
@@ -76,9 +90,9 @@ asio::awaitable<std::vector<Result>> Transaction::run(std::vector<Statement> sta
     std::size_t prefix = 0;
     if (!begun_) {
         begun_ = true;
-        std::vector<Statement> begin{{"BEGIN"}};
+        auto begin = batch(Statement("BEGIN"));
         // Redoable work only: losing it in a power failure only runs a job again.
-        if (relaxed_) begin.push_back({"SET LOCAL synchronous_commit = off"});
+        if (relaxed_) begin.push_back(Statement("SET LOCAL synchronous_commit = off"));
         prefix = begin.size();
         statements.insert(statements.begin(), std::make_move_iterator(begin.begin()),
                           std::make_move_iterator(begin.end()));
@@ -140,6 +154,16 @@ asio::awaitable<void> GroupCommit::write_all(GroupCommit* self, std::shared_ptr<
 }
 
 asio::awaitable<std::exception_ptr> GroupCommit::write(std::vector<Pending>& batch) {
+    auto error = co_await write_once(batch);
+    if (error && meets_another_node(error)) {
+        // Rolled back whole: every operation applies again, in a transaction of its own.
+        core::log::warn("a write met another node's in a deadlock or a lock wait; applying it again");
+        error = co_await write_once(batch);
+    }
+    co_return error;
+}
+
+asio::awaitable<std::exception_ptr> GroupCommit::write_once(std::vector<Pending>& batch) {
     const bool relaxed =
         std::all_of(batch.begin(), batch.end(), [](const Pending& p) { return p->durability == Durability::redoable; });
     std::optional<ConnectionPool::Lease> connection;
@@ -165,7 +189,8 @@ asio::awaitable<std::exception_ptr> GroupCommit::write(std::vector<Pending>& bat
     // transaction open: the connection goes back to the pool without it.
     if (error && connection && !(*connection)->broken()) {
         try {
-            co_await (*connection)->run(pg::batch(Statement("ROLLBACK")), timeout_);
+            auto rollback = pg::batch(Statement("ROLLBACK"));
+            co_await (*connection)->run(std::move(rollback), timeout_);
         } catch (...) {
             // The connection is closed by now: the server rolls back.
         }

@@ -181,6 +181,7 @@ private:
     static boost::asio::awaitable<void> write_all(GroupCommit* self, std::shared_ptr<Queue> queue);
     // One batch: applied and committed, or failed as a whole. Completes nothing.
     boost::asio::awaitable<std::exception_ptr> write(std::vector<Pending>& batch);
+    boost::asio::awaitable<std::exception_ptr> write_once(std::vector<Pending>& batch);
     boost::asio::awaitable<void> apply_enqueues(Transaction& tx, std::vector<Pending>& batch);
     static void deliver(std::vector<Pending> batch, std::exception_ptr error);
 

@@ -15,7 +15,8 @@ namespace {
 // whether or not it is inserted: the join answers, per row in submission order,
 // whether it was stored. A key already stored (or earlier in the same batch)
 // stores nothing; one stored before draws no id (one stored by a transaction
-// committing meanwhile still does).
+// committing meanwhile still does). Rows go in key order: two nodes storing the same
+// keys wait for each other in one order, never in a cycle.
 constexpr const char* sql_insert_jobs =
     "WITH input AS MATERIALIZED ( SELECT CASE WHEN i.idempotency_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS k "
     "WHERE k.idempotency_key = i.idempotency_key) THEN nextval('jobs_id_seq') END AS id, i.* FROM unnest($1::text[], "
@@ -24,12 +25,16 @@ constexpr const char* sql_insert_jobs =
     "INTO jobs (id, type, queue, priority, payload, state, max_retries, run_at, idempotency_key, created_at, external, "
     "due) SELECT id, type, queue, priority, payload, 'queued', max_retries, run_at, idempotency_key, $9::bigint, "
     "external, run_at <= $9::bigint "
-    "FROM input WHERE id IS NOT NULL ORDER BY ord ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO "
+    "FROM input WHERE id IS NOT NULL ORDER BY idempotency_key NULLS LAST, ord ON CONFLICT (idempotency_key) WHERE "
+    "idempotency_key IS NOT NULL DO "
     "NOTHING RETURNING id) SELECT input.id, inserted.id IS NOT NULL FROM input LEFT JOIN inserted ON inserted.id = "
     "input.id ORDER BY input.ord";
 
+// Rows another node's transaction is marking are left to it (SKIP LOCKED): two nodes never
+// wait for each other here, in whatever order they meet the rows.
 constexpr const char* sql_mark_due =
-    "UPDATE jobs SET due = true WHERE state = 'queued' AND NOT due AND run_at <= $1 AND (external OR NOT $2)";
+    "UPDATE jobs SET due = true WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND NOT due AND run_at <= $1 "
+    "AND (external OR NOT $2) FOR UPDATE SKIP LOCKED)";
 
 constexpr const char* sql_by_keys = "SELECT " JOBQ_PG_JOB_COLUMNS " FROM jobs WHERE idempotency_key = ANY($1::text[])";
 

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <exception>
 
 namespace jobq::storage::pg {
 
@@ -47,6 +48,16 @@ core::StorageError name_taken(const std::string& node) {
     return core::StorageError(message);
 }
 
+std::string describe(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an unknown exception";
+    }
+}
+
 }  // namespace
 
 NodeLink::NodeLink(PgJobStore& store, NodeLinkOptions options)
@@ -69,7 +80,13 @@ asio::awaitable<void> NodeLink::start() {
 
 asio::awaitable<void> NodeLink::start_on_strand() {
     co_await connect();
-    const bool named = co_await take_name();
+    // The leader may hold the name a moment, giving up the jobs of this name's last life.
+    bool named = co_await take_name();
+    for (int tries = 0; !named && tries < 30; ++tries) {
+        pause_.expires_after(100ms);
+        co_await pause_.async_wait(use_nothrow);
+        named = co_await take_name();
+    }
     if (!named) throw name_taken(store_.node());
     co_await heartbeat();
     next_heartbeat_ = std::chrono::steady_clock::now() + options_.heartbeat;
@@ -97,7 +114,8 @@ asio::awaitable<void> NodeLink::stop_on_strand() {
 }
 
 asio::awaitable<void> NodeLink::connect() {
-    auto connection = co_await Connection::open(strand_, store_.pool().connector(), store_.pool().connect_options());
+    auto options = store_.pool().connect_options();
+    auto connection = co_await Connection::open(strand_, store_.pool().connector(), std::move(options));
     auto ask = batch(Statement(std::string("SELECT ") + channel_sql));
     auto channel = co_await connection->run(std::move(ask), statement_timeout());
     // The channel's name is hex digits after a fixed prefix: nothing to quote.
@@ -135,10 +153,14 @@ asio::awaitable<void> NodeLink::give_up_dead_nodes() {
     std::vector<std::string> dead;
     for (int row = 0; row < found[0].rows(); ++row) dead.emplace_back(found[0].text(row, 0));
     if (dead.empty()) co_return;
-    const auto report = co_await store_.requeue_leases_of(dead, core::system_now_ms());
-    for (const auto& node : dead) log::warn("a node stopped answering: its running jobs run again", {{"node", node}});
-    log::warn("leases of dead nodes given up",
-              {{"requeued", std::to_string(report.requeued)}, {"dead_lettered", std::to_string(report.dead_lettered)}});
+    const auto silent_ms = 2 * options_.heartbeat.count();
+    auto requeue = store_.requeue_leases_of(std::move(dead), silent_ms, core::system_now_ms());
+    const auto given_up = co_await std::move(requeue);
+    if (given_up.nodes.empty()) co_return;
+    for (const auto& node : given_up.nodes)
+        log::warn("a node stopped answering: its running jobs run again", {{"node", node}});
+    log::warn("leases of dead nodes given up", {{"requeued", std::to_string(given_up.jobs.requeued)},
+                                                {"dead_lettered", std::to_string(given_up.jobs.dead_lettered)}});
     events_.jobs();
 }
 
@@ -148,12 +170,13 @@ asio::awaitable<void> NodeLink::run() {
             co_await step();
             backoff_ = 0ms;
             continue;
-        } catch (const std::exception& e) {
+        } catch (...) {
             if (leading_.exchange(false)) log::warn("this node no longer leads", {{"node", store_.node()}});
             connection_.reset();
             backoff_ = std::clamp<std::chrono::milliseconds>(backoff_ * 2, first_backoff, longest_backoff);
-            log::warn("lost the link to the other nodes; connecting again",
-                      {{"error", e.what()}, {"retry_in_ms", std::to_string(backoff_.count())}});
+            log::warn(
+                "lost the link to the other nodes; connecting again",
+                {{"error", describe(std::current_exception())}, {"retry_in_ms", std::to_string(backoff_.count())}});
         }
         pause_.expires_after(backoff_);
         co_await pause_.async_wait(use_nothrow);
@@ -169,17 +192,32 @@ asio::awaitable<void> NodeLink::step() {
         const bool named = co_await take_name();
         if (!named) throw name_taken(store_.node());
         next_heartbeat_ = std::chrono::steady_clock::now();
-        events_.jobs();  // notices may have been missed meanwhile
-        events_.schedules();
+        missed_notices_ = true;
     }
     const bool heard = co_await connection_->wait_for_notification(longest_wait);
     const auto now = std::chrono::steady_clock::now();
-    // The counts first: a claim woken by a notice finds the queues with jobs by them.
-    if (heard || now - counts_read_at_ >= longest_wait) {
-        co_await store_.refresh_counts();
-        counts_read_at_ = now;
+    // The store's own reads (on its pool) failing leave the link as it is: tried again at
+    // the next pass.
+    try {
+        // The counts first: a claim woken by a notice finds the queues with jobs by them.
+        if (heard || missed_notices_ || now - counts_read_at_ >= longest_wait) {
+            co_await store_.refresh_counts();
+            counts_read_at_ = now;
+        }
+        if (missed_notices_) {
+            // Connected again: what was said meanwhile went unheard.
+            co_await store_.reload_queue_rules();
+            events_.jobs();
+            events_.schedules();
+            missed_notices_ = false;
+        }
+        if (heard) {
+            auto notices = connection_->take_notifications();
+            co_await hear(std::move(notices));
+        }
+    } catch (const core::StorageError& e) {
+        log::warn("could not read the other nodes' changes; trying again", {{"error", e.what()}});
     }
-    if (heard) co_await hear(connection_->take_notifications());
     if (now >= next_heartbeat_) {
         co_await heartbeat();
         if (!leading_) co_await try_to_lead();
@@ -187,7 +225,13 @@ asio::awaitable<void> NodeLink::step() {
     }
     // Every second, not every heartbeat: a dead node's jobs go at most a second after its
     // heartbeat is two intervals old.
-    if (leading_) co_await give_up_dead_nodes();
+    if (leading_) {
+        try {
+            co_await give_up_dead_nodes();
+        } catch (const core::StorageError& e) {
+            log::warn("could not give up the jobs of dead nodes; trying again", {{"error", e.what()}});
+        }
+    }
 }
 
 asio::awaitable<void> NodeLink::hear(std::vector<Notification> notices) {

@@ -87,6 +87,7 @@ private:
     bool running_ = false;
     std::chrono::steady_clock::time_point next_heartbeat_{};
     std::chrono::steady_clock::time_point counts_read_at_{};
+    bool missed_notices_ = true;  // connected (again): the settings and counts read anew
     std::chrono::milliseconds backoff_{0};
     boost::asio::steady_timer stopped_;  // cancelled when the loop has ended
     boost::asio::steady_timer pause_;    // between attempts to connect

@@ -37,6 +37,13 @@ constexpr const char* sql_write_bucket =
     "INSERT INTO queue_tokens (queue, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (queue) DO UPDATE SET "
     "tokens = excluded.tokens, at = excluded.at";
 
+// Dead nodes: silent, and their name free. The transaction's lock on the name keeps a node
+// restarting under it waiting until their jobs are given up.
+constexpr const char* sql_forget_dead_nodes =
+    "DELETE FROM nodes WHERE name = ANY($1::text[]) AND heartbeat_at < (extract(epoch FROM clock_timestamp()) * "
+    "1000)::bigint - $2::bigint AND pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':jobq:node:' || "
+    "name, 0)) RETURNING name";
+
 // Settlements, a batch in one statement. Fencing: each applies only to its job
 // still processing at its attempt, and, when it names them, of its queue and
 // type (else the counts would drift). The failed and retried attempts are
@@ -239,17 +246,17 @@ asio::awaitable<std::vector<Job>> PgJobStore::claim_in(Transaction& tx, core::Cl
     co_return claimed;
 }
 
-asio::awaitable<std::vector<std::string>> PgJobStore::lock_limited(Transaction& tx,
-                                                                   const std::vector<core::QueueLoad>& loads) {
+asio::awaitable<std::vector<StoredBucket>> PgJobStore::lock_limited(Transaction& tx,
+                                                                    const std::vector<core::QueueLoad>& loads) {
     std::vector<Statement> statements;
-    std::vector<std::string> rate_limited;
+    std::vector<StoredBucket> rate_limited;
     for (const auto& load : loads) {  // by name: no two nodes wait for each other's locks
         const auto settings = rules_->of(load.queue);
         if (!settings.concurrency && !settings.rate_limit) continue;
         statements.push_back(Statement(sql_lock_queue, params(load.queue)));
         if (!settings.rate_limit) continue;
         statements.push_back(Statement(sql_read_bucket, params(load.queue)));
-        rate_limited.push_back(load.queue);
+        rate_limited.push_back({load.queue, 0});
     }
     if (statements.empty()) co_return rate_limited;
     auto results = co_await tx.run(std::move(statements));
@@ -257,21 +264,25 @@ asio::awaitable<std::vector<std::string>> PgJobStore::lock_limited(Transaction& 
     std::size_t next = 0;
     for (const auto& result : results) {
         if (result.columns() != 2) continue;  // a lock
-        const auto& queue = rate_limited.at(next++);
+        auto& stored = rate_limited.at(next++);
         // None stored yet: full, as a bucket in memory starts.
         if (result.rows() == 0) continue;
-        rules_->set_bucket(queue, {result.float64(0, 0), result.int64(0, 1)});
+        stored.at = result.int64(0, 1);
+        rules_->set_bucket(stored.queue, {result.float64(0, 0), stored.at});
     }
     co_return rate_limited;
 }
 
-asio::awaitable<void> PgJobStore::store_buckets(Transaction& tx, std::vector<std::string> queues) {
+asio::awaitable<void> PgJobStore::store_buckets(Transaction& tx, std::vector<StoredBucket> buckets) {
     std::vector<Statement> statements;
-    for (const auto& queue : queues) {
-        const auto bucket = rules_->bucket_of(queue);
+    for (const auto& stored : buckets) {
+        const auto bucket = rules_->bucket_of(stored.queue);
         if (!bucket) continue;
+        // Never back in time: a node whose clock is behind another's refills nothing until
+        // it catches up, rather than granting the difference again.
+        const auto at = std::max(bucket->at, stored.at);
         statements.push_back(
-            Statement(sql_write_bucket, params(queue, exact_text(bucket->tokens), std::to_string(bucket->at))));
+            Statement(sql_write_bucket, params(stored.queue, exact_text(bucket->tokens), std::to_string(at))));
     }
     if (!statements.empty()) co_await tx.run(std::move(statements));
 }
@@ -382,18 +393,24 @@ asio::awaitable<core::RecoveryReport> PgJobStore::settle_lost(Transaction& tx, m
     co_return report;
 }
 
-asio::awaitable<core::RecoveryReport> PgJobStore::requeue_leases_of(std::vector<std::string> nodes, millis now) {
-    return in_transaction<core::RecoveryReport>(
-        [this, nodes = std::move(nodes), now](Transaction& tx) { return give_up_nodes(tx, nodes, now); });
+asio::awaitable<DeadNodes> PgJobStore::requeue_leases_of(std::vector<std::string> candidates, std::int64_t silent_ms,
+                                                         millis now) {
+    return in_transaction<DeadNodes>([this, candidates = std::move(candidates), silent_ms, now](Transaction& tx) {
+        return give_up_nodes(tx, candidates, silent_ms, now);
+    });
 }
 
-asio::awaitable<core::RecoveryReport> PgJobStore::give_up_nodes(Transaction& tx, std::vector<std::string> nodes,
-                                                                millis now) {
-    auto forget = batch(Statement("DELETE FROM nodes WHERE name = ANY($1::text[])", params(text_array(nodes))));
-    co_await tx.run(std::move(forget));
+asio::awaitable<DeadNodes> PgJobStore::give_up_nodes(Transaction& tx, std::vector<std::string> candidates,
+                                                     std::int64_t silent_ms, millis now) {
+    auto forget = batch(Statement(sql_forget_dead_nodes, params(text_array(candidates), std::to_string(silent_ms))));
+    auto forgotten = co_await tx.run(std::move(forget));
+    DeadNodes dead;
+    for (int row = 0; row < forgotten[0].rows(); ++row) dead.nodes.emplace_back(forgotten[0].text(row, 0));
+    if (dead.nodes.empty()) co_return dead;
     std::string reason = "lost: its node stopped answering";
-    auto report = co_await settle_lost(tx, now, std::move(nodes), std::move(reason));
-    co_return report;
+    auto nodes = dead.nodes;
+    dead.jobs = co_await settle_lost(tx, now, std::move(nodes), std::move(reason));
+    co_return dead;
 }
 
 asio::awaitable<void> PgJobStore::refresh_counts() {

@@ -31,6 +31,18 @@
 
 namespace jobq::storage::pg {
 
+// A rate-limited queue's bucket as a claim found it stored (`at` 0: none yet).
+struct StoredBucket {
+    std::string queue;
+    core::millis at = 0;
+};
+
+// Nodes found dead, and what became of the jobs they were running.
+struct DeadNodes {
+    std::vector<std::string> nodes;
+    core::RecoveryReport jobs;
+};
+
 // The stored queue settings (pg_queue_store.cpp): the statement, and its rows.
 Statement queue_settings_statement();
 core::QueueSettingsMap read_queue_settings(const Result& result);
@@ -127,7 +139,11 @@ public:
     // For the node's link to the others (node_link.hpp). The built-in leases of nodes that
     // died (their heartbeats stopped), given up as lost leases are, and the nodes
     // forgotten; durable.
-    boost::asio::awaitable<core::RecoveryReport> requeue_leases_of(std::vector<std::string> nodes, core::millis now);
+    // Of the `candidates`, those really gone: silent for `silent_ms` by the database's clock
+    // and their name held by no session (a live node holds its own for as long as its link
+    // lives, whatever its heartbeat).
+    boost::asio::awaitable<DeadNodes> requeue_leases_of(std::vector<std::string> candidates, std::int64_t silent_ms,
+                                                        core::millis now);
     // Reads every node's counts again (the other nodes' changes).
     boost::asio::awaitable<void> refresh_counts();
 
@@ -155,10 +171,10 @@ private:
     // Locks the queues among `loads` with a limit (in name order: no two nodes wait for each
     // other), for the rest of the transaction, and brings the rate-limited ones' buckets
     // in from the database (every node's); answers those.
-    boost::asio::awaitable<std::vector<std::string>> lock_limited(Transaction& tx,
-                                                                  const std::vector<core::QueueLoad>& loads);
+    boost::asio::awaitable<std::vector<StoredBucket>> lock_limited(Transaction& tx,
+                                                                   const std::vector<core::QueueLoad>& loads);
     // Writes what the claim left in the buckets back, for every node.
-    boost::asio::awaitable<void> store_buckets(Transaction& tx, std::vector<std::string> queues);
+    boost::asio::awaitable<void> store_buckets(Transaction& tx, std::vector<StoredBucket> buckets);
     // Of n jobs a claim or lease may take from `queue`, as many as its concurrency limit
     // leaves room for, counted over every node's running jobs.
     boost::asio::awaitable<std::size_t> room_in(Transaction& tx, std::string queue, std::size_t n);
@@ -185,8 +201,8 @@ private:
     // Expired leases, and every built-in lease the `nodes` held.
     boost::asio::awaitable<core::RecoveryReport> settle_lost(Transaction& tx, core::millis now,
                                                              std::vector<std::string> nodes, std::string reason);
-    boost::asio::awaitable<core::RecoveryReport> give_up_nodes(Transaction& tx, std::vector<std::string> nodes,
-                                                               core::millis now);
+    boost::asio::awaitable<DeadNodes> give_up_nodes(Transaction& tx, std::vector<std::string> candidates,
+                                                    std::int64_t silent_ms, core::millis now);
 
     PgStoreOptions options_;
     std::unique_ptr<ConnectionPool> pool_;

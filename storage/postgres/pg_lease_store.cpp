@@ -146,7 +146,9 @@ asio::awaitable<std::vector<core::Result<void>>> PgJobStore::settle_each(
 }
 
 asio::awaitable<core::Result<Job>> PgJobStore::settle_leased(Transaction& tx, core::LeaseSettlement settlement) {
-    auto job = co_await leased_by(tx, settlement.id, settlement.token);
+    const auto id = settlement.id;
+    auto token = settlement.token;
+    auto job = co_await leased_by(tx, id, std::move(token));
     if (!job) co_return job.error();
     core::Settlement st = settlement.decide(*job);
     st.id = job->id;

@@ -34,7 +34,8 @@ ConnectionPool::~ConnectionPool() {
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {
     {
         const std::lock_guard lock(mutex_);
-        if (connection->broken())
+        // One that broke, or that a failure left inside a transaction, is closed.
+        if (connection->broken() || !connection->idle())
             --open_;
         else
             idle_.push_back(std::move(connection));
@@ -65,7 +66,10 @@ asio::awaitable<ConnectionPool::Lease> ConnectionPool::acquire_on_strand() {
                 may_open = true;
             }
         }
-        if (may_open) co_return Lease(*this, co_await open_one());
+        if (may_open) {
+            auto opened = co_await open_one();
+            co_return Lease(*this, std::move(opened));
+        }
         if (std::chrono::steady_clock::now() >= deadline)
             throw core::StorageError("no PostgreSQL connection came free within " +
                                      std::to_string(options_.acquire_timeout.count()) + " ms");

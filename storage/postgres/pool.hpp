@@ -40,7 +40,14 @@ public:
         Lease(ConnectionPool& pool, std::unique_ptr<Connection> connection)
             : pool_(&pool), connection_(std::move(connection)) {}
         Lease(Lease&& other) noexcept = default;
-        Lease& operator=(Lease&&) = default;
+        Lease& operator=(Lease&& other) noexcept {
+            if (this != &other) {
+                if (connection_) pool_->give_back(std::move(connection_));
+                pool_ = other.pool_;
+                connection_ = std::move(other.connection_);
+            }
+            return *this;
+        }
         Lease(const Lease&) = delete;
         ~Lease();
         Connection& operator*() const { return *connection_; }

@@ -251,6 +251,23 @@ JOBQ_STORE_CONTRACT_TEST(fencing_refuses_a_stale_attempt) {
     BOOST_TEST(get(id).state == JobState::done);
 }
 
+// An error text from outside (a worker's) may hold a NUL character: it is recorded (on
+// PostgreSQL, whose text holds none, as U+FFFD) and fails nothing beside it in the batch.
+JOBQ_STORE_CONTRACT_TEST(an_error_holding_a_nul_character_is_recorded_and_fails_nothing_else) {
+    const auto a = enqueue(noop());
+    const auto b = enqueue(noop());
+    claim(2);
+    const std::string error("bad\0byte", 8);
+    const auto recorded = settle_all({{a, 1, Settlement::Kind::failed, t0 + 1, 0, error},
+                                      {b, 1, Settlement::Kind::done, t0 + 1, 0, ""}});
+    BOOST_TEST((recorded == std::vector<bool>{true, true}));
+    const auto stored = get(a).last_error.value();
+    BOOST_TEST(stored.starts_with("bad"));
+    BOOST_TEST(stored.ends_with("byte"));
+    BOOST_TEST(get(b).state == JobState::done);
+    BOOST_TEST(enqueue(noop()) > b);  // the store goes on
+}
+
 JOBQ_STORE_CONTRACT_TEST(settle_all_records_a_batch_in_one_transaction_and_fences_each) {
     const auto a = enqueue(noop());
     const auto b = enqueue(noop());
