@@ -31,40 +31,45 @@ struct PoolOptions {
 };
 
 class ConnectionPool {
+    struct State;
+
 public:
-    // A connection held by one caller; back to the pool when the lease ends.
+    // A connection held by one caller; back to the pool when the lease ends. It keeps the
+    // pool's state alive: a lease destroyed with a coroutine the io_context never resumed
+    // (a request still waiting at shutdown) outlives the pool itself.
     class Lease {
     public:
-        Lease() = default;  // holds nothing (an awaitable's result must be
-                            // default-constructible)
-        Lease(ConnectionPool& pool, std::unique_ptr<Connection> connection)
-            : pool_(&pool), connection_(std::move(connection)) {}
+        Lease() = default;  // holds nothing (an awaitable's result must be default-constructible)
+        Lease(std::shared_ptr<State> state, std::unique_ptr<Connection> connection)
+            : state_(std::move(state)), connection_(std::move(connection)) {}
         Lease(Lease&& other) noexcept = default;
         Lease& operator=(Lease&& other) noexcept {
             if (this != &other) {
-                if (connection_) pool_->give_back(std::move(connection_));
-                pool_ = other.pool_;
+                give_back();
+                state_ = std::move(other.state_);
                 connection_ = std::move(other.connection_);
             }
             return *this;
         }
         Lease(const Lease&) = delete;
-        ~Lease();
+        ~Lease() { give_back(); }
         Connection& operator*() const { return *connection_; }
         Connection* operator->() const { return connection_.get(); }
 
     private:
-        ConnectionPool* pool_ = nullptr;
+        void give_back();
+        std::shared_ptr<State> state_;
         std::unique_ptr<Connection> connection_;
     };
 
     ConnectionPool(boost::asio::any_io_executor executor, PoolOptions options);
+    // Closes the idle connections; those still leased are closed as they come back.
     ~ConnectionPool();
     ConnectionPool(const ConnectionPool&) = delete;
     ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-    // Throws ConnectionError when no connection can be opened, core::StorageError
-    // when none came free within the acquire timeout.
+    // Throws ConnectionError when no connection can be opened, core::StorageError when
+    // none came free within the acquire timeout.
     boost::asio::awaitable<Lease> acquire();
 
     // One batch on a connection of the pool (Connection::run).
@@ -77,23 +82,29 @@ public:
     boost::asio::any_io_executor connector() { return connector_.get_executor(); }
 
 private:
-    boost::asio::awaitable<Lease> acquire_on_strand();
+    // What leases and waiting acquires share with the pool, and may keep past it.
+    struct State {
+        std::mutex mutex;
+        std::vector<std::unique_ptr<Connection>> idle;     // guarded by mutex
+        std::size_t open = 0;                              // idle, held or opening; guarded
+        std::chrono::steady_clock::time_point retry_at{};  // no connection attempt before; guarded
+        std::chrono::milliseconds backoff{0};              // guarded by mutex
+        std::string last_failure;                          // guarded by mutex
+        bool closed = false;                               // the pool is gone; guarded by mutex
+        core::WakeSignal returned;                         // a connection came back, or a slot came free
+
+        void give_back(std::unique_ptr<Connection> connection);
+    };
+
+    static boost::asio::awaitable<Lease> acquire_on_strand(std::shared_ptr<State> state, ConnectionPool* pool);
     // Opens one more connection, or throws (and backs off).
-    boost::asio::awaitable<std::unique_ptr<Connection>> open_one();
-    void give_back(std::unique_ptr<Connection> connection);
+    boost::asio::awaitable<std::unique_ptr<Connection>> open_one(std::shared_ptr<State> state);
 
     boost::asio::any_io_executor executor_;
     boost::asio::strand<boost::asio::any_io_executor> strand_;  // acquires wait here
     PoolOptions options_;
     boost::asio::thread_pool connector_{1};
-    core::WakeSignal returned_;  // a connection came back, or a slot came free
-
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<Connection>> idle_;   // guarded by mutex_
-    std::size_t open_ = 0;                            // idle, held or opening; guarded by mutex_
-    std::chrono::steady_clock::time_point retry_at_;  // no connection attempt before; guarded
-    std::chrono::milliseconds backoff_{0};            // guarded by mutex_
-    std::string last_failure_;                        // guarded by mutex_
+    std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace jobq::storage::pg

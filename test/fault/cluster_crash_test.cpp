@@ -147,7 +147,8 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills_of_nodes_and_a
     RunningWatch watch(db, limited_queue);
     std::thread watcher([&] { watch.run(stop_workers); });
 
-    for (int round = 0; round < kill_rounds; ++round) {
+    // kill_rounds SIGKILLs of nodes, and the database's restart among them.
+    for (int round = 0; round <= kill_rounds; ++round) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
         if (round == restart_database_at) {
             postgres.restart();  // every node's connections break under the load
@@ -188,7 +189,7 @@ BOOST_AUTO_TEST_CASE(nothing_acknowledged_is_lost_across_sigkills_of_nodes_and_a
                                             std::chrono::steady_clock::now() - drain_started)
                                             .count()
                                      << " ms");
-    BOOST_TEST_MESSAGE("cluster crash loop: " << kill_rounds - 1 << " SIGKILLs of nodes and a database restart, "
+    BOOST_TEST_MESSAGE("cluster crash loop: " << kill_rounds << " SIGKILLs of nodes and a database restart, "
                                               << acked.size() << " acknowledged (" << found_by_key
                                               << " by a keyed retry), " << t.lost << " lost, " << t.not_final
                                               << " not final, " << t.ran_more_than_once << " ran more than once");
