@@ -57,6 +57,20 @@ bool meets_another_node(const std::exception_ptr& error) {
     }
 }
 
+// What the callers get: a StorageError (503: nothing was stored), whatever failed.
+std::exception_ptr as_storage_error(std::exception_ptr error) {
+    if (!error) return error;
+    try {
+        std::rethrow_exception(error);
+    } catch (const core::StorageError&) {
+        return error;
+    } catch (const std::exception& e) {
+        return std::make_exception_ptr(core::StorageError(e.what()));
+    } catch (...) {
+        return std::make_exception_ptr(core::StorageError("unknown failure in a write transaction"));
+    }
+}
+
 bool became_queued(const core::JobChanges& changes) {
     const auto queued = static_cast<std::size_t>(core::JobState::queued);
     return std::any_of(changes.moves().begin(), changes.moves().end(),
@@ -114,8 +128,14 @@ asio::awaitable<std::vector<core::JobCount>> Transaction::commit(const std::stri
 }
 
 GroupCommit::GroupCommit(ConnectionPool& pool, std::string node, SharedCounts& counts, core::JobHistory& history,
+                         core::Metrics* metrics,
                          std::chrono::milliseconds statement_timeout)
-    : pool_(pool), node_(std::move(node)), counts_(counts), history_(history), timeout_(statement_timeout) {}
+    : pool_(pool),
+      node_(std::move(node)),
+      counts_(counts),
+      history_(history),
+      metrics_(metrics),
+      timeout_(statement_timeout) {}
 
 GroupCommit::~GroupCommit() = default;
 
@@ -154,13 +174,20 @@ asio::awaitable<void> GroupCommit::write_all(GroupCommit* self, std::shared_ptr<
 }
 
 asio::awaitable<std::exception_ptr> GroupCommit::write(std::vector<Pending>& batch) {
+    const auto started = std::chrono::steady_clock::now();
     auto error = co_await write_once(batch);
     if (error && meets_another_node(error)) {
         // Rolled back whole: every operation applies again, in a transaction of its own.
         core::log::warn("a write met another node's in a deadlock or a lock wait; applying it again");
         error = co_await write_once(batch);
     }
-    co_return error;
+    if (metrics_) {
+        const auto took = std::chrono::steady_clock::now() - started;
+        metrics_->db_commit_batch_size.observe(batch.size());
+        metrics_->db_commit_duration.observe(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    }
+    co_return as_storage_error(error);
 }
 
 asio::awaitable<std::exception_ptr> GroupCommit::write_once(std::vector<Pending>& batch) {

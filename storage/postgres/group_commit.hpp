@@ -21,6 +21,7 @@
 #include "core/job_counts.hpp"
 #include "core/job_history.hpp"
 #include "core/job_store.hpp"
+#include "core/metrics.hpp"
 #include "storage/postgres/pool.hpp"
 #include "storage/postgres/shared_counts.hpp"
 
@@ -87,7 +88,9 @@ class GroupCommit {
 public:
     // `counts` and `history` are kept in step with each commit; they outlive
     // this.
+    // `metrics` (optional) gets each transaction's size and duration, as on SQLite.
     GroupCommit(ConnectionPool& pool, std::string node, SharedCounts& counts, core::JobHistory& history,
+                core::Metrics* metrics,
                 std::chrono::milliseconds statement_timeout);
     ~GroupCommit();
 
@@ -189,6 +192,7 @@ private:
     std::string node_;
     SharedCounts& counts_;
     core::JobHistory& history_;
+    core::Metrics* metrics_;
     std::chrono::milliseconds timeout_;
     std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
 };

@@ -196,7 +196,8 @@ asio::awaitable<void> PgJobStore::start() {
     auto loaded = co_await read(std::move(statements));
     counts_.apply(read_counts(loaded[0]), counts_.ticket());
     rules_ = std::make_unique<core::QueueRules>(read_queue_settings(loaded[1]));
-    group_ = std::make_unique<GroupCommit>(*pool_, options_.node, counts_, history_, round_trip_timeout());
+    group_ = std::make_unique<GroupCommit>(*pool_, options_.node, counts_, history_, options_.metrics,
+                                           round_trip_timeout());
 }
 
 std::chrono::milliseconds PgJobStore::round_trip_timeout() const {
